@@ -1,0 +1,363 @@
+// Package wire is Tether's wire format: the frames that travel inside
+// WebSocket binary messages, and the close codes. docs/PROTOCOL.md is the
+// normative description; this package and the golden frames in
+// testdata/golden-frames.json must agree with it.
+package wire
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+)
+
+// Subprotocol is the only WebSocket subprotocol this version speaks.
+const Subprotocol = "tether.v1"
+
+// Type is the first byte of every frame.
+type Type byte
+
+// Frame types.
+const (
+	TypeHello   Type = 0x01 // client → server, first frame on a connection
+	TypeWelcome Type = 0x02 // server → client, answer to Hello
+	TypeBinary  Type = 0x03 // both ways: application message, binary payload
+	TypeText    Type = 0x04 // both ways: application message, UTF-8 payload
+	TypeAck     Type = 0x05 // both ways: cumulative acknowledgement
+	TypePing    Type = 0x06 // server → client heartbeat (carries an ack)
+	TypePong    Type = 0x07 // client → server heartbeat reply (carries an ack)
+	TypeGoAway  Type = 0x08 // both ways: draining before a server restart
+)
+
+func (t Type) String() string {
+	switch t {
+	case TypeHello:
+		return "hello"
+	case TypeWelcome:
+		return "welcome"
+	case TypeBinary:
+		return "binary"
+	case TypeText:
+		return "text"
+	case TypeAck:
+		return "ack"
+	case TypePing:
+		return "ping"
+	case TypePong:
+		return "pong"
+	case TypeGoAway:
+		return "goaway"
+	}
+	return fmt.Sprintf("type(0x%02x)", byte(t))
+}
+
+// Limits on variable-length fields, so a decoder never allocates more than
+// a few hundred bytes for a control frame.
+const (
+	MaxIDLen    = 64
+	MaxTokenLen = 64
+)
+
+// ErrMalformed is wrapped by every decoding error.
+var ErrMalformed = errors.New("malformed frame")
+
+func malformed(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrMalformed, fmt.Sprintf(format, args...))
+}
+
+// Hello opens every connection. An empty SessionID asks for a new session;
+// otherwise the client asks to resume that session.
+type Hello struct {
+	SessionID string
+	Token     []byte // resume token from the last Welcome
+	Epoch     string // store epoch from the last Welcome
+	Recv      uint64 // highest server→client seq the client has received
+	Acked     uint64 // highest client→server seq the server acknowledged
+	Written   uint64 // highest client→server seq ever written to a connection
+	Last      uint64 // highest client→server seq the client has assigned
+	Window    uint64 // most unacknowledged messages the client holds; the server acks by half of it
+}
+
+// Welcome flags.
+const (
+	WelcomeResumed   = 1 << 0 // the session in Hello was resumed
+	WelcomePrevKnown = 1 << 1 // PrevIn and PrevOut describe the session that could not be resumed
+)
+
+// Welcome answers Hello.
+type Welcome struct {
+	Flags     byte
+	SessionID string
+	Token     []byte
+	Epoch     string
+	Recv      uint64 // resumed: highest client→server seq the server has; the client resends what follows
+	Replay    uint64 // resumed: how many server→client messages follow as replay
+	Reason    LossReason
+	PrevIn    uint64 // not resumed, PrevKnown: last client→server seq the old session processed
+	PrevOut   uint64 // not resumed, PrevKnown: last server→client seq the old session assigned
+	Heartbeat uint64 // ms between server pings
+	Timeout   uint64 // ms of silence, beyond Heartbeat, after which a side declares the link dead
+	MaxSize   uint64 // largest application payload either side may send, bytes
+	Window    uint64 // most unacknowledged messages the server holds; the client acks by half of it
+	Grace     uint64 // ms a disconnected session is kept for resume
+}
+
+// Resumed reports whether the Welcome resumed the requested session.
+func (w *Welcome) Resumed() bool { return w.Flags&WelcomeResumed != 0 }
+
+// PrevKnown reports whether PrevIn and PrevOut are meaningful.
+func (w *Welcome) PrevKnown() bool { return w.Flags&WelcomePrevKnown != 0 }
+
+// GoAway flags.
+const GoAwayFinal = 1 << 0 // the last frame before close 4001: LastSeq is final
+
+// GoAway tells the client the server is going away (server→client), or
+// confirms the client stopped sending (client→server).
+type GoAway struct {
+	RetryAfter uint64 // server→client: ms to wait before reconnecting (jittered by the server)
+	Flags      byte
+	LastSeq    uint64 // server→client: last seq assigned; client→server: Recv
+}
+
+// LossReason says why a session could not be resumed.
+type LossReason byte
+
+// Loss reasons.
+const (
+	ReasonNone        LossReason = 0 // no resume was asked for
+	ReasonExpired     LossReason = 1 // the grace window passed
+	ReasonOverflow    LossReason = 2 // the replay buffer overflowed
+	ReasonUnknown     LossReason = 3 // no such session, and no record of it
+	ReasonRestarted   LossReason = 4 // the store lost its state (epoch changed): a server restart on the memory store
+	ReasonShutdown    LossReason = 5 // the session was closed by a server shutdown
+	ReasonServerError LossReason = 6 // the session was closed by a fault in the application
+	ReasonClosed      LossReason = 7 // the session was closed for another reason
+)
+
+func (r LossReason) String() string {
+	switch r {
+	case ReasonNone:
+		return "none"
+	case ReasonExpired:
+		return "expired"
+	case ReasonOverflow:
+		return "overflow"
+	case ReasonUnknown:
+		return "unknown-session"
+	case ReasonRestarted:
+		return "server-restarted"
+	case ReasonShutdown:
+		return "server-shutdown"
+	case ReasonServerError:
+		return "server-error"
+	case ReasonClosed:
+		return "closed"
+	}
+	return fmt.Sprintf("reason(%d)", byte(r))
+}
+
+// AppendHello appends the encoding of h to b.
+func AppendHello(b []byte, h *Hello) []byte {
+	b = append(b, byte(TypeHello))
+	b = appendString(b, h.SessionID)
+	b = appendBytes(b, h.Token)
+	b = appendString(b, h.Epoch)
+	b = binary.AppendUvarint(b, h.Recv)
+	b = binary.AppendUvarint(b, h.Acked)
+	b = binary.AppendUvarint(b, h.Written)
+	b = binary.AppendUvarint(b, h.Last)
+	b = binary.AppendUvarint(b, h.Window)
+	return b
+}
+
+// AppendWelcome appends the encoding of w to b.
+func AppendWelcome(b []byte, w *Welcome) []byte {
+	b = append(b, byte(TypeWelcome), w.Flags)
+	b = appendString(b, w.SessionID)
+	b = appendBytes(b, w.Token)
+	b = appendString(b, w.Epoch)
+	b = binary.AppendUvarint(b, w.Recv)
+	b = binary.AppendUvarint(b, w.Replay)
+	b = append(b, byte(w.Reason))
+	b = binary.AppendUvarint(b, w.PrevIn)
+	b = binary.AppendUvarint(b, w.PrevOut)
+	b = binary.AppendUvarint(b, w.Heartbeat)
+	b = binary.AppendUvarint(b, w.Timeout)
+	b = binary.AppendUvarint(b, w.MaxSize)
+	b = binary.AppendUvarint(b, w.Window)
+	b = binary.AppendUvarint(b, w.Grace)
+	return b
+}
+
+// AppendMessageHeader appends the header of an application message; the
+// payload follows it directly, to the end of the WebSocket message.
+func AppendMessageHeader(b []byte, text bool, seq uint64) []byte {
+	t := TypeBinary
+	if text {
+		t = TypeText
+	}
+	return binary.AppendUvarint(append(b, byte(t)), seq)
+}
+
+// MessageHeaderLen is the length of AppendMessageHeader's output.
+func MessageHeaderLen(seq uint64) int { return 1 + uvarintLen(seq) }
+
+// AppendSeqFrame appends an Ack, Ping or Pong carrying seq.
+func AppendSeqFrame(b []byte, t Type, seq uint64) []byte {
+	return binary.AppendUvarint(append(b, byte(t)), seq)
+}
+
+// AppendGoAway appends the encoding of g to b.
+func AppendGoAway(b []byte, g *GoAway) []byte {
+	b = append(b, byte(TypeGoAway))
+	b = binary.AppendUvarint(b, g.RetryAfter)
+	b = append(b, g.Flags)
+	b = binary.AppendUvarint(b, g.LastSeq)
+	return b
+}
+
+// Frame is a decoded frame. Only the fields of its Type are set.
+type Frame struct {
+	Type    Type
+	Seq     uint64 // message seq, or the ack carried by Ack, Ping and Pong
+	Payload []byte // message payload; aliases the decoded buffer
+	Hello   *Hello
+	Welcome *Welcome
+	GoAway  *GoAway
+}
+
+// IsMessage reports whether f carries an application message.
+func (f *Frame) IsMessage() bool { return f.Type == TypeBinary || f.Type == TypeText }
+
+// Decode parses one frame. Message payloads alias b. Bytes after the
+// fields a control frame defines are ignored, so later minor revisions
+// may append fields.
+func Decode(b []byte) (Frame, error) {
+	var f Frame
+	if len(b) == 0 {
+		return f, malformed("empty frame")
+	}
+	f.Type = Type(b[0])
+	d := decoder{b: b[1:]}
+	switch f.Type {
+	case TypeBinary, TypeText:
+		f.Seq = d.uvarint("seq")
+		f.Payload = d.b
+		d.b = nil
+	case TypeAck, TypePing, TypePong:
+		f.Seq = d.uvarint("ack")
+	case TypeHello:
+		h := new(Hello)
+		h.SessionID = d.string("session id", MaxIDLen)
+		h.Token = d.bytes("token", MaxTokenLen)
+		h.Epoch = d.string("epoch", MaxIDLen)
+		h.Recv = d.uvarint("recv")
+		h.Acked = d.uvarint("acked")
+		h.Written = d.uvarint("written")
+		h.Last = d.uvarint("last")
+		h.Window = d.uvarint("window")
+		if d.err == nil && !(h.Acked <= h.Written && h.Written <= h.Last) {
+			d.err = malformed("hello: want acked <= written <= last, got %d, %d, %d", h.Acked, h.Written, h.Last)
+		}
+		f.Hello = h
+	case TypeWelcome:
+		w := new(Welcome)
+		w.Flags = d.byte("flags")
+		w.SessionID = d.string("session id", MaxIDLen)
+		w.Token = d.bytes("token", MaxTokenLen)
+		w.Epoch = d.string("epoch", MaxIDLen)
+		w.Recv = d.uvarint("recv")
+		w.Replay = d.uvarint("replay")
+		w.Reason = LossReason(d.byte("reason"))
+		w.PrevIn = d.uvarint("prev in")
+		w.PrevOut = d.uvarint("prev out")
+		w.Heartbeat = d.uvarint("heartbeat")
+		w.Timeout = d.uvarint("timeout")
+		w.MaxSize = d.uvarint("max size")
+		w.Window = d.uvarint("window")
+		w.Grace = d.uvarint("grace")
+		if d.err == nil && w.SessionID == "" {
+			d.err = malformed("welcome: empty session id")
+		}
+		f.Welcome = w
+	case TypeGoAway:
+		g := new(GoAway)
+		g.RetryAfter = d.uvarint("retry after")
+		g.Flags = d.byte("flags")
+		g.LastSeq = d.uvarint("last seq")
+		f.GoAway = g
+	default:
+		return f, malformed("unknown frame type 0x%02x", byte(f.Type))
+	}
+	if d.err != nil {
+		return f, fmt.Errorf("%s: %w", f.Type, d.err)
+	}
+	return f, nil
+}
+
+type decoder struct {
+	b   []byte
+	err error
+}
+
+func (d *decoder) uvarint(field string) uint64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.err = malformed("bad varint in %s", field)
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) byte(field string) byte {
+	if d.err != nil {
+		return 0
+	}
+	if len(d.b) == 0 {
+		d.err = malformed("missing %s", field)
+		return 0
+	}
+	v := d.b[0]
+	d.b = d.b[1:]
+	return v
+}
+
+func (d *decoder) bytes(field string, max int) []byte {
+	n := d.uvarint(field + " length")
+	if d.err != nil {
+		return nil
+	}
+	if n > uint64(max) {
+		d.err = malformed("%s longer than %d bytes", field, max)
+		return nil
+	}
+	if uint64(len(d.b)) < n {
+		d.err = malformed("truncated %s", field)
+		return nil
+	}
+	v := append([]byte(nil), d.b[:n]...)
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) string(field string, max int) string { return string(d.bytes(field, max)) }
+
+func appendBytes(b, v []byte) []byte {
+	return append(binary.AppendUvarint(b, uint64(len(v))), v...)
+}
+
+func appendString(b []byte, v string) []byte {
+	return append(binary.AppendUvarint(b, uint64(len(v))), v...)
+}
+
+func uvarintLen(v uint64) int {
+	n := 1
+	for v >= 0x80 {
+		v >>= 7
+		n++
+	}
+	return n
+}
