@@ -1,0 +1,281 @@
+package tether
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"hash/maphash"
+	"maps"
+	"sync"
+	"time"
+)
+
+// MemoryStoreOptions configures NewMemoryStore. The zero value is usable.
+type MemoryStoreOptions struct {
+	// TombstoneTTL is how long a closed session's tombstone is kept.
+	// Zero means 10 minutes.
+	TombstoneTTL time.Duration
+	// MaxTombstones bounds the tombstones kept; the oldest go first.
+	// Zero means 100,000.
+	MaxTombstones int
+}
+
+// MemoryStore keeps sessions in this process. It is the default store:
+// zero setup, and everything is lost when the process exits, which the
+// epoch tells clients. An idle session costs a few hundred bytes: its
+// replay buffer is released once the client has acknowledged everything.
+type MemoryStore struct {
+	epoch  string
+	seed   maphash.Seed
+	shards [64]memShard
+
+	tmu    sync.Mutex
+	tombs  map[string]*Tombstone
+	torder []string // insertion order, for eviction
+	ttl    time.Duration
+	maxT   int
+}
+
+type memShard struct {
+	mu sync.Mutex
+	m  map[string]*memSession
+}
+
+type memSession struct {
+	rec   Record
+	first uint64    // seq of buf[head]
+	buf   []Message // kept messages; buf[head:] are unacknowledged
+	head  int
+	bytes int
+}
+
+// NewMemoryStore returns an empty in-memory store with a fresh epoch.
+func NewMemoryStore(opts *MemoryStoreOptions) *MemoryStore {
+	var o MemoryStoreOptions
+	if opts != nil {
+		o = *opts
+	}
+	if o.TombstoneTTL <= 0 {
+		o.TombstoneTTL = 10 * time.Minute
+	}
+	if o.MaxTombstones <= 0 {
+		o.MaxTombstones = 100_000
+	}
+	var e [8]byte
+	_, _ = rand.Read(e[:])
+	s := &MemoryStore{
+		epoch: hex.EncodeToString(e[:]),
+		seed:  maphash.MakeSeed(),
+		tombs: make(map[string]*Tombstone),
+		ttl:   o.TombstoneTTL,
+		maxT:  o.MaxTombstones,
+	}
+	for i := range s.shards {
+		s.shards[i].m = make(map[string]*memSession)
+	}
+	return s
+}
+
+func (s *MemoryStore) shard(id string) *memShard {
+	return &s.shards[maphash.String(s.seed, id)%uint64(len(s.shards))]
+}
+
+// Epoch implements Store.
+func (s *MemoryStore) Epoch(context.Context) (string, error) { return s.epoch, nil }
+
+// Create implements Store.
+func (s *MemoryStore) Create(_ context.Context, rec *Record) error {
+	sh := s.shard(rec.ID)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if _, ok := sh.m[rec.ID]; ok {
+		return ErrExists
+	}
+	ms := &memSession{rec: *rec}
+	ms.rec.Meta = maps.Clone(rec.Meta)
+	ms.rec.Out, ms.rec.Acked = 0, 0
+	ms.first = 1
+	sh.m[rec.ID] = ms
+	return nil
+}
+
+// Load implements Store.
+func (s *MemoryStore) Load(_ context.Context, id string) (*Record, error) {
+	sh := s.shard(id)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	ms, ok := sh.m[id]
+	if !ok {
+		return nil, ErrNotFound
+	}
+	r := ms.rec
+	r.Meta = maps.Clone(ms.rec.Meta)
+	return &r, nil
+}
+
+// Save implements Store.
+func (s *MemoryStore) Save(_ context.Context, rec *Record) error {
+	sh := s.shard(rec.ID)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	ms, ok := sh.m[rec.ID]
+	if !ok {
+		return ErrNotFound
+	}
+	out, acked := ms.rec.Out, ms.rec.Acked
+	ms.rec = *rec
+	ms.rec.Meta = maps.Clone(rec.Meta)
+	ms.rec.Out, ms.rec.Acked = out, acked
+	return nil
+}
+
+// Append implements Store.
+func (s *MemoryStore) Append(_ context.Context, id string, msgs ...Message) (uint64, error) {
+	sh := s.shard(id)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	ms, ok := sh.m[id]
+	if !ok {
+		return 0, ErrNotFound
+	}
+	n, b := len(ms.buf)-ms.head, ms.bytes
+	for i := range msgs {
+		b += len(msgs[i].Data)
+	}
+	n += len(msgs)
+	if (ms.rec.MaxMessages > 0 && n > ms.rec.MaxMessages) || (ms.rec.MaxBytes > 0 && b > ms.rec.MaxBytes) {
+		return 0, ErrOverflow
+	}
+	for _, m := range msgs {
+		ms.rec.Out++
+		m.Seq = ms.rec.Out
+		ms.buf = append(ms.buf, m)
+	}
+	ms.bytes = b
+	return ms.rec.Out, nil
+}
+
+// Read implements Store.
+func (s *MemoryStore) Read(_ context.Context, id string, after uint64, maxBytes int, dst []Message) ([]Message, error) {
+	sh := s.shard(id)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	ms, ok := sh.m[id]
+	if !ok {
+		return dst, ErrNotFound
+	}
+	if after+1 < ms.first && after < ms.rec.Out {
+		return dst, ErrGap
+	}
+	i := ms.head
+	if after >= ms.first {
+		i = ms.head + int(after-ms.first+1)
+	}
+	b := 0
+	for ; i < len(ms.buf); i++ {
+		m := ms.buf[i]
+		if b > 0 && b+len(m.Data) > maxBytes {
+			break
+		}
+		b += len(m.Data)
+		dst = append(dst, m)
+	}
+	return dst, nil
+}
+
+// Ack implements Store.
+func (s *MemoryStore) Ack(_ context.Context, id string, seq uint64) error {
+	sh := s.shard(id)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	ms, ok := sh.m[id]
+	if !ok {
+		return ErrNotFound
+	}
+	if seq > ms.rec.Out {
+		return ErrAckRange
+	}
+	if seq <= ms.rec.Acked {
+		return nil
+	}
+	ms.rec.Acked = seq
+	for ms.head < len(ms.buf) && ms.first <= seq {
+		ms.bytes -= len(ms.buf[ms.head].Data)
+		ms.buf[ms.head] = Message{}
+		ms.head++
+		ms.first++
+	}
+	switch {
+	case ms.head == len(ms.buf):
+		ms.buf, ms.head = nil, 0 // idle sessions hold no buffer
+	case ms.head > 64 && ms.head > len(ms.buf)/2:
+		n := copy(ms.buf, ms.buf[ms.head:])
+		clear(ms.buf[n:])
+		ms.buf, ms.head = ms.buf[:n], 0
+	}
+	return nil
+}
+
+// Close implements Store.
+func (s *MemoryStore) Close(_ context.Context, id string, t *Tombstone) error {
+	sh := s.shard(id)
+	sh.mu.Lock()
+	_, ok := sh.m[id]
+	delete(sh.m, id)
+	sh.mu.Unlock()
+	if !ok {
+		return ErrNotFound
+	}
+	if t == nil {
+		return nil
+	}
+	tc := *t
+	s.tmu.Lock()
+	defer s.tmu.Unlock()
+	s.pruneLocked(time.Now())
+	for len(s.torder) >= s.maxT {
+		delete(s.tombs, s.torder[0])
+		s.torder = s.torder[1:]
+	}
+	s.tombs[id] = &tc
+	s.torder = append(s.torder, id)
+	return nil
+}
+
+func (s *MemoryStore) pruneLocked(now time.Time) {
+	n := 0
+	for n < len(s.torder) {
+		t, ok := s.tombs[s.torder[n]]
+		if ok && now.Sub(t.Closed) < s.ttl {
+			break
+		}
+		delete(s.tombs, s.torder[n])
+		n++
+	}
+	if n > 0 {
+		s.torder = append([]string(nil), s.torder[n:]...)
+	}
+}
+
+// Tombstone implements Store.
+func (s *MemoryStore) Tombstone(_ context.Context, id string) (*Tombstone, error) {
+	s.tmu.Lock()
+	defer s.tmu.Unlock()
+	t, ok := s.tombs[id]
+	if !ok || time.Since(t.Closed) >= s.ttl {
+		return nil, ErrNotFound
+	}
+	tc := *t
+	return &tc, nil
+}
+
+// Len reports how many sessions the store holds.
+func (s *MemoryStore) Len() int {
+	n := 0
+	for i := range s.shards {
+		s.shards[i].mu.Lock()
+		n += len(s.shards[i].m)
+		s.shards[i].mu.Unlock()
+	}
+	return n
+}
