@@ -1,0 +1,421 @@
+package tether
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/tether-ws/tether/internal/wire"
+	"github.com/tether-ws/tether/internal/ws"
+)
+
+// maxBatch bounds the payload bytes written in one system call.
+const maxBatch = 32 << 10
+
+// conn is one WebSocket under a session. Its reader goroutine lives as
+// long as the connection; its writer goroutine only while frames are
+// pending, and then writes them all in one system call.
+type conn struct {
+	srv    *Server
+	s      *Session // set before start
+	ws     *ws.Conn
+	window uint64 // the client's unacknowledged-message limit
+
+	lastRecv atomic.Int64 // unix nanos of the last frame from the client
+	hb       *time.Timer
+
+	// confirmToken: read by the reader goroutine only.
+	confirmToken bool
+	ready        bool
+
+	mu          sync.Mutex
+	ctrl        []byte // framed control frames waiting to be written
+	target      uint64 // highest server→client seq known to exist
+	written     uint64 // highest server→client seq written (set before the write)
+	ackWant     uint64 // client→server seq to acknowledge
+	ackSent     uint64
+	pingDue     bool
+	writing     bool
+	dead        bool
+	closeReq    bool
+	closeCode   wire.CloseCode
+	closeReason string
+	draining    bool
+	clientGone  bool // the client answered our GoAway: it sends nothing more
+	finalSent   bool
+}
+
+func newConn(srv *Server, wc *ws.Conn) *conn {
+	return &conn{srv: srv, ws: wc}
+}
+
+// start runs the connection: reader, heartbeat, and the first write.
+func (c *conn) start() {
+	c.lastRecv.Store(time.Now().UnixNano())
+	c.mu.Lock()
+	c.hb = time.AfterFunc(c.srv.o.HeartbeatInterval, c.heartbeat)
+	c.kick()
+	c.mu.Unlock()
+	c.srv.spawn(c.readLoop)
+}
+
+// queueFrame queues an encoded Tether frame; c.mu held or c not shared.
+func (c *conn) queueFrame(f []byte) {
+	c.ctrl = ws.AppendFrame(c.ctrl, false, ws.OpBinary, f, nil)
+}
+
+// kick starts the writer if it is not running; c.mu held.
+func (c *conn) kick() {
+	if !c.writing && !c.dead {
+		c.writing = true
+		c.srv.spawn(c.writeLoop)
+	}
+}
+
+func (c *conn) kickData(seq uint64) {
+	c.mu.Lock()
+	if seq > c.target {
+		c.target = seq
+	}
+	c.kick()
+	c.mu.Unlock()
+}
+
+// afterBatch acknowledges what the session's hooks processed.
+func (c *conn) afterBatch() {
+	s := c.s
+	s.mu.Lock()
+	p := s.processed
+	s.mu.Unlock()
+	c.mu.Lock()
+	if p > c.ackWant {
+		c.ackWant = p
+	}
+	if c.ackWant > c.ackSent {
+		c.kick()
+	}
+	draining := c.draining
+	c.mu.Unlock()
+	if draining {
+		c.checkDrain()
+	}
+}
+
+func (c *conn) writeLoop() {
+	var msgs []Message
+	ctx := c.srv.ctx
+	for {
+		c.mu.Lock()
+		if c.dead {
+			c.writing = false
+			c.mu.Unlock()
+			return
+		}
+		hasData := c.ready && c.written < c.target && !c.closeReq && !c.finalSent
+		ping := c.pingDue
+		ack := max(c.ackWant, c.ackSent)
+		needAck := c.ackWant > c.ackSent || ping
+		ctrl := c.ctrl
+		closeReq := c.closeReq
+		if len(ctrl) == 0 && !needAck && !hasData && !closeReq {
+			c.writing = false
+			c.mu.Unlock()
+			return
+		}
+		c.ctrl = nil
+		c.pingDue = false
+		if needAck {
+			c.ackSent = ack
+		}
+		from := c.written
+		c.mu.Unlock()
+
+		bp := ws.GetBuffer()
+		b := append(*bp, ctrl...)
+		var hdr [16]byte
+		switch {
+		case ping && !closeReq:
+			b = ws.AppendFrame(b, false, ws.OpBinary, wire.AppendSeqFrame(hdr[:0], wire.TypePing, ack), nil)
+		case needAck:
+			b = ws.AppendFrame(b, false, ws.OpBinary, wire.AppendSeqFrame(hdr[:0], wire.TypeAck, ack), nil)
+		}
+		if hasData {
+			var err error
+			msgs, err = c.srv.store.Read(ctx, c.s.id, from, maxBatch, msgs[:0])
+			if err != nil && !errors.Is(err, ErrNotFound) {
+				c.srv.log.Error("tether: cannot read replay buffer", "session", c.s.id, "err", err)
+			}
+			if len(msgs) > 0 {
+				for i := range msgs {
+					m := &msgs[i]
+					b = ws.AppendFrame(b, false, ws.OpBinary, wire.AppendMessageHeader(hdr[:0], m.Type == Text, m.Seq), m.Data)
+				}
+				last := msgs[len(msgs)-1].Seq
+				clear(msgs)
+				c.mu.Lock()
+				if last > c.written {
+					c.written = last
+				}
+				if last > c.target {
+					c.target = last
+				}
+				c.mu.Unlock()
+			} else {
+				c.mu.Lock()
+				c.target = c.written // nothing more is kept: stop looking
+				c.mu.Unlock()
+			}
+		}
+		var err error
+		if len(b) > 0 {
+			err = c.ws.Write(b, c.srv.o.WriteTimeout)
+		}
+		*bp = b
+		ws.PutBuffer(bp)
+		if err != nil {
+			c.fail(CauseNetworkLost, fmt.Errorf("failed to write: %w", err))
+			return
+		}
+		if closeReq {
+			c.mu.Lock()
+			code, reason := c.closeCode, c.closeReason
+			c.dead = true
+			c.writing = false
+			c.mu.Unlock()
+			c.ws.Shutdown(uint16(code), reason, 2*time.Second)
+			return
+		}
+	}
+}
+
+// closeWith asks the writer to flush control frames and close with code.
+func (c *conn) closeWith(code wire.CloseCode, reason string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.dead || c.closeReq {
+		return
+	}
+	c.closeReq = true
+	c.closeCode, c.closeReason = code, reason
+	c.kick()
+}
+
+// abort closes at once, trying a close frame for at most a second.
+func (c *conn) abort(code wire.CloseCode, reason string) {
+	c.mu.Lock()
+	if c.dead {
+		c.mu.Unlock()
+		return
+	}
+	c.dead = true
+	c.closeReq = true
+	c.mu.Unlock()
+	nc := c.ws.NetConn()
+	_ = nc.SetWriteDeadline(time.Now().Add(time.Second))
+	c.srv.spawn(func() {
+		_ = c.ws.WriteClose(uint16(code), reason)
+		_ = nc.Close()
+	})
+}
+
+// fail handles a write error: the connection is gone.
+func (c *conn) fail(cause Cause, err error) {
+	c.mu.Lock()
+	c.dead = true
+	c.writing = false
+	initiated := c.closeReq
+	c.mu.Unlock()
+	if !initiated {
+		c.s.detach(c, cause, err)
+	}
+	_ = c.ws.Close()
+}
+
+func (c *conn) heartbeat() {
+	c.mu.Lock()
+	if c.dead {
+		c.mu.Unlock()
+		return
+	}
+	c.mu.Unlock()
+	now := time.Now()
+	limit := c.srv.o.HeartbeatInterval + c.srv.o.HeartbeatTimeout
+	deadline := time.Unix(0, c.lastRecv.Load()).Add(limit)
+	if !now.Before(deadline) {
+		c.s.detach(c, CauseHeartbeatTimeout, fmt.Errorf("nothing received for %v", limit))
+		c.abort(wire.CloseHeartbeatTimeout, "tether: heartbeat timeout")
+		return
+	}
+	c.mu.Lock()
+	c.pingDue = true
+	c.kick()
+	c.mu.Unlock()
+	next := c.srv.o.HeartbeatInterval
+	if d := deadline.Sub(now); d < next {
+		next = d
+	}
+	c.hb.Reset(next)
+}
+
+func (c *conn) readLoop() {
+	err := c.ws.ReadMessage(c.onFrame)
+	c.mu.Lock()
+	initiated := c.closeReq
+	draining := c.finalSent
+	c.mu.Unlock()
+	code, cause := classifyReadErr(err)
+	var pe *policyError
+	if errors.As(err, &pe) {
+		code, cause = wire.ClosePolicy, CausePolicyViolation
+	}
+	switch {
+	case draining:
+		c.s.detach(c, CauseServerRestart, nil)
+	case initiated:
+		// We closed; the peer's close frame is an echo.
+	case code != 0:
+		c.srv.log.Info("tether: closing session", "session", c.s.id, "user", c.s.user, "cause", cause.String(), "err", err)
+		c.s.end(cause, err, code, closeReason(err))
+		c.closeWith(code, closeReason(err))
+		// Read until the client answers our close frame or the linger ends.
+		for c.ws.ReadMessage(func(byte, []byte) error { return nil }) == nil {
+		}
+	case cause == CauseClientClosed:
+		c.s.end(cause, err, 0, "")
+	default:
+		c.s.detach(c, cause, err)
+	}
+	c.mu.Lock()
+	c.dead = true
+	c.mu.Unlock()
+	c.hb.Stop()
+	_ = c.ws.Close()
+	c.ws.Drop()
+	c.srv.removeConn(c)
+}
+
+func closeReason(err error) string {
+	s := "tether: " + err.Error()
+	if len(s) > 123 {
+		s = s[:123]
+	}
+	return s
+}
+
+func (c *conn) onFrame(op byte, p []byte) error {
+	if op != ws.OpBinary {
+		return violationf("text WebSocket frame; Tether frames are binary")
+	}
+	c.lastRecv.Store(time.Now().UnixNano())
+	f, err := wire.Decode(p)
+	if err != nil {
+		return err
+	}
+	if c.confirmToken {
+		c.confirmToken = false
+		c.s.tokenConfirmed()
+	}
+	switch f.Type {
+	case wire.TypeBinary, wire.TypeText:
+		typ := Binary
+		if f.Type == wire.TypeText {
+			typ = Text
+			if !utf8.Valid(f.Payload) {
+				return violationf("text message %d is not UTF-8", f.Seq)
+			}
+		}
+		if len(f.Payload) > c.srv.o.MaxMessageSize {
+			return ws.ErrTooBig
+		}
+		return c.s.receive(c, f.Seq, typ, append([]byte(nil), f.Payload...))
+	case wire.TypeAck, wire.TypePong:
+		return c.onAck(f.Seq)
+	case wire.TypeGoAway:
+		c.mu.Lock()
+		c.clientGone = true
+		c.mu.Unlock()
+		c.checkDrain()
+		return c.onAck(f.GoAway.LastSeq)
+	}
+	return violationf("unexpected %s frame from a client", f.Type)
+}
+
+func (c *conn) onAck(seq uint64) error {
+	c.mu.Lock()
+	w := c.written
+	draining := c.draining
+	c.mu.Unlock()
+	if seq > w {
+		return violationf("ack %d beyond last sent %d", seq, w)
+	}
+	if err := c.srv.store.Ack(c.srv.ctx, c.s.id, seq); err != nil {
+		if errors.Is(err, ErrAckRange) {
+			return violationf("ack %d beyond last sent", seq)
+		}
+		if !errors.Is(err, ErrNotFound) && !errors.Is(err, context.Canceled) {
+			c.srv.log.Warn("tether: cannot record ack", "session", c.s.id, "err", err)
+		}
+	}
+	if draining {
+		c.checkDrain()
+	}
+	return nil
+}
+
+// startDrain tells the client the server is going away.
+func (c *conn) startDrain(retry time.Duration) {
+	c.mu.Lock()
+	if c.dead || c.draining || c.closeReq {
+		c.mu.Unlock()
+		return
+	}
+	c.draining = true
+	var b [32]byte
+	c.queueFrame(wire.AppendGoAway(b[:0], &wire.GoAway{RetryAfter: uint64(retry / time.Millisecond), LastSeq: c.target}))
+	c.kick()
+	c.mu.Unlock()
+}
+
+// checkDrain closes a draining connection once both sides are even:
+// the client stopped sending, every message it sent was processed, and
+// it acknowledged every message it was sent.
+func (c *conn) checkDrain() {
+	c.mu.Lock()
+	ok := c.draining && c.clientGone && !c.finalSent && !c.dead
+	c.mu.Unlock()
+	if !ok {
+		return
+	}
+	s := c.s
+	s.mu.Lock()
+	processed, in := s.processed, s.in
+	s.mu.Unlock()
+	if processed != in {
+		return
+	}
+	rec, err := c.srv.store.Load(c.srv.ctx, s.id)
+	if err == nil && rec.Acked != rec.Out {
+		return
+	}
+	var out uint64
+	if rec != nil {
+		out = rec.Out
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.finalSent || c.dead {
+		return
+	}
+	c.finalSent = true
+	var b [32]byte
+	c.queueFrame(wire.AppendSeqFrame(b[:0], wire.TypeAck, processed))
+	c.ackSent = processed
+	c.queueFrame(wire.AppendGoAway(b[:0], &wire.GoAway{Flags: wire.GoAwayFinal, LastSeq: out}))
+	c.closeReq = true
+	c.closeCode, c.closeReason = wire.CloseServerRestart, "tether: server restarting"
+	c.kick()
+}

@@ -1,0 +1,157 @@
+package tether
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+)
+
+// Options configures a Server. A nil *Options, and every zero field,
+// means the documented default.
+type Options struct {
+	// Store keeps session state. Nil means NewMemoryStore(nil): one
+	// process, nothing survives a restart (clients are told so).
+	Store Store
+
+	// GraceWindow is how long a disconnected session waits for its client
+	// to resume before it expires. Zero means 2 minutes, as Socket.IO and
+	// Ably: long enough for a train tunnel or a Wi-Fi handover, short
+	// enough that an abandoned session's replay buffer does not linger.
+	GraceWindow time.Duration
+
+	// HeartbeatInterval is the time between server pings. Zero means 15s.
+	HeartbeatInterval time.Duration
+	// HeartbeatTimeout is how much longer than HeartbeatInterval either
+	// side waits for a frame before it declares the link dead. Zero means
+	// 10s: a half-open connection is detected within 25s.
+	HeartbeatTimeout time.Duration
+
+	// MaxMessageSize bounds an application payload, both ways. Zero
+	// means 64 KiB. A bigger client message closes the session (4413).
+	MaxMessageSize int
+	// MaxReplayMessages and MaxReplayBytes bound a session's replay
+	// buffer: server→client messages sent but not yet acknowledged. A
+	// Send beyond them ends the session with CauseOverflow; its client is
+	// told how many messages it lost. Zero means 4096 and 1 MiB.
+	MaxReplayMessages int
+	MaxReplayBytes    int
+	// MaxSessions bounds the sessions this server holds, connected or
+	// not. Zero means 100,000; new clients beyond it get 4004 (try again).
+	MaxSessions int
+
+	// WriteTimeout bounds one write to a client; a client that does not
+	// read is disconnected. Zero means 10s.
+	WriteTimeout time.Duration
+	// HandshakeTimeout bounds the wait for a client's Hello after the
+	// upgrade. Zero means 10s.
+	HandshakeTimeout time.Duration
+	// RestartJitter spreads the reconnect hints sent at Shutdown, so
+	// clients do not all come back at once. Zero means 2s.
+	RestartJitter time.Duration
+
+	// OriginPatterns lists the hosts (path.Match patterns, e.g.
+	// "*.example.com") whose pages may connect. Requests whose Origin
+	// host equals the request Host are always accepted, and so are
+	// requests without an Origin (non-browser clients). Nil means only
+	// those; "*" accepts every origin.
+	OriginPatterns []string
+
+	// Logger receives structured logs. Nil means slog.Default().
+	Logger *slog.Logger
+
+	// Authenticate runs on every upgrade request, new session or resume,
+	// and returns the user ID. An error refuses the connection with close
+	// code 4401 (4403 if it wraps ErrForbidden) and the error's text as
+	// reason. Nil accepts everyone as user "".
+	Authenticate func(r *http.Request) (userID string, err error)
+
+	// OnOpen runs when a new session starts. info.Previous is set when
+	// the client asked to resume a session that could not be resumed.
+	OnOpen func(ctx context.Context, s *Session, info OpenInfo)
+	// OnMessage runs for every client message, exactly once, in order.
+	// The client is acknowledged after it returns.
+	OnMessage func(ctx context.Context, s *Session, m Message)
+	// OnDisconnect runs when a session loses its connection but is kept
+	// for resume.
+	OnDisconnect func(ctx context.Context, s *Session, d Disconnect)
+	// OnResume runs when a client resumes a disconnected session.
+	OnResume func(ctx context.Context, s *Session, r Resume)
+	// OnClose runs once when a session ends; it is the session's last hook.
+	OnClose func(ctx context.Context, s *Session, c Closure)
+
+	// Test switches, to prove the tests catch a broken guarantee:
+	// testNoReplay makes resumes skip replay both ways, testNoDedupe
+	// makes them ask for unacknowledged messages again and accept repeats.
+	testNoReplay, testNoDedupe bool
+}
+
+// OpenInfo describes a new session.
+type OpenInfo struct {
+	Request  *http.Request // the upgrade request; valid during OnOpen only
+	Previous *Loss         // set when a resume was asked for and was impossible
+}
+
+// Disconnect describes a lost connection.
+type Disconnect struct {
+	Cause Cause
+	Err   error
+}
+
+// Resume describes a resumed session.
+type Resume struct {
+	// ToClient counts server→client messages replayed after the resume.
+	ToClient int
+	// FromClient counts client→server messages the client is sending
+	// again, or sending for the first time because it queued them offline.
+	FromClient int
+	// Offline is how long the session had no connection (zero when a new
+	// connection replaced one the server still thought alive).
+	Offline time.Duration
+}
+
+// Closure describes the end of a session.
+type Closure struct {
+	Cause Cause
+	Err   error
+	// Unacked counts server→client messages the client never
+	// acknowledged: lost, unless the client received them just before
+	// the end.
+	Unacked int
+}
+
+func (o *Options) withDefaults() Options {
+	var r Options
+	if o != nil {
+		r = *o
+	}
+	if r.Store == nil {
+		r.Store = NewMemoryStore(nil)
+	}
+	setDur(&r.GraceWindow, 2*time.Minute)
+	setDur(&r.HeartbeatInterval, 15*time.Second)
+	setDur(&r.HeartbeatTimeout, 10*time.Second)
+	setDur(&r.WriteTimeout, 10*time.Second)
+	setDur(&r.HandshakeTimeout, 10*time.Second)
+	setDur(&r.RestartJitter, 2*time.Second)
+	setInt(&r.MaxMessageSize, 64<<10)
+	setInt(&r.MaxReplayMessages, 4096)
+	setInt(&r.MaxReplayBytes, 1<<20)
+	setInt(&r.MaxSessions, 100_000)
+	if r.Logger == nil {
+		r.Logger = slog.Default()
+	}
+	return r
+}
+
+func setDur(d *time.Duration, def time.Duration) {
+	if *d <= 0 {
+		*d = def
+	}
+}
+
+func setInt(v *int, def int) {
+	if *v <= 0 {
+		*v = def
+	}
+}

@@ -1,0 +1,535 @@
+// Package tether is a WebSocket server for which a dropped connection is a
+// non-event. A Session outlives its connections: every message in either
+// direction is numbered and acknowledged, and a client that reconnects
+// within the grace window resumes its session with the missed messages
+// replayed exactly once, in order. When that is impossible both sides are
+// told how much was lost and why.
+//
+// Server is an http.Handler; mount it on any router. The Go client is in
+// package client, the protocol in docs/PROTOCOL.md.
+package tether
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"path"
+	"strings"
+	"sync"
+	"time"
+
+	gobwas "github.com/gobwas/ws"
+
+	"github.com/tether-ws/tether/internal/wire"
+	"github.com/tether-ws/tether/internal/ws"
+)
+
+// Errors returned by Server and Session methods.
+var (
+	ErrServerClosed  = errors.New("tether: server closed")
+	ErrSessionClosed = errors.New("tether: session closed")
+	ErrTooBig        = errors.New("tether: message too big")
+	ErrInvalidUTF8   = errors.New("tether: text message is not valid UTF-8")
+	ErrForbidden     = errors.New("tether: forbidden")
+)
+
+// Server accepts Tether clients and keeps their sessions.
+type Server struct {
+	o     Options
+	store Store
+	log   *slog.Logger
+
+	ctx    context.Context // given to hooks; cancelled when Shutdown gives up waiting
+	cancel context.CancelFunc
+
+	mu       sync.Mutex
+	sessions map[string]*Session
+	conns    map[*conn]struct{}
+	draining bool
+	drained  chan struct{} // closed when draining and no connection is left
+	wg       sync.WaitGroup
+}
+
+// NewServer returns a Server configured by opts (nil means defaults).
+func NewServer(opts *Options) *Server {
+	o := opts.withDefaults()
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Server{
+		o:        o,
+		store:    o.Store,
+		log:      o.Logger,
+		ctx:      ctx,
+		cancel:   cancel,
+		sessions: make(map[string]*Session),
+		conns:    make(map[*conn]struct{}),
+	}
+}
+
+// go runs fn on a goroutine that Shutdown waits for.
+func (srv *Server) spawn(fn func()) {
+	srv.wg.Add(1)
+	go func() {
+		defer srv.wg.Done()
+		fn()
+	}()
+}
+
+// Session returns the session with this ID held by this server, or nil.
+func (srv *Server) Session(id string) *Session {
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	return srv.sessions[id]
+}
+
+// Sessions calls fn for each session held by this server until fn
+// returns false. fn must not block: the server's session table is
+// snapshotted first, so fn may call Session methods.
+func (srv *Server) Sessions(fn func(*Session) bool) {
+	srv.mu.Lock()
+	list := make([]*Session, 0, len(srv.sessions))
+	for _, s := range srv.sessions {
+		list = append(list, s)
+	}
+	srv.mu.Unlock()
+	for _, s := range list {
+		if !fn(s) {
+			return
+		}
+	}
+}
+
+// Len reports how many sessions this server holds.
+func (srv *Server) Len() int {
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	return len(srv.sessions)
+}
+
+// ServeHTTP upgrades the request to a Tether connection.
+func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !srv.originAllowed(r) {
+		http.Error(w, "tether: origin not allowed", http.StatusForbidden)
+		return
+	}
+	if !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+		w.Header().Set("Upgrade", "websocket")
+		http.Error(w, "tether: this endpoint speaks WebSocket with subprotocol "+wire.Subprotocol, http.StatusUpgradeRequired)
+		return
+	}
+	offered := offersSubprotocol(r)
+	if !offered && len(r.Header.Values("Sec-WebSocket-Protocol")) > 0 {
+		// The client wants other subprotocols; selecting none would fail its
+		// handshake anyway, so say why in plain HTTP.
+		http.Error(w, "tether: unsupported subprotocol; this server speaks "+wire.Subprotocol, http.StatusBadRequest)
+		return
+	}
+	up := gobwas.HTTPUpgrader{
+		Timeout:  srv.o.HandshakeTimeout,
+		Protocol: func(p string) bool { return p == wire.Subprotocol },
+	}
+	nc, rw, _, err := up.Upgrade(r, w)
+	if err != nil {
+		if nc != nil {
+			nc.Close()
+		}
+		srv.log.Debug("tether: upgrade failed", "remote", r.RemoteAddr, "err", err)
+		return
+	}
+	wc := ws.NewConn(nc, false, srv.o.MaxMessageSize+16, buffered(rw))
+	if !offered {
+		srv.refuse(wc, wire.CloseUnsupported, "tether: offer WebSocket subprotocol "+wire.Subprotocol)
+		return
+	}
+	if srv.isDraining() {
+		srv.refuse(wc, wire.CloseServerRestart, "tether: server restarting")
+		return
+	}
+	user := ""
+	if srv.o.Authenticate != nil {
+		u, err := srv.o.Authenticate(r)
+		if err != nil {
+			code := wire.CloseUnauthorized
+			if errors.Is(err, ErrForbidden) {
+				code = wire.CloseForbidden
+			}
+			srv.log.Info("tether: connection refused", "remote", r.RemoteAddr, "code", uint16(code), "err", err)
+			srv.refuse(wc, code, err.Error())
+			return
+		}
+		user = u
+	}
+	_ = nc.SetReadDeadline(time.Now().Add(srv.o.HandshakeTimeout))
+	var hello *wire.Hello
+	err = wc.ReadMessage(func(op byte, p []byte) error {
+		if op != ws.OpBinary {
+			return errors.New("text frame: tether frames are binary")
+		}
+		f, err := wire.Decode(p)
+		if err != nil {
+			return err
+		}
+		if f.Type != wire.TypeHello {
+			return fmt.Errorf("expected hello, got %s", f.Type)
+		}
+		hello = f.Hello
+		return errStop
+	})
+	if !errors.Is(err, errStop) {
+		srv.log.Debug("tether: no hello", "remote", r.RemoteAddr, "err", err)
+		code, _ := classifyReadErr(err)
+		if code != 0 {
+			srv.refuse(wc, code, "tether: "+err.Error())
+		} else {
+			wc.Close()
+			wc.Drop()
+		}
+		return
+	}
+	_ = nc.SetReadDeadline(time.Time{})
+	srv.accept(wc, r, user, hello)
+}
+
+var errStop = errors.New("stop")
+
+// buffered returns bytes the HTTP server read past the upgrade request.
+func buffered(rw *bufio.ReadWriter) []byte {
+	if rw == nil || rw.Reader.Buffered() == 0 {
+		return nil
+	}
+	p, _ := rw.Reader.Peek(rw.Reader.Buffered())
+	return append([]byte(nil), p...)
+}
+
+func offersSubprotocol(r *http.Request) bool {
+	for _, v := range r.Header.Values("Sec-WebSocket-Protocol") {
+		for _, p := range strings.Split(v, ",") {
+			if strings.TrimSpace(p) == wire.Subprotocol {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func (srv *Server) originAllowed(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true
+	}
+	u, err := url.Parse(origin)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(u.Host, r.Host) {
+		return true
+	}
+	for _, p := range srv.o.OriginPatterns {
+		if p == "*" {
+			return true
+		}
+		if ok, _ := path.Match(strings.ToLower(p), strings.ToLower(u.Host)); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// refuse closes a connection that never got a session.
+func (srv *Server) refuse(wc *ws.Conn, code wire.CloseCode, reason string) {
+	wc.Shutdown(uint16(code), reason, time.Second)
+	srv.spawn(func() {
+		for wc.ReadMessage(func(byte, []byte) error { return nil }) == nil {
+		}
+		wc.Close()
+		wc.Drop()
+	})
+}
+
+func (srv *Server) isDraining() bool {
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	return srv.draining
+}
+
+func newID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+func newToken() ([]byte, TokenHash) {
+	t := make([]byte, 16)
+	_, _ = rand.Read(t)
+	return t, sha256.Sum256(t)
+}
+
+// accept turns a connection with a Hello into a new or resumed session.
+func (srv *Server) accept(wc *ws.Conn, r *http.Request, user string, h *wire.Hello) {
+	c := newConn(srv, wc)
+	window := h.Window
+	if window == 0 || window > 1<<16 {
+		window = 1 << 16
+	}
+	c.window = window
+	if h.SessionID != "" {
+		if s := srv.Session(h.SessionID); s != nil {
+			code, reason := s.resume(c, user, h)
+			if code == 0 {
+				return
+			}
+			if code != wire.CloseTryAgain || reason != "" {
+				srv.refuse(wc, code, reason)
+				return
+			}
+			// The session is closing: wait for its tombstone, then
+			// open a new session that reports the loss.
+			ctx, cancel := context.WithTimeout(srv.ctx, srv.o.HandshakeTimeout)
+			s.awaitBurial(ctx)
+			cancel()
+		}
+	}
+	var prev *Loss
+	var prevKnown bool
+	var prevIn, prevOut uint64
+	if h.SessionID != "" {
+		prev, prevKnown, prevIn, prevOut = srv.lostSession(h)
+	}
+	srv.open(c, r, user, h, prev, prevKnown, prevIn, prevOut)
+}
+
+// lostSession explains why the session a client asked for is gone.
+func (srv *Server) lostSession(h *wire.Hello) (l *Loss, known bool, in, out uint64) {
+	ctx, cancel := context.WithTimeout(srv.ctx, srv.o.HandshakeTimeout)
+	defer cancel()
+	l = &Loss{SessionID: h.SessionID, ToClient: -1, FromClient: int64(h.Written - h.Acked)}
+	th := sha256.Sum256(h.Token)
+	if t, err := srv.store.Tombstone(ctx, h.SessionID); err == nil && (tokenEqual(th, t.Token) || tokenEqual(th, t.PrevToken)) {
+		l.Reason = t.Reason
+		if t.Out >= h.Recv {
+			l.ToClient = int64(t.Out - h.Recv)
+		}
+		l.FromClient = 0
+		if h.Last > t.In {
+			l.Carried = int64(h.Last - t.In)
+		}
+		return l, true, t.In, t.Out
+	}
+	l.Reason = ReasonUnknown
+	if e, err := srv.store.Epoch(ctx); err == nil && h.Epoch != "" && e != h.Epoch {
+		l.Reason = ReasonRestarted
+	}
+	l.Carried = int64(h.Last - h.Written)
+	return l, false, 0, 0
+}
+
+// open starts a new session on c.
+func (srv *Server) open(c *conn, r *http.Request, user string, h *wire.Hello, prev *Loss, prevKnown bool, prevIn, prevOut uint64) {
+	ctx, cancel := context.WithTimeout(srv.ctx, srv.o.HandshakeTimeout)
+	defer cancel()
+	epoch, err := srv.store.Epoch(ctx)
+	if err != nil {
+		srv.log.Error("tether: store unavailable", "err", err)
+		srv.refuse(c.ws, wire.CloseTryAgain, "tether: store unavailable")
+		return
+	}
+	srv.mu.Lock()
+	if srv.draining {
+		srv.mu.Unlock()
+		srv.refuse(c.ws, wire.CloseServerRestart, "tether: server restarting")
+		return
+	}
+	if len(srv.sessions) >= srv.o.MaxSessions {
+		srv.mu.Unlock()
+		srv.log.Warn("tether: session limit reached", "max", srv.o.MaxSessions)
+		srv.refuse(c.ws, wire.CloseTryAgain, "tether: server full")
+		return
+	}
+	srv.mu.Unlock()
+
+	token, th := newToken()
+	s := &Session{srv: srv, id: newID(), user: user, created: time.Now(), token: th}
+	rec := &Record{
+		ID: s.id, UserID: user, Token: th, Created: s.created,
+		MaxMessages: srv.o.MaxReplayMessages, MaxBytes: srv.o.MaxReplayBytes,
+	}
+	if err := srv.store.Create(ctx, rec); err != nil {
+		srv.log.Error("tether: cannot create session", "err", err)
+		srv.refuse(c.ws, wire.CloseTryAgain, "tether: store unavailable")
+		return
+	}
+	wl := &wire.Welcome{SessionID: s.id, Token: token, Epoch: epoch}
+	if prev != nil {
+		wl.Reason = wire.LossReason(prev.Reason)
+		if prevKnown {
+			wl.Flags |= wire.WelcomePrevKnown
+			wl.PrevIn, wl.PrevOut = prevIn, prevOut
+		}
+	}
+	srv.fillLimits(wl)
+	c.s = s
+	c.queueFrame(wire.AppendWelcome(nil, wl))
+	c.ready = true
+
+	srv.mu.Lock()
+	if srv.draining {
+		srv.mu.Unlock()
+		_ = srv.store.Close(ctx, s.id, nil)
+		srv.refuse(c.ws, wire.CloseServerRestart, "tether: server restarting")
+		return
+	}
+	srv.sessions[s.id] = s
+	srv.conns[c] = struct{}{}
+	srv.mu.Unlock()
+
+	s.mu.Lock()
+	s.conn = c
+	s.state = stateConnected
+	s.post(event{kind: evOpen, info: OpenInfo{Request: r, Previous: prev}})
+	s.mu.Unlock()
+	if prev != nil {
+		srv.log.Info("tether: session not resumed", "session", prev.SessionID, "new_session", s.id, "user", user,
+			"reason", prev.Reason.String(), "lost_to_client", prev.ToClient, "lost_from_client", prev.FromClient, "carried", prev.Carried)
+	}
+	c.start()
+}
+
+func (srv *Server) fillLimits(w *wire.Welcome) {
+	w.Heartbeat = uint64(srv.o.HeartbeatInterval / time.Millisecond)
+	w.Timeout = uint64(srv.o.HeartbeatTimeout / time.Millisecond)
+	w.MaxSize = uint64(srv.o.MaxMessageSize)
+	w.Window = uint64(srv.o.MaxReplayMessages)
+	w.Grace = uint64(srv.o.GraceWindow / time.Millisecond)
+}
+
+func (srv *Server) removeConn(c *conn) {
+	srv.mu.Lock()
+	delete(srv.conns, c)
+	if srv.draining && len(srv.conns) == 0 && srv.drained != nil {
+		close(srv.drained)
+		srv.drained = nil
+	}
+	srv.mu.Unlock()
+}
+
+func (srv *Server) removeSession(s *Session) {
+	srv.mu.Lock()
+	if srv.sessions[s.id] == s {
+		delete(srv.sessions, s.id)
+	}
+	srv.mu.Unlock()
+}
+
+// Shutdown drains the server for a restart: it refuses new connections,
+// tells every client to reconnect later (close code 4001, with a jittered
+// delay), waits until each client has acknowledged what it was sent and
+// the server has processed what it received, then closes every session
+// with CauseServerShutdown. If ctx ends first, remaining connections are
+// cut. It returns after every hook has returned, or ctx's error.
+// Shutdown does not close the http.Server the handler is mounted on.
+func (srv *Server) Shutdown(ctx context.Context) error {
+	srv.mu.Lock()
+	if srv.draining {
+		srv.mu.Unlock()
+		return ErrServerClosed
+	}
+	srv.draining = true
+	drained := make(chan struct{})
+	if len(srv.conns) == 0 {
+		close(drained)
+	} else {
+		srv.drained = drained
+	}
+	conns := make([]*conn, 0, len(srv.conns))
+	for c := range srv.conns {
+		conns = append(conns, c)
+	}
+	srv.mu.Unlock()
+
+	for _, c := range conns {
+		c.startDrain(jitter(srv.o.RestartJitter))
+	}
+	var err error
+	select {
+	case <-drained:
+	case <-ctx.Done():
+		err = ctx.Err()
+		srv.mu.Lock()
+		conns = conns[:0]
+		for c := range srv.conns {
+			conns = append(conns, c)
+		}
+		srv.mu.Unlock()
+		for _, c := range conns {
+			c.abort(wire.CloseServerRestart, "tether: server restarting")
+		}
+	}
+	srv.Sessions(func(s *Session) bool {
+		s.end(CauseServerShutdown, nil, wire.CloseServerRestart, "tether: server shut down")
+		return true
+	})
+	done := make(chan struct{})
+	go func() { srv.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		srv.cancel()
+		if err == nil {
+			err = ctx.Err()
+		}
+		<-done
+	}
+	srv.cancel()
+	return err
+}
+
+func jitter(max time.Duration) time.Duration {
+	if max <= 0 {
+		return 0
+	}
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	v := uint64(b[0]) | uint64(b[1])<<8 | uint64(b[2])<<16 | uint64(b[3])<<24 | uint64(b[4])<<32 | uint64(b[5])<<40 | uint64(b[6])<<48
+	return time.Duration(v % uint64(max))
+}
+
+// classifyReadErr maps a read error to the close code to send (0: none)
+// and the cause it implies.
+func classifyReadErr(err error) (wire.CloseCode, Cause) {
+	var pe *ws.ProtocolError
+	var ce *ws.CloseError
+	var ne net.Error
+	switch {
+	case errors.Is(err, ws.ErrTooBig):
+		return wire.CloseTooBig, CausePolicyViolation
+	case errors.As(err, &pe), errors.Is(err, wire.ErrMalformed), errors.As(err, new(*violation)):
+		return wire.CloseProtocolViolation, CauseProtocolViolation
+	case errors.As(err, &ce):
+		switch wire.CloseCode(ce.Code) {
+		case wire.CloseDetach:
+			return 0, CauseClientDetached
+		case wire.CloseAbnormal, wire.CloseNoStatus:
+			return 0, CauseNetworkLost
+		}
+		return 0, CauseClientClosed
+	case errors.As(err, &ne) && ne.Timeout():
+		return 0, CauseNetworkLost
+	}
+	return 0, CauseNetworkLost
+}
+
+// violation is a protocol violation found above the WebSocket layer.
+type violation struct{ msg string }
+
+func (v *violation) Error() string { return "protocol violation: " + v.msg }
+
+func violationf(format string, args ...any) error {
+	return &violation{fmt.Sprintf(format, args...)}
+}

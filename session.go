@@ -1,0 +1,569 @@
+package tether
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"fmt"
+	"maps"
+	"runtime/debug"
+	"time"
+	"unicode/utf8"
+
+	"sync"
+
+	"github.com/tether-ws/tether/internal/wire"
+)
+
+// SessionState is where a session is in its life.
+type SessionState uint8
+
+// Session states.
+const (
+	StateConnected    SessionState = 1 // a connection is attached
+	StateDisconnected SessionState = 2 // waiting for a resume within the grace window
+	StateClosed       SessionState = 3 // over
+)
+
+const (
+	stateConnected    = StateConnected
+	stateDisconnected = StateDisconnected
+	stateClosed       = StateClosed
+)
+
+func (s SessionState) String() string {
+	switch s {
+	case StateConnected:
+		return "connected"
+	case StateDisconnected:
+		return "disconnected"
+	case StateClosed:
+		return "closed"
+	}
+	return "new"
+}
+
+// Session is a client's stay on the server. It outlives connections: its
+// ID stays the same across resumes, and Send works while the client is
+// away (the message waits in the replay buffer). Methods are safe for
+// concurrent use.
+//
+// A session's hooks run one at a time, in order, on a goroutine that
+// exists only while hooks are pending; no internal lock is held while a
+// hook runs.
+type Session struct {
+	srv     *Server
+	id      string
+	user    string
+	created time.Time
+
+	mu        sync.Mutex
+	state     SessionState
+	conn      *conn
+	meta      map[string]string
+	token     TokenHash
+	prevToken TokenHash
+	in        uint64 // last client→server seq accepted for OnMessage
+	processed uint64 // last client→server seq whose OnMessage returned
+	detached  time.Time
+	expiry    *time.Timer
+	expGen    uint64
+	cause     Cause
+	panicked  bool
+	buried    bool
+	buryWait  chan struct{} // made by whoever waits for the tombstone
+
+	q, spare []event // hook queue, drained by one goroutine at a time
+	running  bool
+}
+
+// ID returns the session's stable ID.
+func (s *Session) ID() string { return s.id }
+
+// UserID returns the user ID that Authenticate gave the session.
+func (s *Session) UserID() string { return s.user }
+
+// Created returns when the session started.
+func (s *Session) Created() time.Time { return s.created }
+
+// State returns the session's state and, when disconnected, since when.
+func (s *Session) State() (SessionState, time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.state, s.detached
+}
+
+// Meta returns a copy of the session's metadata.
+func (s *Session) Meta() map[string]string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return maps.Clone(s.meta)
+}
+
+// SetMeta sets a metadata key; an empty value deletes it. Metadata is
+// saved with the session and survives resumes.
+func (s *Session) SetMeta(key, value string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if value == "" {
+		delete(s.meta, key)
+		return
+	}
+	if s.meta == nil {
+		s.meta = make(map[string]string)
+	}
+	s.meta[key] = value
+}
+
+// Send queues a message for the client. It does not wait for the
+// network: the message is numbered and kept until the client acknowledges
+// it, and replayed if the client resumes. p is copied. Send fails with
+// ErrSessionClosed once the session is over, ErrTooBig above
+// MaxMessageSize and ErrInvalidUTF8 for a bad Text payload. If the replay
+// buffer is full the session ends with CauseOverflow and Send returns
+// ErrOverflow; the client is told what it lost when it comes back.
+func (s *Session) Send(ctx context.Context, typ MessageType, p []byte) error {
+	if len(p) > s.srv.o.MaxMessageSize {
+		return fmt.Errorf("failed to send %d bytes: %w", len(p), ErrTooBig)
+	}
+	switch typ {
+	case Text:
+		if !utf8.Valid(p) {
+			return ErrInvalidUTF8
+		}
+	case Binary:
+	default:
+		return fmt.Errorf("tether: invalid message type %d", typ)
+	}
+	return s.sendShared(ctx, typ, append([]byte(nil), p...))
+}
+
+// sendShared queues p without copying it; p must never change.
+func (s *Session) sendShared(ctx context.Context, typ MessageType, p []byte) error {
+	s.mu.Lock()
+	if s.state == stateClosed {
+		s.mu.Unlock()
+		return ErrSessionClosed
+	}
+	s.mu.Unlock()
+	seq, err := s.srv.store.Append(ctx, s.id, Message{Type: typ, Data: p})
+	if err != nil {
+		if err == ErrOverflow {
+			s.srv.log.Warn("tether: replay buffer overflow", "session", s.id, "user", s.user)
+			s.end(CauseOverflow, ErrOverflow, wire.CloseOverflow, "tether: replay buffer overflow")
+			return fmt.Errorf("failed to send: %w", ErrOverflow)
+		}
+		if err == ErrNotFound {
+			return ErrSessionClosed
+		}
+		return fmt.Errorf("failed to send: %w", err)
+	}
+	s.mu.Lock()
+	c := s.conn
+	s.mu.Unlock()
+	if c != nil {
+		c.kickData(seq)
+	}
+	return nil
+}
+
+// Close ends the session: the client gets close code 4410 with reason and
+// does not reconnect; OnClose runs with CauseKicked.
+func (s *Session) Close(reason string) error {
+	if !s.end(CauseKicked, nil, wire.CloseKicked, reason) {
+		return ErrSessionClosed
+	}
+	return nil
+}
+
+// event is one pending hook call.
+type event struct {
+	kind evKind
+	msg  Message
+	info any
+}
+
+type evKind uint8
+
+const (
+	evOpen evKind = iota + 1
+	evMessage
+	evDisconnect
+	evResume
+	evClose
+	evFunc // info is a func(), run in order with the hooks
+)
+
+// post queues an event; s.mu must be held.
+func (s *Session) post(ev event) {
+	s.q = append(s.q, ev)
+	if !s.running {
+		s.running = true
+		s.srv.spawn(s.drain)
+	}
+}
+
+// drain runs queued hooks in order until none are left.
+func (s *Session) drain() {
+	for {
+		s.mu.Lock()
+		if len(s.q) == 0 {
+			s.running = false
+			s.q, s.spare = nil, nil // idle sessions hold no queue
+			s.mu.Unlock()
+			return
+		}
+		batch := s.q
+		s.q, s.spare = s.spare[:0], nil
+		s.mu.Unlock()
+		for i := range batch {
+			s.run(&batch[i])
+			batch[i] = event{}
+		}
+		s.mu.Lock()
+		if s.spare == nil {
+			s.spare = batch[:0]
+		}
+		c := s.conn
+		s.mu.Unlock()
+		if c != nil {
+			c.afterBatch()
+		}
+	}
+}
+
+func (s *Session) run(ev *event) {
+	o := &s.srv.o
+	ctx := s.srv.ctx
+	defer func() {
+		if r := recover(); r != nil {
+			s.srv.log.Error("tether: panic in hook", "session", s.id, "user", s.user, "hook", ev.kind.String(),
+				"panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			s.mu.Lock()
+			s.panicked = true
+			if ev.kind == evMessage {
+				s.processed = ev.msg.Seq // delivered, and failed: never again
+			}
+			s.mu.Unlock()
+			if ev.kind != evClose {
+				s.end(CauseServerError, fmt.Errorf("panic in %s hook: %v", ev.kind, r), wire.CloseServerError, "tether: server error")
+			}
+		}
+	}()
+	switch ev.kind {
+	case evOpen:
+		if o.OnOpen != nil {
+			o.OnOpen(ctx, s, ev.info.(OpenInfo))
+		}
+	case evMessage:
+		s.mu.Lock()
+		skip := s.panicked
+		s.mu.Unlock()
+		if !skip && o.OnMessage != nil {
+			o.OnMessage(ctx, s, ev.msg)
+		}
+		if !skip {
+			s.mu.Lock()
+			s.processed = ev.msg.Seq
+			s.mu.Unlock()
+		}
+	case evDisconnect:
+		d := ev.info.(Disconnect)
+		s.save()
+		if o.OnDisconnect != nil {
+			o.OnDisconnect(ctx, s, d)
+		}
+	case evResume:
+		s.save()
+		if o.OnResume != nil {
+			o.OnResume(ctx, s, ev.info.(Resume))
+		}
+	case evClose:
+		cl := ev.info.(Closure)
+		cl.Unacked = s.bury(cl.Cause)
+		if o.OnClose != nil {
+			o.OnClose(ctx, s, cl)
+		}
+	case evFunc:
+		ev.info.(func())()
+	}
+}
+
+func (k evKind) String() string {
+	switch k {
+	case evOpen:
+		return "open"
+	case evMessage:
+		return "message"
+	case evDisconnect:
+		return "disconnect"
+	case evResume:
+		return "resume"
+	case evClose:
+		return "close"
+	}
+	return "internal"
+}
+
+// save writes the session's record to the store.
+func (s *Session) save() {
+	ctx, cancel := context.WithTimeout(s.srv.ctx, s.srv.o.HandshakeTimeout)
+	defer cancel()
+	rec, err := s.srv.store.Load(ctx, s.id)
+	if err != nil {
+		return
+	}
+	s.mu.Lock()
+	rec.Meta = maps.Clone(s.meta)
+	rec.Token, rec.PrevToken = s.token, s.prevToken
+	rec.In = s.processed
+	rec.Detached = s.detached
+	s.mu.Unlock()
+	if err := s.srv.store.Save(ctx, rec); err != nil {
+		s.srv.log.Warn("tether: cannot save session", "session", s.id, "err", err)
+	}
+}
+
+// bury replaces the session with a tombstone and returns how many
+// messages the client never acknowledged.
+func (s *Session) bury(cause Cause) int {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(s.srv.ctx), s.srv.o.HandshakeTimeout)
+	defer cancel()
+	t := &Tombstone{ID: s.id, UserID: s.user, Reason: cause.lossReason(), Closed: time.Now()}
+	s.mu.Lock()
+	t.Token, t.PrevToken, t.In = s.token, s.prevToken, s.processed
+	s.mu.Unlock()
+	unacked := 0
+	if rec, err := s.srv.store.Load(ctx, s.id); err == nil {
+		t.Out = rec.Out
+		unacked = int(rec.Out - rec.Acked)
+	}
+	if err := s.srv.store.Close(ctx, s.id, t); err != nil && err != ErrNotFound {
+		s.srv.log.Warn("tether: cannot close session in store", "session", s.id, "err", err)
+	}
+	s.srv.removeSession(s)
+	s.mu.Lock()
+	s.buried = true
+	if s.buryWait != nil {
+		close(s.buryWait)
+	}
+	s.mu.Unlock()
+	return unacked
+}
+
+// end closes the session for good; it reports false if it already was.
+func (s *Session) end(cause Cause, err error, code wire.CloseCode, reason string) bool {
+	s.mu.Lock()
+	if s.state == stateClosed {
+		s.mu.Unlock()
+		return false
+	}
+	s.state = stateClosed
+	s.cause = cause
+	c := s.conn
+	s.conn = nil
+	if s.expiry != nil {
+		s.expiry.Stop()
+		s.expiry = nil
+	}
+	s.post(event{kind: evClose, info: Closure{Cause: cause, Err: err}})
+	s.mu.Unlock()
+	if c != nil && code != 0 {
+		c.closeWith(code, reason)
+	}
+	attrs := []any{"session", s.id, "user", s.user, "cause", cause.String()}
+	if err != nil {
+		attrs = append(attrs, "err", err)
+	}
+	if cause == CauseExpired {
+		attrs = append(attrs, "grace", s.srv.o.GraceWindow)
+	}
+	s.srv.log.Info("tether: session closed", attrs...)
+	return true
+}
+
+// detach records that c is gone; the session waits for a resume.
+func (s *Session) detach(c *conn, cause Cause, err error) {
+	s.mu.Lock()
+	if s.conn != c || s.state != stateConnected {
+		s.mu.Unlock()
+		return
+	}
+	s.conn = nil
+	s.state = stateDisconnected
+	s.detached = time.Now()
+	s.expGen++
+	gen := s.expGen
+	s.expiry = time.AfterFunc(s.srv.o.GraceWindow, func() { s.expire(gen) })
+	s.post(event{kind: evDisconnect, info: Disconnect{Cause: cause, Err: err}})
+	s.mu.Unlock()
+	attrs := []any{"session", s.id, "user", s.user, "cause", cause.String()}
+	if err != nil {
+		attrs = append(attrs, "err", err)
+	}
+	s.srv.log.Debug("tether: session disconnected", attrs...)
+}
+
+func (s *Session) expire(gen uint64) {
+	s.mu.Lock()
+	ok := s.state == stateDisconnected && s.expGen == gen
+	s.mu.Unlock()
+	if ok {
+		s.end(CauseExpired, nil, 0, "")
+	}
+}
+
+func tokenEqual(a, b TokenHash) bool {
+	var zero TokenHash
+	return subtle.ConstantTimeCompare(a[:], b[:]) == 1 && a != zero
+}
+
+// resume attaches c to s. It returns a close code to refuse with, or 0
+// on success; CloseTryAgain with an empty reason means the session ended
+// meanwhile and a new one should be opened.
+func (s *Session) resume(c *conn, user string, h *wire.Hello) (wire.CloseCode, string) {
+	th := sha256.Sum256(h.Token)
+	ctx, cancel := context.WithTimeout(s.srv.ctx, s.srv.o.HandshakeTimeout)
+	defer cancel()
+	rec, err := s.srv.store.Load(ctx, s.id)
+	if err != nil {
+		return wire.CloseTryAgain, ""
+	}
+	epoch, _ := s.srv.store.Epoch(ctx)
+	token, newHash := newToken()
+
+	s.mu.Lock()
+	if s.state == stateClosed {
+		s.mu.Unlock()
+		return wire.CloseTryAgain, ""
+	}
+	usedPrev := false
+	switch {
+	case tokenEqual(th, s.token):
+	case tokenEqual(th, s.prevToken):
+		usedPrev = true
+	default:
+		s.mu.Unlock()
+		s.srv.log.Warn("tether: resume with a bad token", "session", s.id, "remote", c.ws.NetConn().RemoteAddr().String())
+		return wire.CloseForbidden, "tether: bad resume token"
+	}
+	if user != s.user {
+		s.mu.Unlock()
+		s.srv.log.Warn("tether: resume by another user", "session", s.id, "owner", s.user, "user", user)
+		return wire.CloseForbidden, "tether: session belongs to another user"
+	}
+	if h.Recv < rec.Acked || h.Recv > rec.Out {
+		s.mu.Unlock()
+		return wire.CloseProtocolViolation, fmt.Sprintf("tether: resume recv %d outside [%d, %d]", h.Recv, rec.Acked, rec.Out)
+	}
+	if h.Last < s.in || h.Acked > s.in {
+		s.mu.Unlock()
+		return wire.CloseProtocolViolation, fmt.Sprintf("tether: resume last %d, acked %d, server has %d", h.Last, h.Acked, s.in)
+	}
+	old := s.conn
+	offline := time.Duration(0)
+	if s.state == stateDisconnected {
+		offline = time.Since(s.detached)
+	}
+	// Rotate: the token just used stays valid until the client proves it
+	// got the new one, so a Welcome lost in transit does not lose the session.
+	if !usedPrev {
+		s.prevToken = s.token
+	}
+	s.token = newHash
+	s.state = stateConnected
+	s.detached = time.Time{}
+	s.expGen++
+	if s.expiry != nil {
+		s.expiry.Stop()
+		s.expiry = nil
+	}
+	recv := s.in
+	switch {
+	case s.srv.o.testNoReplay:
+		// Test switch: forget what the client missed and what we saw.
+		h.Recv = rec.Out
+		recv = h.Last
+	case s.srv.o.testNoDedupe:
+		// Test switch: ask for everything not acknowledged again.
+		recv = h.Acked
+	}
+	wl := &wire.Welcome{Flags: wire.WelcomeResumed, SessionID: s.id, Token: token, Epoch: epoch, Recv: recv, Replay: rec.Out - h.Recv}
+	s.srv.fillLimits(wl)
+	c.s = s
+	c.written, c.target, c.ackSent, c.ackWant = h.Recv, rec.Out, recv, recv
+	c.queueFrame(wire.AppendWelcome(nil, wl))
+	c.ready = true
+	c.confirmToken = true
+	s.conn = c
+	if old != nil {
+		s.post(event{kind: evDisconnect, info: Disconnect{Cause: CauseReplaced, Err: fmt.Errorf("a new connection resumed the session")}})
+	}
+	s.post(event{kind: evResume, info: Resume{ToClient: int(rec.Out - h.Recv), FromClient: int(h.Last - recv), Offline: offline}})
+	s.mu.Unlock()
+
+	s.srv.mu.Lock()
+	s.srv.conns[c] = struct{}{}
+	draining := s.srv.draining
+	s.srv.mu.Unlock()
+	if old != nil {
+		old.closeWith(wire.CloseReplaced, "tether: session resumed on another connection")
+	}
+	if draining {
+		defer c.startDrain(jitter(s.srv.o.RestartJitter))
+	}
+	s.srv.log.Debug("tether: session resumed", "session", s.id, "user", s.user, "replay_to_client", rec.Out-h.Recv, "offline", offline)
+	c.start()
+	return 0, ""
+}
+
+// awaitBurial waits until a closed session's tombstone is written.
+func (s *Session) awaitBurial(ctx context.Context) {
+	s.mu.Lock()
+	if s.buried {
+		s.mu.Unlock()
+		return
+	}
+	if s.buryWait == nil {
+		s.buryWait = make(chan struct{})
+	}
+	ch := s.buryWait
+	s.mu.Unlock()
+	select {
+	case <-ch:
+	case <-ctx.Done():
+	}
+}
+
+// tokenConfirmed forgets the previous token once the client used the
+// connection that delivered the new one.
+func (s *Session) tokenConfirmed() {
+	s.mu.Lock()
+	s.prevToken = TokenHash{}
+	s.mu.Unlock()
+}
+
+// receive accepts a client message on c for OnMessage.
+func (s *Session) receive(c *conn, seq uint64, typ MessageType, p []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.conn != c {
+		return nil // replaced: the client will resend on its new connection
+	}
+	if seq <= s.in && !s.srv.o.testNoDedupe {
+		return nil // already have it
+	}
+	if seq != s.in+1 && !s.srv.o.testNoReplay && !s.srv.o.testNoDedupe {
+		return violationf("message seq %d, expected %d", seq, s.in+1)
+	}
+	if seq > s.processed+c.window {
+		return &policyError{fmt.Sprintf("%d unacknowledged messages, window is %d", seq-s.processed, c.window)}
+	}
+	s.in = seq
+	s.post(event{kind: evMessage, msg: Message{Type: typ, Data: p, Seq: seq}})
+	return nil
+}
+
+type policyError struct{ msg string }
+
+func (e *policyError) Error() string { return "policy violation: " + e.msg }
