@@ -1,0 +1,491 @@
+// Package client is Tether's Go client. It keeps one session across any
+// number of connections: it reconnects by itself with exponential backoff
+// and full jitter, resumes the session, replays what the server missed and
+// receives what it missed, exactly once and in order. Sends made while
+// offline are queued (bounded) and delivered after the resume. When a
+// session cannot be resumed, a SessionLost event says what was lost.
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"math/rand/v2"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/tether-ws/tether"
+	"github.com/tether-ws/tether/internal/wire"
+)
+
+// Errors.
+var (
+	// ErrOutboxFull: the outbox is at MaxOutbox or MaxOutboxBytes and the
+	// client is not connected, so it cannot drain.
+	ErrOutboxFull = errors.New("tether client: outbox full")
+	// ErrClosed: the client was closed or has failed.
+	ErrClosed = errors.New("tether client: closed")
+	// ErrTooBig: the message exceeds the server's size limit.
+	ErrTooBig = errors.New("tether client: message too big")
+)
+
+// Client is a session with a Tether server. Its methods are safe for
+// concurrent use.
+type Client struct {
+	url  string
+	o    Options
+	log  *slog.Logger
+	disp *dispatcher
+
+	ctx    context.Context // cancelled when the client stops
+	cancel context.CancelFunc
+	force  chan struct{}
+	quit   chan struct{} // closed by Close
+	ended  chan struct{} // closed when run returns
+	done   chan struct{} // closed after the last event was dispatched
+	wg     sync.WaitGroup
+
+	mu        sync.Mutex
+	status    Status
+	err       error
+	closing   bool
+	quitOnce  sync.Once
+	gen       uint64 // bumped for every new session
+	sessionID string
+	token     []byte
+	epoch     string
+	maxSize   int
+	hbLimit   time.Duration
+	recv      uint64 // highest server seq accepted
+	processed uint64 // highest server seq handled by OnMessage
+	out       []tether.Message
+	outBytes  int
+	last      uint64 // highest seq assigned to a client message
+	written   uint64 // highest client seq ever written to a connection
+	acked     uint64 // highest client seq the server acknowledged
+	space     chan struct{}
+	cc        *cconn
+	hint      time.Duration // server's reconnect delay from GoAway
+	hinted    bool
+	finalOut  uint64 // server's last seq from a final GoAway
+	haveFinal bool
+}
+
+// Dial connects to a Tether server at url (ws:// or wss://) and returns
+// once a session is established. It retries transient failures with the
+// backoff in opts until ctx ends; a refusal (HTTP 4xx, close codes
+// 4400–4999) fails at once. After Dial returns, ctx no longer matters.
+func Dial(ctx context.Context, url string, opts *Options) (*Client, error) {
+	o := opts.withDefaults()
+	c := &Client{
+		url: url, o: o, log: o.Logger,
+		force: make(chan struct{}, 1), quit: make(chan struct{}),
+		ended: make(chan struct{}), done: make(chan struct{}),
+		status: StatusConnecting, space: make(chan struct{}), maxSize: 64 << 10,
+	}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	c.disp = newDispatcher(o.OnMessage, o.OnEvent, c.handled)
+	first := make(chan error, 1)
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		c.run(first)
+	}()
+	go func() {
+		c.wg.Wait()
+		c.disp.push(item{ev: doneEvent{c.done}})
+	}()
+	select {
+	case err := <-first:
+		if err != nil {
+			<-c.done
+			return nil, err
+		}
+		return c, nil
+	case <-ctx.Done():
+		c.stop()
+		<-c.done
+		return nil, fmt.Errorf("failed to dial %s: %w", url, ctx.Err())
+	}
+}
+
+// doneEvent closes the channel once dispatched; it is not shown to OnEvent.
+type doneEvent struct{ ch chan struct{} }
+
+func (doneEvent) isEvent() {}
+
+// Status returns the client's status.
+func (c *Client) Status() Status {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.status
+}
+
+// Err returns why the client failed, or nil.
+func (c *Client) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
+// SessionID returns the current session's ID.
+func (c *Client) SessionID() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.sessionID
+}
+
+// Pending returns how many sent messages the server has not acknowledged.
+func (c *Client) Pending() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.out)
+}
+
+// Done is closed when the client has stopped and every callback returned.
+func (c *Client) Done() <-chan struct{} { return c.done }
+
+// Send queues a message for the server and returns; it is delivered
+// exactly once, in order, across reconnects. p is copied. When the outbox
+// is full Send waits for acknowledgements while connected (until ctx
+// ends) and fails with ErrOutboxFull while not.
+func (c *Client) Send(ctx context.Context, typ tether.MessageType, p []byte) error {
+	switch typ {
+	case tether.Text:
+		if !utf8.Valid(p) {
+			return tether.ErrInvalidUTF8
+		}
+	case tether.Binary:
+	default:
+		return fmt.Errorf("tether client: invalid message type %d", typ)
+	}
+	data := append([]byte(nil), p...)
+	c.mu.Lock()
+	for {
+		if len(p) > c.maxSize {
+			c.mu.Unlock()
+			return fmt.Errorf("failed to send %d bytes (limit %d): %w", len(p), c.maxSize, ErrTooBig)
+		}
+		if c.closing || c.status == StatusClosed || c.status == StatusFailed {
+			c.mu.Unlock()
+			return ErrClosed
+		}
+		if len(c.out) < c.o.MaxOutbox && (c.outBytes+len(p) <= c.o.MaxOutboxBytes || len(c.out) == 0) {
+			break
+		}
+		if c.status != StatusConnected {
+			c.mu.Unlock()
+			return fmt.Errorf("failed to send while %s: %w", c.status, ErrOutboxFull)
+		}
+		ch := c.space
+		c.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("failed to send: %w", ctx.Err())
+		}
+		c.mu.Lock()
+	}
+	c.last++
+	c.out = append(c.out, tether.Message{Type: typ, Data: data, Seq: c.last})
+	c.outBytes += len(data)
+	cc := c.cc
+	c.mu.Unlock()
+	if cc != nil {
+		cc.wake()
+	}
+	return nil
+}
+
+// ForceReconnect drops the current connection (telling the server to keep
+// the session) and reconnects at once.
+func (c *Client) ForceReconnect() {
+	select {
+	case c.force <- struct{}{}:
+	default:
+	}
+}
+
+// Close waits until the server has acknowledged every queued message or
+// ctx ends, then ends the session (the server sees CauseClientClosed).
+// It reports how many messages were left undelivered, if any.
+func (c *Client) Close(ctx context.Context) error {
+	c.mu.Lock()
+	if c.closing || c.status == StatusClosed || c.status == StatusFailed {
+		c.mu.Unlock()
+		return ErrClosed
+	}
+	c.closing = true
+	c.mu.Unlock()
+	var left int
+	for {
+		c.mu.Lock()
+		left = len(c.out)
+		ch := c.space
+		failed := c.status == StatusFailed
+		c.mu.Unlock()
+		if left == 0 || failed {
+			break
+		}
+		select {
+		case <-ch:
+			continue
+		case <-ctx.Done():
+		case <-c.ended:
+		}
+		break
+	}
+	c.stop()
+	<-c.ended
+	if left > 0 {
+		err := ctx.Err()
+		if err == nil {
+			err = c.Err()
+		}
+		return fmt.Errorf("tether client: closed with %d messages unacknowledged: %w", left, err)
+	}
+	return nil
+}
+
+func (c *Client) stop() {
+	c.quitOnce.Do(func() {
+		close(c.quit)
+		c.cancel()
+	})
+}
+
+// handled runs after OnMessage returned for messages up to seq.
+func (c *Client) handled(gen, seq uint64) {
+	c.mu.Lock()
+	if gen != c.gen || seq <= c.processed {
+		c.mu.Unlock()
+		return
+	}
+	c.processed = seq
+	cc := c.cc
+	c.mu.Unlock()
+	if cc != nil {
+		cc.wake()
+	}
+}
+
+// ackUpTo drops acknowledged messages; c.mu held.
+func (c *Client) ackUpTo(seq uint64) {
+	if seq <= c.acked {
+		return
+	}
+	c.acked = seq
+	n := 0
+	for n < len(c.out) && c.out[n].Seq <= seq {
+		c.outBytes -= len(c.out[n].Data)
+		n++
+	}
+	if n == 0 {
+		return
+	}
+	clear(c.out[:n])
+	c.out = c.out[n:]
+	if len(c.out) == 0 {
+		c.out = nil
+	}
+	close(c.space)
+	c.space = make(chan struct{})
+}
+
+func (c *Client) emit(ev Event) { c.disp.push(item{ev: ev}) }
+
+func (c *Client) setStatus(s Status) {
+	c.mu.Lock()
+	c.status = s
+	c.mu.Unlock()
+}
+
+// run owns the reconnect loop: every state transition happens here.
+func (c *Client) run(first chan<- error) {
+	var (
+		attempt   int
+		lostSince time.Time
+		lastErr   error
+	)
+	for {
+		cc, w, err := c.connect()
+		if err == nil {
+			c.adopt(cc, w)
+			if first != nil {
+				first <- nil
+				first = nil
+			}
+			attempt, lostSince = 0, time.Time{}
+			r := c.serve(cc)
+			c.emit(Disconnected{Cause: r.cause, Code: r.code, Err: r.err})
+			if r.quit {
+				c.finish(StatusClosed, nil)
+				return
+			}
+			if !r.reconnect {
+				c.finish(StatusFailed, fmt.Errorf("server ended the session: %w", r.err))
+				return
+			}
+			c.setStatus(StatusReconnecting)
+			lastErr = r.err
+			lostSince = time.Now()
+			if r.immediate {
+				continue
+			}
+		} else {
+			if c.isQuit() {
+				c.finish(StatusClosed, nil)
+				return
+			}
+			lastErr = err
+			var te *terminalError
+			if errors.As(err, &te) {
+				if first != nil {
+					first <- fmt.Errorf("failed to dial %s: %w", c.url, err)
+					first = nil
+				}
+				c.finish(StatusFailed, err)
+				return
+			}
+			if lostSince.IsZero() {
+				lostSince = time.Now()
+			}
+		}
+		attempt++
+		if (c.o.MaxAttempts > 0 && attempt > c.o.MaxAttempts) || (c.o.MaxElapsed > 0 && time.Since(lostSince) > c.o.MaxElapsed) {
+			err := fmt.Errorf("gave up reconnecting after %d attempts over %v: %w", attempt-1, time.Since(lostSince).Round(time.Millisecond), lastErr)
+			if first != nil {
+				first <- fmt.Errorf("failed to dial %s: %w", c.url, err)
+				first = nil
+			}
+			c.finish(StatusFailed, err)
+			return
+		}
+		delay := c.backoff(attempt)
+		c.mu.Lock()
+		if c.hinted {
+			delay, c.hinted = c.hint, false
+		}
+		c.mu.Unlock()
+		c.emit(Reconnecting{Attempt: attempt, Delay: delay, Err: lastErr})
+		t := time.NewTimer(delay)
+		select {
+		case <-t.C:
+		case <-c.force:
+			t.Stop()
+		case <-c.quit:
+			t.Stop()
+			c.finish(StatusClosed, nil)
+			return
+		}
+	}
+}
+
+func (c *Client) isQuit() bool {
+	select {
+	case <-c.quit:
+		return true
+	default:
+		return false
+	}
+}
+
+// backoff returns the full-jitter delay before attempt n (1-based).
+func (c *Client) backoff(n int) time.Duration {
+	ceil := float64(c.o.InitialDelay) * math.Pow(c.o.Multiplier, float64(n-1))
+	if ceil > float64(c.o.MaxDelay) || math.IsInf(ceil, 0) || math.IsNaN(ceil) {
+		ceil = float64(c.o.MaxDelay)
+	}
+	return time.Duration(rand.Int64N(int64(ceil) + 1))
+}
+
+func (c *Client) finish(s Status, err error) {
+	c.mu.Lock()
+	c.status = s
+	c.err = err
+	c.cc = nil
+	c.mu.Unlock()
+	c.cancel()
+	if s == StatusFailed {
+		c.emit(Failed{Err: err})
+	} else {
+		c.emit(Closed{})
+	}
+	close(c.ended)
+}
+
+// adopt applies a Welcome: resume bookkeeping or a new session.
+func (c *Client) adopt(cc *cconn, w *wire.Welcome) {
+	var evs []Event
+	c.mu.Lock()
+	if w.MaxSize > 0 {
+		c.maxSize = int(w.MaxSize)
+	}
+	c.hbLimit = time.Duration(w.Heartbeat+w.Timeout) * time.Millisecond
+	c.token, c.epoch = w.Token, w.Epoch
+	if w.Resumed() {
+		c.ackUpTo(w.Recv)
+		cc.sent = w.Recv
+		evs = append(evs, Resumed{SessionID: c.sessionID, ToClient: int(w.Replay), FromClient: int(c.last - w.Recv)})
+	} else {
+		if c.sessionID != "" {
+			evs = append(evs, c.lose(w))
+		}
+		c.gen++
+		c.sessionID = w.SessionID
+		c.recv, c.processed = 0, 0
+		for i := range c.out {
+			c.out[i].Seq = uint64(i + 1)
+		}
+		c.last = uint64(len(c.out))
+		c.acked, c.written, cc.sent = 0, 0, 0
+		evs = append(evs, Connected{SessionID: w.SessionID})
+	}
+	c.haveFinal, c.hinted = false, false
+	cc.gen = c.gen
+	c.cc = cc
+	c.status = StatusConnected
+	c.mu.Unlock()
+	for _, ev := range evs {
+		c.emit(ev)
+	}
+}
+
+// lose works out what a lost session took with it and keeps in the outbox
+// only the messages the old session certainly never processed; c.mu held.
+func (c *Client) lose(w *wire.Welcome) SessionLost {
+	l := SessionLost{Loss: tether.Loss{SessionID: c.sessionID, Reason: tether.LossReason(w.Reason), ToClient: -1}}
+	keepAfter := c.written
+	if w.PrevKnown() {
+		if w.PrevOut >= c.recv {
+			l.ToClient = int64(w.PrevOut - c.recv)
+		}
+		keepAfter = w.PrevIn
+	} else if c.haveFinal && c.finalOut >= c.recv {
+		l.ToClient = int64(c.finalOut - c.recv)
+	}
+	var keep []tether.Message
+	for _, m := range c.out {
+		switch {
+		case m.Seq > keepAfter:
+			keep = append(keep, m)
+		case !w.PrevKnown() && m.Seq > c.acked:
+			l.Unsent = append(l.Unsent, m)
+		}
+	}
+	c.outBytes = 0
+	for _, m := range keep {
+		c.outBytes += len(m.Data)
+	}
+	c.out = keep
+	l.FromClient = int64(len(l.Unsent))
+	l.Carried = int64(len(keep))
+	close(c.space)
+	c.space = make(chan struct{})
+	c.log.Debug("tether client: session lost", "session", l.SessionID, "reason", l.Reason.String(),
+		"lost_to_client", l.ToClient, "unsent", l.FromClient, "carried", l.Carried)
+	return l
+}

@@ -1,0 +1,387 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	gobwas "github.com/gobwas/ws"
+
+	"github.com/tether-ws/tether"
+	"github.com/tether-ws/tether/internal/wire"
+	"github.com/tether-ws/tether/internal/ws"
+)
+
+// maxRead bounds a server message before the Welcome gives the real limit.
+const maxRead = 16 << 20
+
+// maxBatch bounds the payload bytes written in one system call.
+const maxBatch = 32 << 10
+
+// terminalError is a refusal that retrying cannot fix.
+type terminalError struct{ err error }
+
+func (e *terminalError) Error() string { return e.err.Error() }
+func (e *terminalError) Unwrap() error { return e.err }
+
+// cconn is one connection under the client's session. It has a reader
+// and a writer goroutine; its mutable fields are guarded by Client.mu.
+type cconn struct {
+	c        *Client
+	ws       *ws.Conn
+	gen      uint64
+	lastRecv atomic.Int64
+	wakeCh   chan struct{}
+	stopCh   chan struct{}
+	endCh    chan result
+	wg       sync.WaitGroup
+
+	sent        uint64 // highest client seq written on this connection
+	ackSent     uint64
+	pongDue     bool
+	confirm     bool // send an ack at once: it proves the Welcome arrived
+	stopSending bool // server said GoAway
+	replyDue    bool
+}
+
+type result struct {
+	cause     tether.Cause
+	code      tether.CloseCode
+	err       error
+	reconnect bool
+	immediate bool
+	quit      bool
+}
+
+func (cc *cconn) wake() {
+	select {
+	case cc.wakeCh <- struct{}{}:
+	default:
+	}
+}
+
+// connect dials, says Hello and reads the Welcome.
+func (c *Client) connect() (*cconn, *wire.Welcome, error) {
+	ctx, cancel := context.WithTimeout(c.ctx, c.o.DialTimeout)
+	defer cancel()
+	var status int
+	var body string
+	d := gobwas.Dialer{
+		Protocols: []string{wire.Subprotocol},
+		NetDial:   c.o.NetDial,
+		TLSConfig: c.o.TLSConfig,
+		OnStatusError: func(st int, reason []byte, resp io.Reader) {
+			status = st
+			var b [256]byte
+			n, _ := resp.Read(b[:])
+			body = strings.TrimSpace(string(b[:n]))
+		},
+	}
+	if c.o.Header != nil {
+		d.Header = gobwas.HandshakeHeaderHTTP(c.o.Header)
+	}
+	nc, br, hs, err := d.Dial(ctx, c.url)
+	if err != nil {
+		if status != 0 {
+			err = fmt.Errorf("failed to connect: HTTP %d: %s", status, body)
+			if status >= 400 && status < 500 && status != 408 && status != 429 {
+				return nil, nil, &terminalError{err}
+			}
+			return nil, nil, err
+		}
+		return nil, nil, fmt.Errorf("failed to connect: %w", err)
+	}
+	var pre []byte
+	if br != nil {
+		if n := br.Buffered(); n > 0 {
+			p, _ := br.Peek(n)
+			pre = append(pre, p...)
+		}
+		gobwas.PutReader(br)
+	}
+	if hs.Protocol != wire.Subprotocol {
+		nc.Close()
+		return nil, nil, &terminalError{fmt.Errorf("server does not speak %s", wire.Subprotocol)}
+	}
+	wc := ws.NewConn(nc, true, maxRead, pre)
+	c.mu.Lock()
+	h := &wire.Hello{SessionID: c.sessionID, Token: c.token, Epoch: c.epoch, Recv: c.recv,
+		Acked: c.acked, Written: c.written, Last: c.last, Window: uint64(c.o.MaxOutbox)}
+	c.mu.Unlock()
+	dl, _ := ctx.Deadline()
+	_ = nc.SetDeadline(dl)
+	if err := wc.Write(wc.AppendFrame(nil, ws.OpBinary, wire.AppendHello(nil, h), nil), 0); err != nil {
+		wc.Close()
+		return nil, nil, fmt.Errorf("failed to send hello: %w", err)
+	}
+	var welcome *wire.Welcome
+	err = wc.ReadMessage(func(op byte, p []byte) error {
+		f, err := wire.Decode(p)
+		if err != nil {
+			return err
+		}
+		if f.Type != wire.TypeWelcome {
+			return fmt.Errorf("expected welcome, got %s", f.Type)
+		}
+		welcome = f.Welcome
+		return errStop
+	})
+	if !errors.Is(err, errStop) {
+		wc.Close()
+		wc.Drop()
+		var ce *ws.CloseError
+		if errors.As(err, &ce) {
+			cerr := &tether.CloseError{Code: tether.CloseCode(ce.Code), Reason: ce.Reason}
+			if !cerr.Code.Reconnect() {
+				return nil, nil, &terminalError{fmt.Errorf("server refused: %w", cerr)}
+			}
+			return nil, nil, fmt.Errorf("server refused: %w", cerr)
+		}
+		return nil, nil, fmt.Errorf("failed to read welcome: %w", err)
+	}
+	_ = nc.SetDeadline(time.Time{})
+	cc := &cconn{c: c, ws: wc, wakeCh: make(chan struct{}, 1), stopCh: make(chan struct{}), endCh: make(chan result, 1), confirm: true}
+	cc.lastRecv.Store(time.Now().UnixNano())
+	return cc, welcome, nil
+}
+
+var errStop = errors.New("stop")
+
+// serve runs a connection until it ends and says what to do next.
+func (c *Client) serve(cc *cconn) result {
+	cc.wg.Add(2)
+	go func() { defer cc.wg.Done(); cc.readLoop() }()
+	go func() { defer cc.wg.Done(); cc.writeLoop() }()
+	cc.wake()
+	c.mu.Lock()
+	limit := c.hbLimit
+	c.mu.Unlock()
+	if limit <= 0 {
+		limit = 25 * time.Second
+	}
+	watchdog := time.NewTimer(limit)
+	defer watchdog.Stop()
+	var r result
+	for {
+		select {
+		case r = <-cc.endCh:
+		case <-watchdog.C:
+			since := time.Since(time.Unix(0, cc.lastRecv.Load()))
+			if since < limit {
+				watchdog.Reset(limit - since)
+				continue
+			}
+			cc.ws.Shutdown(uint16(wire.CloseDetach), "heartbeat timeout", 0)
+			cc.ws.Close()
+			r = <-cc.endCh
+			r = result{cause: tether.CauseHeartbeatTimeout, err: fmt.Errorf("nothing from the server for %v", since.Round(time.Millisecond)), reconnect: true}
+		case <-c.force:
+			cc.ws.Shutdown(uint16(wire.CloseDetach), "reconnecting", time.Second)
+			<-cc.endCh
+			r = result{cause: tether.CauseClientDetached, err: errors.New("ForceReconnect"), reconnect: true, immediate: true}
+		case <-c.quit:
+			cc.ws.Shutdown(uint16(wire.CloseNormal), "client closed", time.Second)
+			<-cc.endCh
+			r = result{cause: tether.CauseClientClosed, quit: true}
+		}
+		break
+	}
+	close(cc.stopCh)
+	cc.wg.Wait()
+	c.mu.Lock()
+	if c.cc == cc {
+		c.cc = nil
+	}
+	c.mu.Unlock()
+	return r
+}
+
+func (cc *cconn) readLoop() {
+	err := cc.ws.ReadMessage(cc.onFrame)
+	cc.ws.Close()
+	cc.ws.Drop()
+	r := result{cause: tether.CauseNetworkLost, err: err, reconnect: true}
+	var ce *ws.CloseError
+	var pe *ws.ProtocolError
+	switch {
+	case errors.As(err, &ce):
+		code := tether.CloseCode(ce.Code)
+		r.code = code
+		r.err = &tether.CloseError{Code: code, Reason: ce.Reason}
+		r.reconnect = code.Reconnect()
+		r.cause = causeOf(code)
+	case errors.As(err, &pe), errors.Is(err, wire.ErrMalformed), errors.As(err, new(*violation)), errors.Is(err, ws.ErrTooBig):
+		r.cause = tether.CauseProtocolViolation
+	}
+	cc.endCh <- r
+}
+
+func causeOf(code tether.CloseCode) tether.Cause {
+	switch code {
+	case tether.CloseServerRestart:
+		return tether.CauseServerRestart
+	case tether.CloseHeartbeatTimeout:
+		return tether.CauseHeartbeatTimeout
+	case tether.CloseOverflow:
+		return tether.CauseOverflow
+	case tether.CloseServerError:
+		return tether.CauseServerError
+	case tether.CloseProtocolViolation, tether.CloseUnsupported:
+		return tether.CauseProtocolViolation
+	case tether.CloseUnauthorized, tether.CloseForbidden:
+		return tether.CauseUnauthorized
+	case tether.CloseReplaced:
+		return tether.CauseReplaced
+	case tether.CloseKicked:
+		return tether.CauseKicked
+	case tether.CloseTooBig, tether.ClosePolicy, tether.CloseRateLimited:
+		return tether.CausePolicyViolation
+	case tether.CloseNormal:
+		return tether.CauseServerShutdown
+	}
+	return tether.CauseNetworkLost
+}
+
+type violation struct{ msg string }
+
+func (v *violation) Error() string { return "server broke the protocol: " + v.msg }
+
+func (cc *cconn) onFrame(op byte, p []byte) error {
+	if op != ws.OpBinary {
+		return &violation{"text WebSocket frame"}
+	}
+	cc.lastRecv.Store(time.Now().UnixNano())
+	f, err := wire.Decode(p)
+	if err != nil {
+		return err
+	}
+	c := cc.c
+	switch f.Type {
+	case wire.TypeBinary, wire.TypeText:
+		typ := tether.Binary
+		if f.Type == wire.TypeText {
+			typ = tether.Text
+			if !utf8.Valid(f.Payload) {
+				return &violation{fmt.Sprintf("text message %d is not UTF-8", f.Seq)}
+			}
+		}
+		c.mu.Lock()
+		if f.Seq <= c.recv {
+			c.mu.Unlock()
+			return nil // a repeat: already have it
+		}
+		if f.Seq != c.recv+1 {
+			want := c.recv + 1
+			c.mu.Unlock()
+			return &violation{fmt.Sprintf("message seq %d, expected %d", f.Seq, want)}
+		}
+		c.recv = f.Seq
+		gen := c.gen
+		c.mu.Unlock()
+		c.disp.push(item{msg: tether.Message{Type: typ, Data: append([]byte(nil), f.Payload...), Seq: f.Seq}, gen: gen})
+	case wire.TypeAck, wire.TypePing:
+		c.mu.Lock()
+		if f.Seq > cc.sent {
+			sent := cc.sent
+			c.mu.Unlock()
+			return &violation{fmt.Sprintf("ack %d beyond last sent %d", f.Seq, sent)}
+		}
+		c.ackUpTo(f.Seq)
+		if f.Type == wire.TypePing {
+			cc.pongDue = true
+		}
+		c.mu.Unlock()
+		if f.Type == wire.TypePing {
+			cc.wake()
+		}
+	case wire.TypeGoAway:
+		g := f.GoAway
+		c.mu.Lock()
+		if g.Flags&wire.GoAwayFinal != 0 {
+			c.finalOut, c.haveFinal = g.LastSeq, true
+		} else {
+			c.hint, c.hinted = time.Duration(g.RetryAfter)*time.Millisecond, true
+			cc.stopSending, cc.replyDue = true, true
+		}
+		c.mu.Unlock()
+		cc.wake()
+	default:
+		return &violation{fmt.Sprintf("unexpected %s frame from the server", f.Type)}
+	}
+	return nil
+}
+
+func (cc *cconn) writeLoop() {
+	c := cc.c
+	var msgs []tether.Message
+	for {
+		select {
+		case <-cc.wakeCh:
+		case <-cc.stopCh:
+			return
+		}
+		for {
+			c.mu.Lock()
+			ack := c.processed
+			if cc.gen != c.gen {
+				ack = cc.ackSent
+			}
+			needAck := ack > cc.ackSent || cc.confirm
+			pong, reply := cc.pongDue, cc.replyDue
+			msgs = msgs[:0]
+			if !cc.stopSending && cc.gen == c.gen {
+				i := 0
+				if len(c.out) > 0 && cc.sent >= c.out[0].Seq {
+					i = int(cc.sent - c.out[0].Seq + 1)
+				}
+				b := 0
+				for ; i < len(c.out) && (b == 0 || b+len(c.out[i].Data) <= maxBatch); i++ {
+					msgs = append(msgs, c.out[i])
+					b += len(c.out[i].Data)
+				}
+				if len(msgs) > 0 {
+					cc.sent = msgs[len(msgs)-1].Seq
+					c.written = max(c.written, cc.sent)
+				}
+			}
+			if !needAck && !pong && !reply && len(msgs) == 0 {
+				c.mu.Unlock()
+				break
+			}
+			cc.ackSent = max(cc.ackSent, ack)
+			cc.pongDue, cc.replyDue, cc.confirm = false, false, false
+			c.mu.Unlock()
+
+			bp := ws.GetBuffer()
+			b := *bp
+			var hdr [24]byte
+			switch {
+			case pong:
+				b = cc.ws.AppendFrame(b, ws.OpBinary, wire.AppendSeqFrame(hdr[:0], wire.TypePong, ack), nil)
+			case needAck:
+				b = cc.ws.AppendFrame(b, ws.OpBinary, wire.AppendSeqFrame(hdr[:0], wire.TypeAck, ack), nil)
+			}
+			for i := range msgs {
+				m := &msgs[i]
+				b = cc.ws.AppendFrame(b, ws.OpBinary, wire.AppendMessageHeader(hdr[:0], m.Type == tether.Text, m.Seq), m.Data)
+			}
+			if reply {
+				b = cc.ws.AppendFrame(b, ws.OpBinary, wire.AppendGoAway(hdr[:0], &wire.GoAway{LastSeq: ack}), nil)
+			}
+			clear(msgs)
+			err := cc.ws.Write(b, 10*time.Second)
+			*bp = b
+			ws.PutBuffer(bp)
+			if err != nil {
+				_ = cc.ws.NetConn().Close()
+				return
+			}
+		}
+	}
+}

@@ -1,0 +1,173 @@
+package client
+
+import (
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/tether-ws/tether"
+)
+
+// Status is where a Client is.
+type Status int32
+
+// Statuses.
+const (
+	StatusConnecting   Status = iota + 1 // first connection in progress
+	StatusConnected                      // a session is attached
+	StatusReconnecting                   // connection lost; retrying with backoff
+	StatusClosed                         // Close was called
+	StatusFailed                         // gave up, or the server said stop; see Err
+)
+
+func (s Status) String() string {
+	switch s {
+	case StatusConnecting:
+		return "connecting"
+	case StatusConnected:
+		return "connected"
+	case StatusReconnecting:
+		return "reconnecting"
+	case StatusClosed:
+		return "closed"
+	case StatusFailed:
+		return "failed"
+	}
+	return fmt.Sprintf("status(%d)", int32(s))
+}
+
+// Event is one of Connected, Disconnected, Reconnecting, Resumed,
+// SessionLost, Failed and Closed.
+type Event interface{ isEvent() }
+
+// Connected: a new session started (the first, or one replacing a lost one).
+type Connected struct{ SessionID string }
+
+// Disconnected: the connection was lost. Cause says why; the session may
+// still resume.
+type Disconnected struct {
+	Cause tether.Cause
+	Code  tether.CloseCode // close code received, or 0
+	Err   error
+}
+
+// Reconnecting: the next attempt starts after Delay.
+type Reconnecting struct {
+	Attempt int
+	Delay   time.Duration
+	Err     error // why the previous attempt or connection failed
+}
+
+// Resumed: the session was resumed on a new connection.
+type Resumed struct {
+	SessionID  string
+	ToClient   int // server messages replayed
+	FromClient int // queued or unacknowledged messages sent again
+}
+
+// SessionLost: the session could not be resumed; a new one started.
+// Unsent holds the messages whose delivery is unknown (Loss.FromClient of
+// them); they are not resent, so the application may decide.
+type SessionLost struct {
+	tether.Loss
+	Unsent []tether.Message
+}
+
+// Failed: the client stopped for good; Err says why.
+type Failed struct{ Err error }
+
+// Closed: Close finished.
+type Closed struct{}
+
+func (Connected) isEvent()    {}
+func (Disconnected) isEvent() {}
+func (Reconnecting) isEvent() {}
+func (Resumed) isEvent()      {}
+func (SessionLost) isEvent()  {}
+func (Failed) isEvent()       {}
+func (Closed) isEvent()       {}
+
+// dispatcher calls the application's callbacks in order, on one
+// goroutine that exists only while items are pending, never under a lock.
+type dispatcher struct {
+	onMsg   func(tether.Message)
+	onEvent func(Event)
+	done    func(gen uint64, seq uint64) // called after messages' callbacks returned
+
+	mu      sync.Mutex
+	q       []item
+	running bool
+	idle    *sync.Cond
+}
+
+type item struct {
+	msg tether.Message
+	gen uint64 // session generation the message belongs to
+	ev  Event
+}
+
+func newDispatcher(onMsg func(tether.Message), onEvent func(Event), done func(uint64, uint64)) *dispatcher {
+	d := &dispatcher{onMsg: onMsg, onEvent: onEvent, done: done}
+	d.idle = sync.NewCond(&d.mu)
+	return d
+}
+
+func (d *dispatcher) push(it item) {
+	d.mu.Lock()
+	d.q = append(d.q, it)
+	if !d.running {
+		d.running = true
+		go d.run()
+	}
+	d.mu.Unlock()
+}
+
+func (d *dispatcher) run() {
+	for {
+		d.mu.Lock()
+		if len(d.q) == 0 {
+			d.running = false
+			d.q = nil
+			d.idle.Broadcast()
+			d.mu.Unlock()
+			return
+		}
+		batch := d.q
+		d.q = nil
+		d.mu.Unlock()
+		var last, gen uint64
+		for _, it := range batch {
+			if it.ev != nil {
+				if last != 0 {
+					d.done(gen, last)
+					last = 0
+				}
+				if de, ok := it.ev.(doneEvent); ok {
+					close(de.ch)
+				} else if d.onEvent != nil {
+					d.onEvent(it.ev)
+				}
+				continue
+			}
+			if last != 0 && it.gen != gen {
+				d.done(gen, last)
+			}
+			if d.onMsg != nil {
+				d.onMsg(it.msg)
+			}
+			last, gen = it.msg.Seq, it.gen
+		}
+		if last != 0 {
+			d.done(gen, last)
+		}
+	}
+}
+
+// wait blocks until every pushed item has been handled.
+func (d *dispatcher) wait() {
+	d.mu.Lock()
+	for d.running {
+		d.idle.Wait()
+	}
+	d.mu.Unlock()
+}

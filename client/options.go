@@ -1,0 +1,84 @@
+package client
+
+import (
+	"context"
+	"crypto/tls"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/tether-ws/tether"
+)
+
+// Options configures a Client. A nil *Options, and every zero field,
+// means the documented default.
+type Options struct {
+	// Header is sent with every upgrade request (cookies, Authorization).
+	Header http.Header
+	// NetDial dials the TCP connection. Nil means a net.Dialer.
+	NetDial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// TLSConfig is used for wss:// URLs. Nil means defaults.
+	TLSConfig *tls.Config
+	// DialTimeout bounds one connection attempt, handshake included.
+	// Zero means 10s.
+	DialTimeout time.Duration
+
+	// InitialDelay, MaxDelay and Multiplier shape the exponential backoff
+	// between reconnect attempts, with full jitter: attempt n waits a
+	// random time in [0, min(MaxDelay, InitialDelay·Multiplier^(n-1))).
+	// Zero means 250ms, 15s and 2.
+	InitialDelay time.Duration
+	MaxDelay     time.Duration
+	Multiplier   float64
+	// MaxElapsed gives up reconnecting after this long without a
+	// connection. Zero means never.
+	MaxElapsed time.Duration
+	// MaxAttempts gives up after this many failed attempts in a row.
+	// Zero means never.
+	MaxAttempts int
+
+	// MaxOutbox and MaxOutboxBytes bound the messages sent but not yet
+	// acknowledged, including those queued while offline. Zero means 1024
+	// and 1 MiB. When full, Send waits while connected and fails with
+	// ErrOutboxFull while not.
+	MaxOutbox      int
+	MaxOutboxBytes int
+
+	// OnMessage receives server messages, exactly once and in order.
+	// The server is acknowledged after it returns.
+	OnMessage func(tether.Message)
+	// OnEvent receives lifecycle events, in order with the messages.
+	OnEvent func(Event)
+	// Logger receives debug logs. Nil means slog.Default().
+	Logger *slog.Logger
+}
+
+func (o *Options) withDefaults() Options {
+	var r Options
+	if o != nil {
+		r = *o
+	}
+	if r.DialTimeout <= 0 {
+		r.DialTimeout = 10 * time.Second
+	}
+	if r.InitialDelay <= 0 {
+		r.InitialDelay = 250 * time.Millisecond
+	}
+	if r.MaxDelay <= 0 {
+		r.MaxDelay = 15 * time.Second
+	}
+	if r.Multiplier < 1 {
+		r.Multiplier = 2
+	}
+	if r.MaxOutbox <= 0 {
+		r.MaxOutbox = 1024
+	}
+	if r.MaxOutboxBytes <= 0 {
+		r.MaxOutboxBytes = 1 << 20
+	}
+	if r.Logger == nil {
+		r.Logger = slog.Default()
+	}
+	return r
+}
