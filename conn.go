@@ -25,14 +25,15 @@ type conn struct {
 	ws     *ws.Conn
 	window uint64 // the client's unacknowledged-message limit
 
-	lastRecv atomic.Int64 // unix nanos of the last frame from the client
+	lastRecv atomic.Int64  // unix nanos of the last frame from the client
+	ackHigh  atomic.Uint64 // highest ack written: the client's window starts there
 	hb       *time.Timer
 
 	// confirmToken: read by the reader goroutine only.
 	confirmToken bool
-	ready        bool
 
 	mu          sync.Mutex
+	ready       bool   // the Welcome is queued: writing may start
 	ctrl        []byte // framed control frames waiting to be written
 	target      uint64 // highest server→client seq known to exist
 	written     uint64 // highest server→client seq written (set before the write)
@@ -110,7 +111,7 @@ func (c *conn) writeLoop() {
 	ctx := c.srv.ctx
 	for {
 		c.mu.Lock()
-		if c.dead {
+		if c.dead || (!c.ready && !c.closeReq) {
 			c.writing = false
 			c.mu.Unlock()
 			return
@@ -130,6 +131,9 @@ func (c *conn) writeLoop() {
 		c.pingDue = false
 		if needAck {
 			c.ackSent = ack
+			if ack > c.ackHigh.Load() {
+				c.ackHigh.Store(ack)
+			}
 		}
 		from := c.written
 		c.mu.Unlock()
@@ -282,12 +286,15 @@ func (c *conn) readLoop() {
 		c.s.end(cause, err, code, closeReason(err))
 		c.closeWith(code, closeReason(err))
 		// Read until the client answers our close frame or the linger ends.
-		for c.ws.ReadMessage(func(byte, []byte) error { return nil }) == nil {
-		}
+		c.ws.Discard()
 	case cause == CauseClientClosed:
 		c.s.end(cause, err, 0, "")
 	default:
 		c.s.detach(c, cause, err)
+	}
+	var ce *ws.CloseError
+	if errors.As(err, &ce) {
+		_ = c.ws.EchoClose(ce)
 	}
 	c.mu.Lock()
 	c.dead = true
@@ -381,8 +388,10 @@ func (c *conn) startDrain(retry time.Duration) {
 }
 
 // checkDrain closes a draining connection once both sides are even:
-// the client stopped sending, every message it sent was processed, and
-// it acknowledged every message it was sent.
+// the client stopped sending, every message it sent was processed, no
+// Send is in flight (new ones fail with ErrServerClosed), and the client
+// acknowledged every message. The final GoAway then tells the client the
+// last seq there will ever be, so it can count exactly what it missed.
 func (c *conn) checkDrain() {
 	c.mu.Lock()
 	ok := c.draining && c.clientGone && !c.finalSent && !c.dead
@@ -392,14 +401,19 @@ func (c *conn) checkDrain() {
 	}
 	s := c.s
 	s.mu.Lock()
-	processed, in := s.processed, s.in
-	s.mu.Unlock()
-	if processed != in {
+	if s.processed != s.in {
+		s.mu.Unlock()
 		return
+	}
+	s.final = true
+	processed, appending := s.processed, s.appending
+	s.mu.Unlock()
+	if appending > 0 {
+		return // the Send will call again
 	}
 	rec, err := c.srv.store.Load(c.srv.ctx, s.id)
 	if err == nil && rec.Acked != rec.Out {
-		return
+		return // the client's ack will call again
 	}
 	var out uint64
 	if rec != nil {
@@ -414,6 +428,7 @@ func (c *conn) checkDrain() {
 	var b [32]byte
 	c.queueFrame(wire.AppendSeqFrame(b[:0], wire.TypeAck, processed))
 	c.ackSent = processed
+	c.ackHigh.Store(max(c.ackHigh.Load(), processed))
 	c.queueFrame(wire.AppendGoAway(b[:0], &wire.GoAway{Flags: wire.GoAwayFinal, LastSeq: out}))
 	c.closeReq = true
 	c.closeCode, c.closeReason = wire.CloseServerRestart, "tether: server restarting"

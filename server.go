@@ -24,6 +24,7 @@ import (
 	"path"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	gobwas "github.com/gobwas/ws"
@@ -55,7 +56,7 @@ type Server struct {
 	conns    map[*conn]struct{}
 	draining bool
 	drained  chan struct{} // closed when draining and no connection is left
-	wg       sync.WaitGroup
+	active   tracker       // goroutines Shutdown waits for
 }
 
 // NewServer returns a Server configured by opts (nil means defaults).
@@ -73,13 +74,55 @@ func NewServer(opts *Options) *Server {
 	}
 }
 
-// go runs fn on a goroutine that Shutdown waits for.
+// spawn runs fn on a goroutine that Shutdown waits for.
 func (srv *Server) spawn(fn func()) {
-	srv.wg.Add(1)
+	srv.active.add()
 	go func() {
-		defer srv.wg.Done()
+		defer srv.active.done()
 		fn()
 	}()
+}
+
+// tracker counts goroutines. Unlike sync.WaitGroup it allows new ones to
+// start while someone waits, and costs one atomic add on the hot path.
+type tracker struct {
+	n    atomic.Int64
+	mu   sync.Mutex
+	zero chan struct{} // made by a waiter, closed when n reaches zero
+}
+
+func (t *tracker) add() { t.n.Add(1) }
+
+func (t *tracker) done() {
+	if t.n.Add(-1) == 0 {
+		t.mu.Lock()
+		if t.zero != nil {
+			close(t.zero)
+			t.zero = nil
+		}
+		t.mu.Unlock()
+	}
+}
+
+// wait returns when no goroutine is left, or ctx's error.
+func (t *tracker) wait(ctx context.Context) error {
+	for {
+		t.mu.Lock()
+		if t.n.Load() == 0 {
+			t.mu.Unlock()
+			return nil
+		}
+		if t.zero == nil {
+			t.zero = make(chan struct{})
+		}
+		ch := t.zero
+		t.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 }
 
 // Session returns the session with this ID held by this server, or nil.
@@ -166,35 +209,44 @@ func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		user = u
 	}
-	_ = nc.SetReadDeadline(time.Now().Add(srv.o.HandshakeTimeout))
+	// One deadline bounds the whole handshake: Hello, store calls, Welcome.
+	ctx, cancel := context.WithTimeout(srv.ctx, srv.o.HandshakeTimeout)
+	defer cancel()
+	dl, _ := ctx.Deadline()
+	_ = nc.SetReadDeadline(dl)
 	var hello *wire.Hello
 	err = wc.ReadMessage(func(op byte, p []byte) error {
 		if op != ws.OpBinary {
-			return errors.New("text frame: tether frames are binary")
+			return violationf("text WebSocket frame; Tether frames are binary")
 		}
 		f, err := wire.Decode(p)
 		if err != nil {
 			return err
 		}
 		if f.Type != wire.TypeHello {
-			return fmt.Errorf("expected hello, got %s", f.Type)
+			return violationf("expected hello, got %s", f.Type)
 		}
 		hello = f.Hello
 		return errStop
 	})
 	if !errors.Is(err, errStop) {
 		srv.log.Debug("tether: no hello", "remote", r.RemoteAddr, "err", err)
+		var ce *ws.CloseError
 		code, _ := classifyReadErr(err)
-		if code != 0 {
-			srv.refuse(wc, code, "tether: "+err.Error())
-		} else {
+		switch {
+		case errors.As(err, &ce):
+			_ = wc.EchoClose(ce)
 			wc.Close()
 			wc.Drop()
+		case code != 0:
+			srv.refuse(wc, code, closeReason(err))
+		default:
+			srv.refuse(wc, wire.CloseProtocolViolation, "tether: no hello within the handshake timeout")
 		}
 		return
 	}
 	_ = nc.SetReadDeadline(time.Time{})
-	srv.accept(wc, r, user, hello)
+	srv.accept(ctx, wc, r, user, hello)
 }
 
 var errStop = errors.New("stop")
@@ -246,10 +298,8 @@ func (srv *Server) originAllowed(r *http.Request) bool {
 func (srv *Server) refuse(wc *ws.Conn, code wire.CloseCode, reason string) {
 	wc.Shutdown(uint16(code), reason, time.Second)
 	srv.spawn(func() {
-		for wc.ReadMessage(func(byte, []byte) error { return nil }) == nil {
-		}
+		wc.Discard()
 		wc.Close()
-		wc.Drop()
 	})
 }
 
@@ -272,16 +322,18 @@ func newToken() ([]byte, TokenHash) {
 }
 
 // accept turns a connection with a Hello into a new or resumed session.
-func (srv *Server) accept(wc *ws.Conn, r *http.Request, user string, h *wire.Hello) {
+func (srv *Server) accept(ctx context.Context, wc *ws.Conn, r *http.Request, user string, h *wire.Hello) {
 	c := newConn(srv, wc)
 	window := h.Window
 	if window == 0 || window > 1<<16 {
 		window = 1 << 16
 	}
 	c.window = window
+	var prev *Loss
+	var tomb *Tombstone
 	if h.SessionID != "" {
 		if s := srv.Session(h.SessionID); s != nil {
-			code, reason := s.resume(c, user, h)
+			code, reason := s.resume(ctx, c, user, h)
 			if code == 0 {
 				return
 			}
@@ -291,49 +343,52 @@ func (srv *Server) accept(wc *ws.Conn, r *http.Request, user string, h *wire.Hel
 			}
 			// The session is closing: wait for its tombstone, then
 			// open a new session that reports the loss.
-			ctx, cancel := context.WithTimeout(srv.ctx, srv.o.HandshakeTimeout)
 			s.awaitBurial(ctx)
-			cancel()
+		}
+		var err error
+		prev, tomb, err = srv.lostSession(ctx, user, h)
+		if err != nil {
+			srv.log.Error("tether: store unavailable", "err", err)
+			srv.refuse(wc, wire.CloseTryAgain, "tether: store unavailable")
+			return
 		}
 	}
-	var prev *Loss
-	var prevKnown bool
-	var prevIn, prevOut uint64
-	if h.SessionID != "" {
-		prev, prevKnown, prevIn, prevOut = srv.lostSession(h)
-	}
-	srv.open(c, r, user, h, prev, prevKnown, prevIn, prevOut)
+	srv.open(ctx, c, r, user, prev, tomb)
 }
 
-// lostSession explains why the session a client asked for is gone.
-func (srv *Server) lostSession(h *wire.Hello) (l *Loss, known bool, in, out uint64) {
-	ctx, cancel := context.WithTimeout(srv.ctx, srv.o.HandshakeTimeout)
-	defer cancel()
-	l = &Loss{SessionID: h.SessionID, ToClient: -1, FromClient: int64(h.Written - h.Acked)}
+// lostSession explains why the session a client asked for is gone, with
+// the tombstone when one matches the client's token and user.
+func (srv *Server) lostSession(ctx context.Context, user string, h *wire.Hello) (*Loss, *Tombstone, error) {
+	l := &Loss{SessionID: h.SessionID, ToClient: -1, FromClient: int64(h.Written - h.Acked), Carried: int64(h.Last - h.Written)}
 	th := sha256.Sum256(h.Token)
-	if t, err := srv.store.Tombstone(ctx, h.SessionID); err == nil && (tokenEqual(th, t.Token) || tokenEqual(th, t.PrevToken)) {
+	t, err := srv.store.Tombstone(ctx, h.SessionID)
+	switch {
+	case err == nil && t.UserID == user && (tokenEqual(th, t.Token) || tokenEqual(th, t.PrevToken)):
 		l.Reason = t.Reason
 		if t.Out >= h.Recv {
 			l.ToClient = int64(t.Out - h.Recv)
 		}
-		l.FromClient = 0
+		l.FromClient, l.Carried = 0, 0
 		if h.Last > t.In {
 			l.Carried = int64(h.Last - t.In)
 		}
-		return l, true, t.In, t.Out
+		return l, t, nil
+	case err != nil && !errors.Is(err, ErrNotFound):
+		return nil, nil, err
 	}
 	l.Reason = ReasonUnknown
-	if e, err := srv.store.Epoch(ctx); err == nil && h.Epoch != "" && e != h.Epoch {
+	e, err := srv.store.Epoch(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	if h.Epoch != "" && e != h.Epoch {
 		l.Reason = ReasonRestarted
 	}
-	l.Carried = int64(h.Last - h.Written)
-	return l, false, 0, 0
+	return l, nil, nil
 }
 
 // open starts a new session on c.
-func (srv *Server) open(c *conn, r *http.Request, user string, h *wire.Hello, prev *Loss, prevKnown bool, prevIn, prevOut uint64) {
-	ctx, cancel := context.WithTimeout(srv.ctx, srv.o.HandshakeTimeout)
-	defer cancel()
+func (srv *Server) open(ctx context.Context, c *conn, r *http.Request, user string, prev *Loss, tomb *Tombstone) {
 	epoch, err := srv.store.Epoch(ctx)
 	if err != nil {
 		srv.log.Error("tether: store unavailable", "err", err)
@@ -368,9 +423,9 @@ func (srv *Server) open(c *conn, r *http.Request, user string, h *wire.Hello, pr
 	wl := &wire.Welcome{SessionID: s.id, Token: token, Epoch: epoch}
 	if prev != nil {
 		wl.Reason = wire.LossReason(prev.Reason)
-		if prevKnown {
+		if tomb != nil {
 			wl.Flags |= wire.WelcomePrevKnown
-			wl.PrevIn, wl.PrevOut = prevIn, prevOut
+			wl.PrevIn, wl.PrevOut = tomb.In, tomb.Out
 		}
 	}
 	srv.fillLimits(wl)
@@ -475,16 +530,14 @@ func (srv *Server) Shutdown(ctx context.Context) error {
 		s.end(CauseServerShutdown, nil, wire.CloseServerRestart, "tether: server shut down")
 		return true
 	})
-	done := make(chan struct{})
-	go func() { srv.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-ctx.Done():
+	if werr := srv.active.wait(ctx); werr != nil {
+		// Hooks are still running: cancel their context and wait for
+		// them, so nothing of ours outlives Shutdown.
 		srv.cancel()
 		if err == nil {
-			err = ctx.Err()
+			err = werr
 		}
-		<-done
+		_ = srv.active.wait(context.Background())
 	}
 	srv.cancel()
 	return err
@@ -515,7 +568,7 @@ func classifyReadErr(err error) (wire.CloseCode, Cause) {
 		switch wire.CloseCode(ce.Code) {
 		case wire.CloseDetach:
 			return 0, CauseClientDetached
-		case wire.CloseAbnormal, wire.CloseNoStatus:
+		case wire.CloseAbnormal:
 			return 0, CauseNetworkLost
 		}
 		return 0, CauseClientClosed

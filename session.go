@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"errors"
 	"fmt"
 	"maps"
 	"runtime/debug"
@@ -13,6 +14,7 @@ import (
 	"sync"
 
 	"github.com/tether-ws/tether/internal/wire"
+	"github.com/tether-ws/tether/internal/ws"
 )
 
 // SessionState is where a session is in its life.
@@ -72,6 +74,8 @@ type Session struct {
 	panicked  bool
 	buried    bool
 	buryWait  chan struct{} // made by whoever waits for the tombstone
+	final     bool          // draining: no more Sends, the last seq is being announced
+	appending int           // Sends between their check and their store append
 
 	q, spare []event // hook queue, drained by one goroutine at a time
 	running  bool
@@ -145,8 +149,21 @@ func (s *Session) sendShared(ctx context.Context, typ MessageType, p []byte) err
 		s.mu.Unlock()
 		return ErrSessionClosed
 	}
+	if s.final {
+		s.mu.Unlock()
+		return fmt.Errorf("failed to send: %w", ErrServerClosed)
+	}
+	s.appending++
 	s.mu.Unlock()
 	seq, err := s.srv.store.Append(ctx, s.id, Message{Type: typ, Data: p})
+	s.mu.Lock()
+	s.appending--
+	final := s.final && s.appending == 0
+	c := s.conn
+	s.mu.Unlock()
+	if final && c != nil {
+		defer c.checkDrain()
+	}
 	if err != nil {
 		if err == ErrOverflow {
 			s.srv.log.Warn("tether: replay buffer overflow", "session", s.id, "user", s.user)
@@ -158,9 +175,6 @@ func (s *Session) sendShared(ctx context.Context, typ MessageType, p []byte) err
 		}
 		return fmt.Errorf("failed to send: %w", err)
 	}
-	s.mu.Lock()
-	c := s.conn
-	s.mu.Unlock()
 	if c != nil {
 		c.kickData(seq)
 	}
@@ -274,9 +288,13 @@ func (s *Session) run(ev *event) {
 			o.OnDisconnect(ctx, s, d)
 		}
 	case evResume:
+		r, ok := s.welcome(ev.info.(*resumeReq))
+		if !ok {
+			return
+		}
 		s.save()
 		if o.OnResume != nil {
-			o.OnResume(ctx, s, ev.info.(Resume))
+			o.OnResume(ctx, s, r)
 		}
 	case evClose:
 		cl := ev.info.(Closure)
@@ -358,6 +376,14 @@ func (s *Session) end(cause Cause, err error, code wire.CloseCode, reason string
 		s.mu.Unlock()
 		return false
 	}
+	attrs := []any{"session", s.id, "user", s.user, "cause", cause.String()}
+	if err != nil {
+		attrs = append(attrs, "err", err)
+	}
+	if cause == CauseExpired {
+		attrs = append(attrs, "grace", s.srv.o.GraceWindow, "disconnected_at", s.detached)
+	}
+	s.srv.log.Info("tether: session closed", attrs...)
 	s.state = stateClosed
 	s.cause = cause
 	c := s.conn
@@ -371,14 +397,6 @@ func (s *Session) end(cause Cause, err error, code wire.CloseCode, reason string
 	if c != nil && code != 0 {
 		c.closeWith(code, reason)
 	}
-	attrs := []any{"session", s.id, "user", s.user, "cause", cause.String()}
-	if err != nil {
-		attrs = append(attrs, "err", err)
-	}
-	if cause == CauseExpired {
-		attrs = append(attrs, "grace", s.srv.o.GraceWindow)
-	}
-	s.srv.log.Info("tether: session closed", attrs...)
 	return true
 }
 
@@ -420,16 +438,23 @@ func tokenEqual(a, b TokenHash) bool {
 
 // resume attaches c to s. It returns a close code to refuse with, or 0
 // on success; CloseTryAgain with an empty reason means the session ended
-// meanwhile and a new one should be opened.
-func (s *Session) resume(c *conn, user string, h *wire.Hello) (wire.CloseCode, string) {
+// meanwhile and a new one should be opened. The Welcome itself is sent by
+// the session's hook goroutine, after every message already accepted has
+// been processed, so that it acknowledges exactly what was processed.
+func (s *Session) resume(ctx context.Context, c *conn, user string, h *wire.Hello) (wire.CloseCode, string) {
 	th := sha256.Sum256(h.Token)
-	ctx, cancel := context.WithTimeout(s.srv.ctx, s.srv.o.HandshakeTimeout)
-	defer cancel()
 	rec, err := s.srv.store.Load(ctx, s.id)
-	if err != nil {
+	if errors.Is(err, ErrNotFound) {
 		return wire.CloseTryAgain, ""
 	}
-	epoch, _ := s.srv.store.Epoch(ctx)
+	if err != nil {
+		s.srv.log.Error("tether: store unavailable", "session", s.id, "err", err)
+		return wire.CloseTryAgain, "tether: store unavailable"
+	}
+	epoch, err := s.srv.store.Epoch(ctx)
+	if err != nil {
+		return wire.CloseTryAgain, "tether: store unavailable"
+	}
 	token, newHash := newToken()
 
 	s.mu.Lock()
@@ -461,9 +486,9 @@ func (s *Session) resume(c *conn, user string, h *wire.Hello) (wire.CloseCode, s
 		return wire.CloseProtocolViolation, fmt.Sprintf("tether: resume last %d, acked %d, server has %d", h.Last, h.Acked, s.in)
 	}
 	old := s.conn
-	offline := time.Duration(0)
+	req := &resumeReq{c: c, h: h, token: token, epoch: epoch}
 	if s.state == stateDisconnected {
-		offline = time.Since(s.detached)
+		req.offline = time.Since(s.detached)
 	}
 	// Rotate: the token just used stays valid until the client proves it
 	// got the new one, so a Welcome lost in transit does not lose the session.
@@ -478,28 +503,14 @@ func (s *Session) resume(c *conn, user string, h *wire.Hello) (wire.CloseCode, s
 		s.expiry.Stop()
 		s.expiry = nil
 	}
-	recv := s.in
-	switch {
-	case s.srv.o.testNoReplay:
-		// Test switch: forget what the client missed and what we saw.
-		h.Recv = rec.Out
-		recv = h.Last
-	case s.srv.o.testNoDedupe:
-		// Test switch: ask for everything not acknowledged again.
-		recv = h.Acked
-	}
-	wl := &wire.Welcome{Flags: wire.WelcomeResumed, SessionID: s.id, Token: token, Epoch: epoch, Recv: recv, Replay: rec.Out - h.Recv}
-	s.srv.fillLimits(wl)
 	c.s = s
-	c.written, c.target, c.ackSent, c.ackWant = h.Recv, rec.Out, recv, recv
-	c.queueFrame(wire.AppendWelcome(nil, wl))
-	c.ready = true
+	c.written = h.Recv
 	c.confirmToken = true
 	s.conn = c
 	if old != nil {
-		s.post(event{kind: evDisconnect, info: Disconnect{Cause: CauseReplaced, Err: fmt.Errorf("a new connection resumed the session")}})
+		s.post(event{kind: evDisconnect, info: Disconnect{Cause: CauseReplaced, Err: errors.New("a new connection resumed the session")}})
 	}
-	s.post(event{kind: evResume, info: Resume{ToClient: int(rec.Out - h.Recv), FromClient: int(h.Last - recv), Offline: offline}})
+	s.post(event{kind: evResume, info: req})
 	s.mu.Unlock()
 
 	s.srv.mu.Lock()
@@ -509,12 +520,64 @@ func (s *Session) resume(c *conn, user string, h *wire.Hello) (wire.CloseCode, s
 	if old != nil {
 		old.closeWith(wire.CloseReplaced, "tether: session resumed on another connection")
 	}
-	if draining {
-		defer c.startDrain(jitter(s.srv.o.RestartJitter))
-	}
-	s.srv.log.Debug("tether: session resumed", "session", s.id, "user", s.user, "replay_to_client", rec.Out-h.Recv, "offline", offline)
 	c.start()
+	if draining {
+		c.startDrain(jitter(s.srv.o.RestartJitter))
+	}
 	return 0, ""
+}
+
+// resumeReq is a resume waiting for its Welcome.
+type resumeReq struct {
+	c       *conn
+	h       *wire.Hello
+	token   []byte
+	epoch   string
+	offline time.Duration
+}
+
+// welcome sends a resumed Welcome on the hook goroutine and returns what
+// OnResume should be told; ok is false if the connection was replaced or
+// the session ended meanwhile.
+func (s *Session) welcome(req *resumeReq) (Resume, bool) {
+	c, h := req.c, req.h
+	ctx, cancel := context.WithTimeout(s.srv.ctx, s.srv.o.HandshakeTimeout)
+	defer cancel()
+	rec, err := s.srv.store.Load(ctx, s.id)
+	s.mu.Lock()
+	current := s.conn == c && s.state == stateConnected
+	recv := s.processed
+	s.mu.Unlock()
+	if !current {
+		return Resume{}, false
+	}
+	if err != nil {
+		s.srv.log.Error("tether: store unavailable", "session", s.id, "err", err)
+		c.closeWith(wire.CloseTryAgain, "tether: store unavailable")
+		return Resume{}, false
+	}
+	from := h.Recv
+	switch {
+	case s.srv.o.testNoReplay:
+		// Test switch: forget what the client missed and what we saw.
+		from, recv = rec.Out, h.Last
+	case s.srv.o.testNoDedupe:
+		// Test switch: ask for everything not acknowledged again.
+		recv = h.Acked
+	}
+	wl := &wire.Welcome{Flags: wire.WelcomeResumed, SessionID: s.id, Token: req.token, Epoch: req.epoch, Recv: recv, Replay: rec.Out - from}
+	s.srv.fillLimits(wl)
+	c.mu.Lock()
+	c.written = from
+	c.target = max(c.target, rec.Out)
+	c.ackSent, c.ackWant = recv, recv
+	c.ackHigh.Store(recv)
+	c.ctrl = append(ws.AppendFrame(nil, false, ws.OpBinary, wire.AppendWelcome(nil, wl), nil), c.ctrl...)
+	c.ready = true
+	c.kick()
+	c.mu.Unlock()
+	s.srv.log.Debug("tether: session resumed", "session", s.id, "user", s.user, "replay_to_client", rec.Out-from, "offline", req.offline)
+	return Resume{ToClient: int(rec.Out - from), FromClient: int(h.Last - recv), Offline: req.offline}, true
 }
 
 // awaitBurial waits until a closed session's tombstone is written.
@@ -550,14 +613,17 @@ func (s *Session) receive(c *conn, seq uint64, typ MessageType, p []byte) error 
 	if s.conn != c {
 		return nil // replaced: the client will resend on its new connection
 	}
+	if seq == 0 {
+		return violationf("message seq 0; sequences start at 1")
+	}
 	if seq <= s.in && !s.srv.o.testNoDedupe {
 		return nil // already have it
 	}
 	if seq != s.in+1 && !s.srv.o.testNoReplay && !s.srv.o.testNoDedupe {
 		return violationf("message seq %d, expected %d", seq, s.in+1)
 	}
-	if seq > s.processed+c.window {
-		return &policyError{fmt.Sprintf("%d unacknowledged messages, window is %d", seq-s.processed, c.window)}
+	if acked := c.ackHigh.Load(); seq > acked+c.window {
+		return &policyError{fmt.Sprintf("%d unacknowledged messages, window is %d", seq-acked, c.window)}
 	}
 	s.in = seq
 	s.post(event{kind: evMessage, msg: Message{Type: typ, Data: p, Seq: seq}})

@@ -13,7 +13,9 @@ import (
 // several processes (Redis) lets a client resume on any of them.
 //
 // Every implementation must pass storetest.Run. Methods are safe for
-// concurrent use; they may block on I/O and must honour ctx.
+// concurrent use; they may block on I/O and must honour ctx. A store may
+// keep the Data slices it is given and return them from Read: callers
+// never modify a payload after Append or after Read.
 type Store interface {
 	// Epoch names the store's history. It changes when the store loses
 	// its state, so a client can tell "unknown session" from "the server
@@ -27,20 +29,22 @@ type Store interface {
 	// Load returns a copy of a session's record, or ErrNotFound.
 	Load(ctx context.Context, id string) (*Record, error)
 
-	// Save updates a session's identity, token, metadata, In and
-	// Detached fields. Out and Acked are the store's own and unchanged.
+	// Save updates a session's UserID, Token, PrevToken, Meta, In and
+	// Detached. Every other field is unchanged; Out and Acked are the
+	// store's own.
 	Save(ctx context.Context, rec *Record) error
 
 	// Append assigns the next sequence numbers to msgs, in order, keeps
-	// them for replay and returns the last one. It fails with ErrOverflow,
-	// storing nothing, if the unacknowledged messages would exceed the
-	// record's MaxMessages or MaxBytes.
+	// them for replay and returns the last one (the current last seq if
+	// msgs is empty). It fails with ErrOverflow, storing nothing, if the
+	// unacknowledged messages would exceed the record's MaxMessages or
+	// MaxBytes (zero means no bound).
 	Append(ctx context.Context, id string, msgs ...Message) (uint64, error)
 
-	// Read appends to dst the kept messages with Seq > after, in order,
-	// stopping before maxBytes of payload are exceeded (at least one
-	// message is returned if any is kept). It fails with ErrGap if
-	// messages after `after` were already trimmed.
+	// Read appends to dst the kept messages with Seq > after, in order:
+	// the longest run whose payloads fit in maxBytes, and at least one
+	// message if any is kept. It fails with ErrGap if messages after
+	// `after` were already trimmed.
 	Read(ctx context.Context, id string, after uint64, maxBytes int, dst []Message) ([]Message, error)
 
 	// Ack records that the client has every message up to seq and drops
@@ -49,7 +53,10 @@ type Store interface {
 	Ack(ctx context.Context, id string, seq uint64) error
 
 	// Close deletes a session and keeps t in its place for the store's
-	// tombstone lifetime, so a late resume learns what happened.
+	// tombstone lifetime, counted from the call, so a late resume learns
+	// what happened. A nil t leaves no tombstone. The tombstone is
+	// visible no later than the session disappears. Unknown sessions
+	// fail with ErrNotFound.
 	Close(ctx context.Context, id string, t *Tombstone) error
 
 	// Tombstone returns what is left of a closed session, or ErrNotFound.

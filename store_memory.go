@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"hash/maphash"
 	"maps"
+	"slices"
 	"sync"
 	"time"
 )
@@ -31,9 +32,14 @@ type MemoryStore struct {
 
 	tmu    sync.Mutex
 	tombs  map[string]*Tombstone
-	torder []string // insertion order, for eviction
+	torder []tombEntry // insertion order, for expiry and eviction
 	ttl    time.Duration
 	maxT   int
+}
+
+type tombEntry struct {
+	id string
+	at time.Time // when Close stored it; the TTL runs from here
 }
 
 type memShard struct {
@@ -122,10 +128,11 @@ func (s *MemoryStore) Save(_ context.Context, rec *Record) error {
 	if !ok {
 		return ErrNotFound
 	}
-	out, acked := ms.rec.Out, ms.rec.Acked
-	ms.rec = *rec
+	ms.rec.UserID = rec.UserID
+	ms.rec.Token, ms.rec.PrevToken = rec.Token, rec.PrevToken
 	ms.rec.Meta = maps.Clone(rec.Meta)
-	ms.rec.Out, ms.rec.Acked = out, acked
+	ms.rec.In = rec.In
+	ms.rec.Detached = rec.Detached
 	return nil
 }
 
@@ -164,17 +171,17 @@ func (s *MemoryStore) Read(_ context.Context, id string, after uint64, maxBytes 
 	if !ok {
 		return dst, ErrNotFound
 	}
-	if after+1 < ms.first && after < ms.rec.Out {
+	if after >= ms.rec.Out {
+		return dst, nil
+	}
+	if after+1 < ms.first {
 		return dst, ErrGap
 	}
-	i := ms.head
-	if after >= ms.first {
-		i = ms.head + int(after-ms.first+1)
-	}
-	b := 0
+	i := ms.head + int(after+1-ms.first)
+	b, n := 0, len(dst)
 	for ; i < len(ms.buf); i++ {
 		m := ms.buf[i]
-		if b > 0 && b+len(m.Data) > maxBytes {
+		if len(dst) > n && b+len(m.Data) > maxBytes {
 			break
 		}
 		b += len(m.Data)
@@ -216,44 +223,49 @@ func (s *MemoryStore) Ack(_ context.Context, id string, seq uint64) error {
 	return nil
 }
 
-// Close implements Store.
+// Close implements Store. The tombstone is in place before the session
+// disappears, so a concurrent reader always finds one or the other.
 func (s *MemoryStore) Close(_ context.Context, id string, t *Tombstone) error {
 	sh := s.shard(id)
 	sh.mu.Lock()
-	_, ok := sh.m[id]
-	delete(sh.m, id)
-	sh.mu.Unlock()
-	if !ok {
+	defer sh.mu.Unlock()
+	if _, ok := sh.m[id]; !ok {
 		return ErrNotFound
 	}
-	if t == nil {
-		return nil
+	if t != nil {
+		s.putTombstone(id, t)
 	}
-	tc := *t
-	s.tmu.Lock()
-	defer s.tmu.Unlock()
-	s.pruneLocked(time.Now())
-	for len(s.torder) >= s.maxT {
-		delete(s.tombs, s.torder[0])
-		s.torder = s.torder[1:]
-	}
-	s.tombs[id] = &tc
-	s.torder = append(s.torder, id)
+	delete(sh.m, id)
 	return nil
 }
 
+func (s *MemoryStore) putTombstone(id string, t *Tombstone) {
+	now := time.Now()
+	s.tmu.Lock()
+	defer s.tmu.Unlock()
+	s.pruneLocked(now)
+	if _, ok := s.tombs[id]; ok {
+		delete(s.tombs, id)
+		s.torder = slices.DeleteFunc(s.torder, func(e tombEntry) bool { return e.id == id })
+	}
+	for len(s.torder) >= s.maxT {
+		delete(s.tombs, s.torder[0].id)
+		s.torder = s.torder[1:]
+	}
+	tc := *t
+	s.tombs[id] = &tc
+	s.torder = append(s.torder, tombEntry{id: id, at: now})
+}
+
+// pruneLocked drops tombstones older than the TTL, oldest first.
 func (s *MemoryStore) pruneLocked(now time.Time) {
 	n := 0
-	for n < len(s.torder) {
-		t, ok := s.tombs[s.torder[n]]
-		if ok && now.Sub(t.Closed) < s.ttl {
-			break
-		}
-		delete(s.tombs, s.torder[n])
+	for n < len(s.torder) && now.Sub(s.torder[n].at) >= s.ttl {
+		delete(s.tombs, s.torder[n].id)
 		n++
 	}
 	if n > 0 {
-		s.torder = append([]string(nil), s.torder[n:]...)
+		s.torder = append([]tombEntry(nil), s.torder[n:]...)
 	}
 }
 
@@ -261,8 +273,9 @@ func (s *MemoryStore) pruneLocked(now time.Time) {
 func (s *MemoryStore) Tombstone(_ context.Context, id string) (*Tombstone, error) {
 	s.tmu.Lock()
 	defer s.tmu.Unlock()
+	s.pruneLocked(time.Now())
 	t, ok := s.tombs[id]
-	if !ok || time.Since(t.Closed) >= s.ttl {
+	if !ok {
 		return nil, ErrNotFound
 	}
 	tc := *t

@@ -399,7 +399,7 @@ func (c *Client) backoff(n int) time.Duration {
 	if ceil > float64(c.o.MaxDelay) || math.IsInf(ceil, 0) || math.IsNaN(ceil) {
 		ceil = float64(c.o.MaxDelay)
 	}
-	return time.Duration(rand.Int64N(int64(ceil) + 1))
+	return time.Duration(rand.Int64N(int64(ceil)))
 }
 
 func (c *Client) finish(s Status, err error) {

@@ -122,6 +122,9 @@ func (c *Client) connect() (*cconn, *wire.Welcome, error) {
 	}
 	var welcome *wire.Welcome
 	err = wc.ReadMessage(func(op byte, p []byte) error {
+		if op != ws.OpBinary {
+			return &violation{"text WebSocket frame"}
+		}
 		f, err := wire.Decode(p)
 		if err != nil {
 			return err
@@ -204,8 +207,6 @@ func (c *Client) serve(cc *cconn) result {
 
 func (cc *cconn) readLoop() {
 	err := cc.ws.ReadMessage(cc.onFrame)
-	cc.ws.Close()
-	cc.ws.Drop()
 	r := result{cause: tether.CauseNetworkLost, err: err, reconnect: true}
 	var ce *ws.CloseError
 	var pe *ws.ProtocolError
@@ -217,8 +218,18 @@ func (cc *cconn) readLoop() {
 		r.reconnect = code.Reconnect()
 		r.cause = causeOf(code)
 	case errors.As(err, &pe), errors.Is(err, wire.ErrMalformed), errors.As(err, new(*violation)), errors.Is(err, ws.ErrTooBig):
+		// The server broke the protocol: say so, then reconnect; the
+		// session may be lost and will be reported as such.
 		r.cause = tether.CauseProtocolViolation
+		reason := err.Error()
+		if len(reason) > 120 {
+			reason = reason[:120]
+		}
+		cc.ws.Shutdown(uint16(wire.CloseProtocolViolation), reason, time.Second)
+		cc.ws.Discard()
 	}
+	cc.ws.Close()
+	cc.ws.Drop()
 	cc.endCh <- r
 }
 
@@ -270,6 +281,9 @@ func (cc *cconn) onFrame(op byte, p []byte) error {
 			if !utf8.Valid(f.Payload) {
 				return &violation{fmt.Sprintf("text message %d is not UTF-8", f.Seq)}
 			}
+		}
+		if f.Seq == 0 {
+			return &violation{"message seq 0; sequences start at 1"}
 		}
 		c.mu.Lock()
 		if f.Seq <= c.recv {

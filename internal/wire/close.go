@@ -9,7 +9,7 @@ type CloseCode uint16
 // Standard codes Tether uses or interprets (RFC 6455 §7.4.1).
 const (
 	CloseNormal       CloseCode = 1000 // client: leaving, end the session
-	CloseGoingAway    CloseCode = 1001 // browser page unload: end the session
+	CloseGoingAway    CloseCode = 1001 // from a client (page unload): it leaves, end the session; from a server: reconnect
 	CloseProtocolErr  CloseCode = 1002 // WebSocket-level protocol error
 	CloseNoStatus     CloseCode = 1005 // no code in the close frame (never sent)
 	CloseAbnormal     CloseCode = 1006 // connection dropped without a close frame (never sent)

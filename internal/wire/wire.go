@@ -74,7 +74,7 @@ type Hello struct {
 	Acked     uint64 // highest client→server seq the server acknowledged
 	Written   uint64 // highest client→server seq ever written to a connection
 	Last      uint64 // highest client→server seq the client has assigned
-	Window    uint64 // most unacknowledged messages the client holds; the server acks by half of it
+	Window    uint64 // most unacknowledged messages the client will send; the server enforces it
 }
 
 // Welcome flags.
@@ -97,7 +97,7 @@ type Welcome struct {
 	Heartbeat uint64 // ms between server pings
 	Timeout   uint64 // ms of silence, beyond Heartbeat, after which a side declares the link dead
 	MaxSize   uint64 // largest application payload either side may send, bytes
-	Window    uint64 // most unacknowledged messages the server holds; the client acks by half of it
+	Window    uint64 // most unacknowledged messages the server keeps (MaxReplayMessages); ack well before it
 	Grace     uint64 // ms a disconnected session is kept for resume
 }
 
@@ -115,7 +115,7 @@ const GoAwayFinal = 1 << 0 // the last frame before close 4001: LastSeq is final
 type GoAway struct {
 	RetryAfter uint64 // server→client: ms to wait before reconnecting (jittered by the server)
 	Flags      byte
-	LastSeq    uint64 // server→client: last seq assigned; client→server: Recv
+	LastSeq    uint64 // server→client: last seq assigned; client→server: the client's cumulative ack
 }
 
 // LossReason says why a session could not be resumed.
@@ -256,7 +256,7 @@ func Decode(b []byte) (Frame, error) {
 		h.Last = d.uvarint("last")
 		h.Window = d.uvarint("window")
 		if d.err == nil && !(h.Acked <= h.Written && h.Written <= h.Last) {
-			d.err = malformed("hello: want acked <= written <= last, got %d, %d, %d", h.Acked, h.Written, h.Last)
+			d.err = malformed("want acked <= written <= last, got %d, %d, %d", h.Acked, h.Written, h.Last)
 		}
 		f.Hello = h
 	case TypeWelcome:
@@ -276,7 +276,7 @@ func Decode(b []byte) (Frame, error) {
 		w.Window = d.uvarint("window")
 		w.Grace = d.uvarint("grace")
 		if d.err == nil && w.SessionID == "" {
-			d.err = malformed("welcome: empty session id")
+			d.err = malformed("empty session id")
 		}
 		f.Welcome = w
 	case TypeGoAway:

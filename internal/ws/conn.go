@@ -195,11 +195,11 @@ func (c *Conn) ReadMessage(fn func(op byte, p []byte) error) error {
 			} else if len(payload) == 1 {
 				return &ProtocolError{"close frame with 1-byte payload"}
 			}
-			echo := ce.Code
-			if echo == 1005 {
-				echo = 1000
+			if c.client {
+				// A server echoes itself once it has acted on the close,
+				// so the peer cannot reconnect before the server knows.
+				_ = c.EchoClose(ce)
 			}
-			_ = c.WriteClose(echo, "")
 			return ce
 		case OpContinuation:
 			if c.frag == nil {
@@ -377,6 +377,15 @@ func (c *Conn) writeControl(op byte, payload []byte) error {
 	return c.Write(*bp, 5*time.Second)
 }
 
+// EchoClose answers the peer's close frame with the same code.
+func (c *Conn) EchoClose(ce *CloseError) error {
+	code := ce.Code
+	if code == 1005 {
+		code = 1000
+	}
+	return c.WriteClose(code, "")
+}
+
 // WriteClose sends a close frame once; later calls do nothing.
 func (c *Conn) WriteClose(code uint16, reason string) error {
 	if !c.closeSent.CompareAndSwap(false, true) {
@@ -404,6 +413,14 @@ func (c *Conn) Shutdown(code uint16, reason string, linger time.Duration) {
 		_ = tc.CloseWrite()
 	}
 	_ = c.nc.SetReadDeadline(time.Now().Add(linger))
+}
+
+// Discard reads and drops raw bytes until the peer closes or the read
+// deadline passes, so closing afterwards does not reset the connection
+// before the peer has read our close frame. Use it when framing is lost.
+func (c *Conn) Discard() {
+	c.Drop()
+	_, _ = io.Copy(io.Discard, c.nc)
 }
 
 // Close closes the connection at once and returns the read buffer.

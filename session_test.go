@@ -1,0 +1,237 @@
+package tether_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tether-ws/tether"
+	"github.com/tether-ws/tether/client"
+)
+
+func echo(ctx context.Context, s *tether.Session, m tether.Message) { _ = s.Send(ctx, m.Type, m.Data) }
+
+func TestHooksInOrder(t *testing.T) {
+	ts := startServer(t, func(o *tether.Options) { o.OnMessage = echo })
+	r := newClientRec()
+	c := dial(t, ts.url(), r, nil)
+	id := c.SessionID()
+	for i := 1; i <= 3; i++ {
+		if err := c.Send(bg, tether.Text, fmt.Appendf(nil, "m%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.waitFor(t, "3 echoes", 5*time.Second, func() bool { return len(r.msgs) == 3 })
+	c.ForceReconnect()
+	r.waitFor(t, "resumed", 5*time.Second, hasEvent[client.Resumed](r))
+	if err := c.Close(bg); err != nil {
+		t.Fatal(err)
+	}
+	ts.hooks.waitFor(t, "close hook", 5*time.Second, func() bool { _, ok := ts.hooks.closes[id]; return ok })
+	want := []string{"open", "message", "message", "message", "disconnect:client-detached", "resume", "close:client-closed"}
+	if got := ts.hooks.eventsOf(id); !reflect.DeepEqual(got, want) {
+		t.Fatalf("hooks = %v, want %v", got, want)
+	}
+	<-c.Done()
+	var kinds []string
+	for _, e := range r.events {
+		kinds = append(kinds, fmt.Sprintf("%T", e))
+	}
+	wantEv := []string{"client.Connected", "client.Disconnected", "client.Resumed", "client.Disconnected", "client.Closed"}
+	if !reflect.DeepEqual(kinds, wantEv) {
+		t.Fatalf("client events = %v, want %v", kinds, wantEv)
+	}
+	if d := eventsOf[client.Disconnected](r); d[0].Cause != tether.CauseClientDetached || d[1].Cause != tether.CauseClientClosed {
+		t.Fatalf("disconnect causes = %v, %v", d[0].Cause, d[1].Cause)
+	}
+}
+
+// TestResumeBothWays cuts a connection, keeps the client away while both
+// sides send, and checks everything arrives once, in order, on resume.
+func TestResumeBothWays(t *testing.T) {
+	ts := startServer(t, nil)
+	r := newClientRec()
+	c := dial(t, ts.url(), r, nil)
+	id := c.SessionID()
+	s := ts.srv.Session(id)
+	send := func(i int) {
+		if err := s.Send(bg, tether.Text, fmt.Appendf(nil, "s%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	csend := func(i int) {
+		if err := c.Send(bg, tether.Binary, fmt.Appendf(nil, "c%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send(1)
+	csend(1)
+	r.waitFor(t, "s1", 5*time.Second, func() bool { return len(r.msgs) == 1 })
+	ts.hooks.waitFor(t, "c1", 5*time.Second, func() bool { return len(ts.hooks.msgs[id]) == 1 })
+	ts.proxy.Refuse(true)
+	ts.proxy.CutAll()
+	ts.hooks.waitFor(t, "disconnect", 5*time.Second, func() bool { return len(ts.hooks.disc[id]) == 1 })
+	for i := 2; i <= 20; i++ {
+		send(i)
+		csend(i)
+	}
+	if st, _ := s.State(); st != tether.StateDisconnected {
+		t.Fatalf("state = %v", st)
+	}
+	ts.proxy.Refuse(false)
+	r.waitFor(t, "20 messages", 10*time.Second, func() bool { return len(r.msgs) == 20 })
+	ts.hooks.waitFor(t, "20 messages", 10*time.Second, func() bool { return len(ts.hooks.msgs[id]) == 20 })
+	for i, m := range r.msgs {
+		if string(m.Data) != fmt.Sprintf("s%d", i+1) || m.Seq != uint64(i+1) || m.Type != tether.Text {
+			t.Fatalf("client message %d = %q seq %d", i, m.Data, m.Seq)
+		}
+	}
+	for i, m := range ts.hooks.msgs[id] {
+		if string(m.Data) != fmt.Sprintf("c%d", i+1) || m.Seq != uint64(i+1) || m.Type != tether.Binary {
+			t.Fatalf("server message %d = %q seq %d", i, m.Data, m.Seq)
+		}
+	}
+	res := ts.hooks.resume[id]
+	if len(res) != 1 || res[0].ToClient != 19 || res[0].FromClient != 19 || res[0].Offline <= 0 {
+		t.Fatalf("resume info = %+v", res)
+	}
+	if ev := eventsOf[client.Resumed](r); len(ev) != 1 || ev[0].ToClient != 19 || ev[0].FromClient != 19 {
+		t.Fatalf("client resumed = %+v", ev)
+	}
+	if c.SessionID() != id {
+		t.Fatalf("session ID changed")
+	}
+}
+
+func TestGraceWindowExpiry(t *testing.T) {
+	ts := startServer(t, func(o *tether.Options) { o.GraceWindow = 300 * time.Millisecond })
+	r := newClientRec()
+	c := dial(t, ts.url(), r, nil)
+	id := c.SessionID()
+	s := ts.srv.Session(id)
+	ts.proxy.Refuse(true)
+	ts.proxy.CutAll()
+	ts.hooks.waitFor(t, "disconnect", 5*time.Second, func() bool { return len(ts.hooks.disc[id]) == 1 })
+	for i := 1; i <= 4; i++ {
+		if err := s.Send(bg, tether.Text, []byte("lost")); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Send(bg, tether.Text, fmt.Appendf(nil, "offline%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ts.hooks.waitFor(t, "expiry", 5*time.Second, func() bool { _, ok := ts.hooks.closes[id]; return ok })
+	cl := ts.hooks.closes[id]
+	if cl.Cause != tether.CauseExpired || cl.Unacked != 4 {
+		t.Fatalf("closure = %+v", cl)
+	}
+	if err := s.Send(bg, tether.Text, []byte("late")); !errors.Is(err, tether.ErrSessionClosed) {
+		t.Fatalf("send after expiry = %v", err)
+	}
+	if !strings.Contains(ts.logs.String(), "cause=expired") {
+		t.Fatalf("no structured expiry log line:\n%s", ts.logs)
+	}
+	ts.proxy.Refuse(false)
+	r.waitFor(t, "session lost", 5*time.Second, hasEvent[client.SessionLost](r))
+	lost := eventsOf[client.SessionLost](r)[0]
+	if lost.SessionID != id || lost.Reason != tether.ReasonExpired || lost.ToClient != 4 || lost.FromClient != 0 || lost.Carried != 4 {
+		t.Fatalf("session lost = %+v", lost)
+	}
+	nid := c.SessionID()
+	if nid == id {
+		t.Fatal("same session ID after loss")
+	}
+	ts.hooks.waitFor(t, "carried messages", 5*time.Second, func() bool { return len(ts.hooks.msgs[nid]) == 4 })
+	for i, m := range ts.hooks.msgs[nid] {
+		if string(m.Data) != fmt.Sprintf("offline%d", i+1) {
+			t.Fatalf("carried message %d = %q", i, m.Data)
+		}
+	}
+	prev := ts.hooks.opens[nid].Previous
+	if prev == nil || prev.SessionID != id || prev.Reason != tether.ReasonExpired || prev.ToClient != 4 || prev.Carried != 4 {
+		t.Fatalf("server's view of the loss = %+v", prev)
+	}
+}
+
+func TestOverflowReportsLoss(t *testing.T) {
+	ts := startServer(t, func(o *tether.Options) { o.MaxReplayMessages = 5 })
+	r := newClientRec()
+	c := dial(t, ts.url(), r, nil)
+	id := c.SessionID()
+	s := ts.srv.Session(id)
+	ts.proxy.Refuse(true)
+	ts.proxy.CutAll()
+	ts.hooks.waitFor(t, "disconnect", 5*time.Second, func() bool { return len(ts.hooks.disc[id]) == 1 })
+	for i := 1; i <= 5; i++ {
+		if err := s.Send(bg, tether.Text, []byte("x")); err != nil {
+			t.Fatalf("send %d: %v", i, err)
+		}
+	}
+	if err := s.Send(bg, tether.Text, []byte("x")); !errors.Is(err, tether.ErrOverflow) {
+		t.Fatalf("6th send = %v, want ErrOverflow", err)
+	}
+	ts.hooks.waitFor(t, "close", 5*time.Second, func() bool { _, ok := ts.hooks.closes[id]; return ok })
+	if cl := ts.hooks.closes[id]; cl.Cause != tether.CauseOverflow || cl.Unacked != 5 {
+		t.Fatalf("closure = %+v", cl)
+	}
+	ts.proxy.Refuse(false)
+	r.waitFor(t, "session lost", 5*time.Second, hasEvent[client.SessionLost](r))
+	lost := eventsOf[client.SessionLost](r)[0]
+	if lost.Reason != tether.ReasonOverflow || lost.ToClient != 5 {
+		t.Fatalf("session lost = %+v", lost)
+	}
+}
+
+// TestOverflowWhileConnected: a client that does not acknowledge (its
+// handler is stuck) is closed with 4003 once the buffer is full; once it
+// recovers it is told the session was lost to overflow.
+func TestOverflowWhileConnected(t *testing.T) {
+	ts := startServer(t, func(o *tether.Options) { o.MaxReplayMessages = 8 })
+	r := newClientRec()
+	block := make(chan struct{})
+	o := r.options(nil)
+	record := o.OnMessage
+	o.OnMessage = func(m tether.Message) { <-block; record(m) }
+	c, err := client.Dial(bg, ts.url(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { c.Close(bg); <-c.Done() }()
+	id := c.SessionID()
+	s := ts.srv.Session(id)
+	var sendErr error
+	sent := 0
+	for i := 0; i < 100 && sendErr == nil; i++ {
+		if sendErr = s.Send(bg, tether.Text, []byte("x")); sendErr == nil {
+			sent++
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if !errors.Is(sendErr, tether.ErrOverflow) || sent != 8 {
+		t.Fatalf("send = %v after %d, want ErrOverflow after 8", sendErr, sent)
+	}
+	ts.hooks.waitFor(t, "close", 5*time.Second, func() bool { _, ok := ts.hooks.closes[id]; return ok })
+	if cl := ts.hooks.closes[id]; cl.Cause != tether.CauseOverflow || cl.Unacked != 8 {
+		t.Fatalf("closure = %+v", cl)
+	}
+	close(block)
+	r.waitFor(t, "overflow disconnect", 5*time.Second, func() bool {
+		for _, e := range r.events {
+			if d, ok := e.(client.Disconnected); ok && d.Code == tether.CloseOverflow && d.Cause == tether.CauseOverflow {
+				return true
+			}
+		}
+		return false
+	})
+	r.waitFor(t, "session lost", 5*time.Second, hasEvent[client.SessionLost](r))
+	if l := eventsOf[client.SessionLost](r)[0]; l.Reason != tether.ReasonOverflow || l.ToClient != 0 {
+		t.Fatalf("lost = %+v (the client had received all 8 before the close)", l)
+	}
+	if len(r.msgs) != 8 {
+		t.Fatalf("client handled %d messages, want 8", len(r.msgs))
+	}
+}

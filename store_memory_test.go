@@ -1,0 +1,163 @@
+package tether_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/tether-ws/tether"
+	"github.com/tether-ws/tether/storetest"
+)
+
+func TestMemoryStore(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) tether.Store {
+		return tether.NewMemoryStore(nil)
+	})
+}
+
+func memCtx(t *testing.T) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// closeWithTombstone creates a session and closes it, leaving a tombstone
+// with the given UserID.
+func closeWithTombstone(t *testing.T, ctx context.Context, s tether.Store, id, user string) {
+	t.Helper()
+	if err := s.Create(ctx, &tether.Record{ID: id, UserID: user, Created: time.Now(), MaxMessages: 10, MaxBytes: 100}); err != nil {
+		t.Fatalf("Create(%q): %v", id, err)
+	}
+	if err := s.Close(ctx, id, &tether.Tombstone{ID: id, UserID: user, Reason: tether.ReasonClosed, Closed: time.Now()}); err != nil {
+		t.Fatalf("Close(%q): %v", id, err)
+	}
+}
+
+// wantTombstone checks that id has a tombstone left by user, or none if
+// user is "".
+func wantTombstone(t *testing.T, ctx context.Context, s tether.Store, id, user string) {
+	t.Helper()
+	ts, err := s.Tombstone(ctx, id)
+	switch {
+	case user == "" && !errors.Is(err, tether.ErrNotFound):
+		t.Fatalf("Tombstone(%q) = %+v, %v; want ErrNotFound", id, ts, err)
+	case user == "":
+	case err != nil:
+		t.Fatalf("Tombstone(%q): %v", id, err)
+	case ts.UserID != user:
+		t.Fatalf("Tombstone(%q) left by %q, want %q", id, ts.UserID, user)
+	}
+}
+
+func TestMemoryStoreTombstoneTTL(t *testing.T) {
+	const ttl = 100 * time.Millisecond
+	ctx := memCtx(t)
+	s := tether.NewMemoryStore(&tether.MemoryStoreOptions{TombstoneTTL: ttl})
+
+	closeWithTombstone(t, ctx, s, "a", "ua")
+	wantTombstone(t, ctx, s, "a", "ua")
+	time.Sleep(ttl + ttl/2)
+	closeWithTombstone(t, ctx, s, "b", "ub")
+	wantTombstone(t, ctx, s, "a", "") // expired
+	wantTombstone(t, ctx, s, "b", "ub")
+	time.Sleep(ttl + ttl/2)
+	wantTombstone(t, ctx, s, "b", "")
+
+	// Expiry is not eviction: a later tombstone is still kept.
+	closeWithTombstone(t, ctx, s, "c", "uc")
+	wantTombstone(t, ctx, s, "c", "uc")
+}
+
+func TestMemoryStoreMaxTombstones(t *testing.T) {
+	ctx := memCtx(t)
+	s := tether.NewMemoryStore(&tether.MemoryStoreOptions{MaxTombstones: 3})
+	for i := range 5 {
+		closeWithTombstone(t, ctx, s, fmt.Sprintf("s%d", i), fmt.Sprintf("u%d", i))
+	}
+	// The oldest go first.
+	wantTombstone(t, ctx, s, "s0", "")
+	wantTombstone(t, ctx, s, "s1", "")
+	wantTombstone(t, ctx, s, "s2", "u2")
+	wantTombstone(t, ctx, s, "s3", "u3")
+	wantTombstone(t, ctx, s, "s4", "u4")
+
+	// Closing without a tombstone evicts nothing.
+	if err := s.Create(ctx, &tether.Record{ID: "quiet", MaxMessages: 10, MaxBytes: 100}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(ctx, "quiet", nil); err != nil {
+		t.Fatal(err)
+	}
+	wantTombstone(t, ctx, s, "s2", "u2")
+
+	closeWithTombstone(t, ctx, s, "s5", "u5")
+	wantTombstone(t, ctx, s, "s2", "")
+	wantTombstone(t, ctx, s, "s3", "u3")
+	wantTombstone(t, ctx, s, "s5", "u5")
+}
+
+// TestMemoryStoreMaxTombstonesReclose closes the same ID twice (the
+// session was re-created in between): the second tombstone replaces the
+// first and is the newest, so it must outlive older ones.
+func TestMemoryStoreMaxTombstonesReclose(t *testing.T) {
+	ctx := memCtx(t)
+	s := tether.NewMemoryStore(&tether.MemoryStoreOptions{MaxTombstones: 2})
+	closeWithTombstone(t, ctx, s, "a", "first")
+	closeWithTombstone(t, ctx, s, "a", "second")
+	wantTombstone(t, ctx, s, "a", "second")
+	closeWithTombstone(t, ctx, s, "b", "ub")
+	wantTombstone(t, ctx, s, "a", "second") // only 2 tombstones exist
+	wantTombstone(t, ctx, s, "b", "ub")
+}
+
+func heapInUse() int64 {
+	runtime.GC()
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return int64(ms.HeapAlloc)
+}
+
+// TestMemoryStoreIdleSessionsAreSmall checks from outside that an idle
+// session (everything sent was acknowledged) keeps no replay buffer: each
+// session was sent a fresh 1 KiB message, so a kept buffer would cost at
+// least that much.
+func TestMemoryStoreIdleSessionsAreSmall(t *testing.T) {
+	const n = 10_000
+	ctx := memCtx(t)
+	s := tether.NewMemoryStore(nil)
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("idle-%05d", i)
+	}
+
+	before := heapInUse()
+	for _, id := range ids {
+		rec := &tether.Record{ID: id, UserID: "user", Created: time.Now(), MaxMessages: 4096, MaxBytes: 1 << 20}
+		if err := s.Create(ctx, rec); err != nil {
+			t.Fatalf("Create: %v", err)
+		}
+		if _, err := s.Append(ctx, id, tether.Message{Type: tether.Binary, Data: make([]byte, 1024)}); err != nil {
+			t.Fatalf("Append: %v", err)
+		}
+		if err := s.Ack(ctx, id, 1); err != nil {
+			t.Fatalf("Ack: %v", err)
+		}
+	}
+	after := heapInUse()
+	if s.Len() != n {
+		t.Fatalf("store holds %d sessions, want %d", s.Len(), n)
+	}
+	runtime.KeepAlive(s)
+	runtime.KeepAlive(ids)
+
+	per := (after - before) / n
+	t.Logf("idle session: %d bytes of heap each (%d sessions, IDs not counted)", per, n)
+	if per >= 1024 {
+		t.Errorf("idle session costs %d bytes of heap, want < 1024: is the replay buffer kept after a full ack?", per)
+	}
+}
