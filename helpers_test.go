@@ -350,13 +350,3 @@ func dial(t *testing.T, url string, r *clientRec, o *client.Options) *client.Cli
 }
 
 var bg = context.Background()
-
-func freePort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}

@@ -1,6 +1,7 @@
 package tether_test
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -17,7 +18,7 @@ import (
 // chaosRun drives K clients sending N numbered messages each way through
 // a proxy that cuts, blackholes and truncates connections at random, then
 // returns every violation of exactly-once in-order delivery it found.
-func chaosRun(t *testing.T, seed uint64, k, n int, mutate func(*tether.Options)) []string {
+func chaosRun(t *testing.T, seed uint64, k, n int, settle time.Duration, mutate func(*tether.Options)) []string {
 	ts := startServer(t, func(o *tether.Options) {
 		o.GraceWindow = 30 * time.Second
 		if mutate != nil {
@@ -47,7 +48,12 @@ func chaosRun(t *testing.T, seed uint64, k, n int, mutate func(*tether.Options))
 		go func() { // client → server
 			defer wg.Done()
 			for j := 1; j <= n; j++ {
-				if err := cs[i].Send(bg, tether.Text, fmt.Appendf(nil, "%d", j)); err != nil {
+				err := cs[i].Send(bg, tether.Text, fmt.Appendf(nil, "%d", j))
+				for tries := 0; errors.Is(err, client.ErrOutboxFull) && tries < 2000; tries++ {
+					time.Sleep(5 * time.Millisecond) // offline and full: wait for the resume
+					err = cs[i].Send(bg, tether.Text, fmt.Appendf(nil, "%d", j))
+				}
+				if err != nil {
 					report("client %d send %d: %v", i, j, err)
 					return
 				}
@@ -102,7 +108,7 @@ func chaosRun(t *testing.T, seed uint64, k, n int, mutate func(*tether.Options))
 	close(stop)
 	<-chaosDone
 	// Let everything settle: every message delivered both ways.
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(settle)
 	for i := range cs {
 		for time.Now().Before(deadline) {
 			recs[i].mu.Lock()
@@ -189,7 +195,7 @@ func TestChaosExactlyOnce(t *testing.T) {
 	}
 	for seed := uint64(1); seed <= seeds; seed++ {
 		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
-			if p := chaosRun(t, seed, 6, 300, nil); len(p) > 0 {
+			if p := chaosRun(t, seed, 6, 300, 30*time.Second, nil); len(p) > 0 {
 				t.Fatalf("violations:\n%s", strings.Join(p, "\n"))
 			}
 		})
@@ -207,7 +213,7 @@ func TestChaosCatchesBrokenGuarantees(t *testing.T) {
 		"no-dedupe": tether.BreakDedupe,
 	} {
 		t.Run(name, func(t *testing.T) {
-			p := chaosRun(t, 7, 6, 300, breakIt)
+			p := chaosRun(t, 7, 6, 300, 3*time.Second, breakIt)
 			if len(p) == 0 {
 				t.Fatalf("with %s the chaos check found nothing wrong", name)
 			}

@@ -176,9 +176,9 @@ func (c *Client) Send(ctx context.Context, typ tether.MessageType, p []byte) err
 		if len(c.out) < c.o.MaxOutbox && (c.outBytes+len(p) <= c.o.MaxOutboxBytes || len(c.out) == 0) {
 			break
 		}
-		if c.status != StatusConnected {
+		if st := c.status; st != StatusConnected {
 			c.mu.Unlock()
-			return fmt.Errorf("failed to send while %s: %w", c.status, ErrOutboxFull)
+			return fmt.Errorf("failed to send while %s: %w", st, ErrOutboxFull)
 		}
 		ch := c.space
 		c.mu.Unlock()
@@ -291,8 +291,7 @@ func (c *Client) ackUpTo(seq uint64) {
 	if len(c.out) == 0 {
 		c.out = nil
 	}
-	close(c.space)
-	c.space = make(chan struct{})
+	c.wakeSenders()
 }
 
 func (c *Client) emit(ev Event) { c.disp.push(item{ev: ev}) }
@@ -300,7 +299,14 @@ func (c *Client) emit(ev Event) { c.disp.push(item{ev: ev}) }
 func (c *Client) setStatus(s Status) {
 	c.mu.Lock()
 	c.status = s
+	c.wakeSenders()
 	c.mu.Unlock()
+}
+
+// wakeSenders lets Sends waiting for outbox space look again; c.mu held.
+func (c *Client) wakeSenders() {
+	close(c.space)
+	c.space = make(chan struct{})
 }
 
 // run owns the reconnect loop: every state transition happens here.
@@ -407,6 +413,7 @@ func (c *Client) finish(s Status, err error) {
 	c.status = s
 	c.err = err
 	c.cc = nil
+	c.wakeSenders()
 	c.mu.Unlock()
 	c.cancel()
 	if s == StatusFailed {
@@ -483,8 +490,7 @@ func (c *Client) lose(w *wire.Welcome) SessionLost {
 	c.out = keep
 	l.FromClient = int64(len(l.Unsent))
 	l.Carried = int64(len(keep))
-	close(c.space)
-	c.space = make(chan struct{})
+	c.wakeSenders()
 	c.log.Debug("tether client: session lost", "session", l.SessionID, "reason", l.Reason.String(),
 		"lost_to_client", l.ToClient, "unsent", l.FromClient, "carried", l.Carried)
 	return l

@@ -182,7 +182,7 @@ func (c *Client) serve(cc *cconn) result {
 			}
 			cc.ws.Shutdown(uint16(wire.CloseDetach), "heartbeat timeout", 0)
 			cc.ws.Close()
-			r = <-cc.endCh
+			<-cc.endCh
 			r = result{cause: tether.CauseHeartbeatTimeout, err: fmt.Errorf("nothing from the server for %v", since.Round(time.Millisecond)), reconnect: true}
 		case <-c.force:
 			cc.ws.Shutdown(uint16(wire.CloseDetach), "reconnecting", time.Second)
@@ -218,14 +218,14 @@ func (cc *cconn) readLoop() {
 		r.reconnect = code.Reconnect()
 		r.cause = causeOf(code)
 	case errors.As(err, &pe), errors.Is(err, wire.ErrMalformed), errors.As(err, new(*violation)), errors.Is(err, ws.ErrTooBig):
-		// The server broke the protocol: say so, then reconnect; the
-		// session may be lost and will be reported as such.
+		// The server broke the protocol: detach with the reason (the
+		// session stays) and reconnect; sequence numbers re-synchronise.
 		r.cause = tether.CauseProtocolViolation
 		reason := err.Error()
 		if len(reason) > 120 {
 			reason = reason[:120]
 		}
-		cc.ws.Shutdown(uint16(wire.CloseProtocolViolation), reason, time.Second)
+		cc.ws.Shutdown(uint16(wire.CloseDetach), reason, time.Second)
 		cc.ws.Discard()
 	}
 	cc.ws.Close()

@@ -97,7 +97,6 @@ type dispatcher struct {
 	mu      sync.Mutex
 	q       []item
 	running bool
-	idle    *sync.Cond
 }
 
 type item struct {
@@ -107,9 +106,7 @@ type item struct {
 }
 
 func newDispatcher(onMsg func(tether.Message), onEvent func(Event), done func(uint64, uint64)) *dispatcher {
-	d := &dispatcher{onMsg: onMsg, onEvent: onEvent, done: done}
-	d.idle = sync.NewCond(&d.mu)
-	return d
+	return &dispatcher{onMsg: onMsg, onEvent: onEvent, done: done}
 }
 
 func (d *dispatcher) push(it item) {
@@ -128,7 +125,6 @@ func (d *dispatcher) run() {
 		if len(d.q) == 0 {
 			d.running = false
 			d.q = nil
-			d.idle.Broadcast()
 			d.mu.Unlock()
 			return
 		}
@@ -161,13 +157,4 @@ func (d *dispatcher) run() {
 			d.done(gen, last)
 		}
 	}
-}
-
-// wait blocks until every pushed item has been handled.
-func (d *dispatcher) wait() {
-	d.mu.Lock()
-	for d.running {
-		d.idle.Wait()
-	}
-	d.mu.Unlock()
 }

@@ -107,6 +107,7 @@ func (c *Conn) release() {
 	if c.buf != nil && c.r == c.w {
 		PutBuffer(c.buf)
 		c.buf, c.r, c.w = nil, 0, 0
+		c.full = false
 	}
 }
 
@@ -172,6 +173,7 @@ func (c *Conn) readInto(p []byte) error {
 // exceeds the limit, and a *ProtocolError on malformed framing.
 func (c *Conn) ReadMessage(fn func(op byte, p []byte) error) error {
 	for {
+		c.release()
 		fin, op, payload, owned, err := c.readFrame()
 		if err != nil {
 			return err
@@ -214,7 +216,9 @@ func (c *Conn) ReadMessage(fn func(op byte, p []byte) error) error {
 			}
 			p := c.frag
 			c.frag = nil
-			if err := fn(c.fop, p); err != nil {
+			err := fn(c.fop, p)
+			c.release()
+			if err != nil {
 				return err
 			}
 			continue
@@ -363,9 +367,15 @@ func AppendFrame(b []byte, masked bool, op byte, head, payload []byte) []byte {
 func (c *Conn) Write(p []byte, timeout time.Duration) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	return c.writeLocked(p, timeout)
+}
+
+func (c *Conn) writeLocked(p []byte, timeout time.Duration) error {
+	var d time.Time
 	if timeout > 0 {
-		_ = c.nc.SetWriteDeadline(time.Now().Add(timeout))
+		d = time.Now().Add(timeout)
 	}
+	_ = c.nc.SetWriteDeadline(d)
 	_, err := c.nc.Write(p)
 	return err
 }
@@ -388,6 +398,8 @@ func (c *Conn) EchoClose(ce *CloseError) error {
 
 // WriteClose sends a close frame once; later calls do nothing.
 func (c *Conn) WriteClose(code uint16, reason string) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
 	if !c.closeSent.CompareAndSwap(false, true) {
 		return nil
 	}
@@ -400,7 +412,10 @@ func (c *Conn) WriteClose(code uint16, reason string) error {
 	var p [125]byte
 	binary.BigEndian.PutUint16(p[:], code)
 	n := 2 + copy(p[2:], reason)
-	return c.writeControl(OpClose, p[:n])
+	bp := GetBuffer()
+	defer PutBuffer(bp)
+	*bp = c.AppendFrame(*bp, OpClose, nil, p[:n])
+	return c.writeLocked(*bp, 5*time.Second)
 }
 
 // Shutdown starts a clean close: it sends a close frame, half-closes the
@@ -423,7 +438,7 @@ func (c *Conn) Discard() {
 	_, _ = io.Copy(io.Discard, c.nc)
 }
 
-// Close closes the connection at once and returns the read buffer.
+// Close closes the connection at once; Drop returns the read buffer.
 func (c *Conn) Close() error {
 	return c.nc.Close()
 }
