@@ -10,8 +10,9 @@ import (
 // Cause says why a connection or a session ended.
 type Cause uint8
 
-// Causes. Disconnect hooks see the first four; the session lives on.
-// Close hooks see the rest; the session is over.
+// Causes. Disconnect hooks see network-lost, heartbeat-timeout,
+// client-detached, server-restart, replaced and rate-limited: the session
+// lives on. Close hooks see the others: the session is over.
 const (
 	CauseNetworkLost       Cause = iota + 1 // the transport failed or closed without a word
 	CauseHeartbeatTimeout                   // nothing heard within the heartbeat bound (half-open)
@@ -27,6 +28,7 @@ const (
 	CauseServerError                        // the application panicked on this session
 	CauseReplaced                           // a newer connection resumed the session
 	CauseUnauthorized                       // the server refused the client's credentials (client side only)
+	CauseRateLimited                        // the client sent faster than RateLimit; it resumes after a backoff
 )
 
 var causeNames = [...]string{
@@ -44,6 +46,7 @@ var causeNames = [...]string{
 	CauseServerError:       "server-error",
 	CauseReplaced:          "replaced",
 	CauseUnauthorized:      "unauthorized",
+	CauseRateLimited:       "rate-limited",
 }
 
 func (c Cause) String() string {

@@ -281,6 +281,11 @@ func (c *conn) readLoop() {
 		c.s.detach(c, CauseServerRestart, nil)
 	case initiated:
 		// We closed; the peer's close frame is an echo.
+	case cause == CauseRateLimited:
+		c.srv.log.Info("tether: client over its rate limit", "session", c.s.id, "user", c.s.user)
+		c.s.detach(c, cause, err)
+		c.closeWith(code, "tether: rate limit exceeded; resume after a backoff")
+		c.ws.Discard()
 	case code != 0:
 		c.srv.log.Info("tether: closing session", "session", c.s.id, "user", c.s.user, "cause", cause.String(), "err", err)
 		c.s.end(cause, err, code, closeReason(err))

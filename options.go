@@ -39,6 +39,19 @@ type Options struct {
 	// MaxSessions bounds the sessions this server holds, connected or
 	// not. Zero means 100,000; new clients beyond it get 4004 (try again).
 	MaxSessions int
+	// MaxSessionsPerUser bounds the sessions of one authenticated user
+	// (user ID not empty). Zero means 100; beyond it a new session is
+	// refused with 4429.
+	MaxSessionsPerUser int
+	// MaxRoomsPerSession bounds the rooms one session may join; Join
+	// beyond it fails with ErrTooManyRooms. Zero means 100.
+	MaxRoomsPerSession int
+	// RateLimit bounds the messages per second a client may send, with
+	// bursts of RateBurst (zero means 2×RateLimit). A client over it is
+	// disconnected with 4006 and resumes after its backoff; nothing is
+	// lost. Zero means no limit.
+	RateLimit float64
+	RateBurst int
 
 	// WriteTimeout bounds one write to a client; a client that does not
 	// read is disconnected. Zero means 10s.
@@ -138,6 +151,11 @@ func (o *Options) withDefaults() Options {
 	setInt(&r.MaxReplayMessages, 4096)
 	setInt(&r.MaxReplayBytes, 1<<20)
 	setInt(&r.MaxSessions, 100_000)
+	setInt(&r.MaxSessionsPerUser, 100)
+	setInt(&r.MaxRoomsPerSession, 100)
+	if r.RateLimit > 0 && r.RateBurst <= 0 {
+		r.RateBurst = int(max(1, 2*r.RateLimit))
+	}
 	if r.Logger == nil {
 		r.Logger = slog.Default()
 	}

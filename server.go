@@ -57,6 +57,7 @@ type Server struct {
 	draining bool
 	drained  chan struct{} // closed when draining and no connection is left
 	active   tracker       // goroutines Shutdown waits for
+	ix       index         // rooms and users
 }
 
 // NewServer returns a Server configured by opts (nil means defaults).
@@ -408,6 +409,11 @@ func (srv *Server) open(ctx context.Context, c *conn, r *http.Request, user stri
 		return
 	}
 	srv.mu.Unlock()
+	if max := srv.o.MaxSessionsPerUser; max > 0 && user != "" && len(srv.UserSessions(user)) >= max {
+		srv.log.Warn("tether: sessions per user limit reached", "user", user, "max", max)
+		srv.refuse(c.ws, wire.ClosePolicy, fmt.Sprintf("tether: user already has %d sessions", max))
+		return
+	}
 
 	token, th := newToken()
 	s := &Session{srv: srv, id: newID(), user: user, created: time.Now(), token: th}
@@ -443,6 +449,9 @@ func (srv *Server) open(ctx context.Context, c *conn, r *http.Request, user stri
 	srv.sessions[s.id] = s
 	srv.conns[c] = struct{}{}
 	srv.mu.Unlock()
+	srv.ix.mu.Lock()
+	srv.ix.add(&srv.ix.users, user, s)
+	srv.ix.mu.Unlock()
 
 	s.mu.Lock()
 	s.conn = c
@@ -560,6 +569,8 @@ func classifyReadErr(err error) (wire.CloseCode, Cause) {
 	var ce *ws.CloseError
 	var ne net.Error
 	switch {
+	case errors.Is(err, errRateLimited):
+		return wire.CloseRateLimited, CauseRateLimited
 	case errors.Is(err, ws.ErrTooBig):
 		return wire.CloseTooBig, CausePolicyViolation
 	case errors.As(err, &pe), errors.Is(err, wire.ErrMalformed), errors.As(err, new(*violation)):

@@ -8,10 +8,9 @@ import (
 	"fmt"
 	"maps"
 	"runtime/debug"
-	"time"
-	"unicode/utf8"
-
+	"slices"
 	"sync"
+	"time"
 
 	"github.com/tether-ws/tether/internal/wire"
 	"github.com/tether-ws/tether/internal/ws"
@@ -76,6 +75,9 @@ type Session struct {
 	buryWait  chan struct{} // made by whoever waits for the tombstone
 	final     bool          // draining: no more Sends, the last seq is being announced
 	appending int           // Sends between their check and their store append
+	rooms     []string
+	tokens    float64   // rate limit bucket
+	refilled  time.Time // when tokens was last topped up
 
 	q, spare []event // hook queue, drained by one goroutine at a time
 	running  bool
@@ -127,17 +129,8 @@ func (s *Session) SetMeta(key, value string) {
 // buffer is full the session ends with CauseOverflow and Send returns
 // ErrOverflow; the client is told what it lost when it comes back.
 func (s *Session) Send(ctx context.Context, typ MessageType, p []byte) error {
-	if len(p) > s.srv.o.MaxMessageSize {
-		return fmt.Errorf("failed to send %d bytes: %w", len(p), ErrTooBig)
-	}
-	switch typ {
-	case Text:
-		if !utf8.Valid(p) {
-			return ErrInvalidUTF8
-		}
-	case Binary:
-	default:
-		return fmt.Errorf("tether: invalid message type %d", typ)
+	if err := s.srv.checkPayload(typ, p); err != nil {
+		return err
 	}
 	return s.sendShared(ctx, typ, append([]byte(nil), p...))
 }
@@ -333,6 +326,7 @@ func (s *Session) save() {
 	}
 	s.mu.Lock()
 	rec.Meta = maps.Clone(s.meta)
+	rec.Rooms = slices.Clone(s.rooms)
 	rec.Token, rec.PrevToken = s.token, s.prevToken
 	rec.In = s.processed
 	rec.Detached = s.detached
@@ -360,6 +354,7 @@ func (s *Session) bury(cause Cause) int {
 		s.srv.log.Warn("tether: cannot close session in store", "session", s.id, "err", err)
 	}
 	s.srv.removeSession(s)
+	s.unindex()
 	s.mu.Lock()
 	s.buried = true
 	if s.buryWait != nil {
@@ -625,10 +620,28 @@ func (s *Session) receive(c *conn, seq uint64, typ MessageType, p []byte) error 
 	if acked := c.ackHigh.Load(); seq > acked+c.window {
 		return &policyError{fmt.Sprintf("%d unacknowledged messages, window is %d", seq-acked, c.window)}
 	}
+	if rate := s.srv.o.RateLimit; rate > 0 {
+		now := time.Now()
+		burst := float64(s.srv.o.RateBurst)
+		if s.refilled.IsZero() {
+			s.tokens = burst
+		} else {
+			s.tokens = min(burst, s.tokens+now.Sub(s.refilled).Seconds()*rate)
+		}
+		s.refilled = now
+		if s.tokens < 1 {
+			return errRateLimited
+		}
+		s.tokens--
+	}
 	s.in = seq
 	s.post(event{kind: evMessage, msg: Message{Type: typ, Data: p, Seq: seq}})
 	return nil
 }
+
+// errRateLimited drops the connection, not the session: the client
+// comes back after its backoff and resends what was not accepted.
+var errRateLimited = errors.New("tether: client sends faster than RateLimit")
 
 type policyError struct{ msg string }
 

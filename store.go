@@ -29,8 +29,8 @@ type Store interface {
 	// Load returns a copy of a session's record, or ErrNotFound.
 	Load(ctx context.Context, id string) (*Record, error)
 
-	// Save updates a session's UserID, Token, PrevToken, Meta, In and
-	// Detached. Every other field is unchanged; Out and Acked are the
+	// Save updates a session's UserID, Token, PrevToken, Meta, Rooms, In
+	// and Detached. Every other field is unchanged; Out and Acked are the
 	// store's own.
 	Save(ctx context.Context, rec *Record) error
 
@@ -82,6 +82,7 @@ type Record struct {
 	Token     TokenHash // current resume token
 	PrevToken TokenHash // token being rotated out; zero once the client confirmed the new one
 	Meta      map[string]string
+	Rooms     []string
 	Created   time.Time
 	Detached  time.Time // when the last connection was lost; zero while connected
 	In        uint64    // last client→server seq processed

@@ -99,6 +99,7 @@ func (s *MemoryStore) Create(_ context.Context, rec *Record) error {
 	}
 	ms := &memSession{rec: *rec}
 	ms.rec.Meta = maps.Clone(rec.Meta)
+	ms.rec.Rooms = slices.Clone(rec.Rooms)
 	ms.rec.Out, ms.rec.Acked = 0, 0
 	ms.first = 1
 	sh.m[rec.ID] = ms
@@ -116,6 +117,7 @@ func (s *MemoryStore) Load(_ context.Context, id string) (*Record, error) {
 	}
 	r := ms.rec
 	r.Meta = maps.Clone(ms.rec.Meta)
+	r.Rooms = slices.Clone(ms.rec.Rooms)
 	return &r, nil
 }
 
@@ -131,6 +133,7 @@ func (s *MemoryStore) Save(_ context.Context, rec *Record) error {
 	ms.rec.UserID = rec.UserID
 	ms.rec.Token, ms.rec.PrevToken = rec.Token, rec.PrevToken
 	ms.rec.Meta = maps.Clone(rec.Meta)
+	ms.rec.Rooms = slices.Clone(rec.Rooms)
 	ms.rec.In = rec.In
 	ms.rec.Detached = rec.Detached
 	return nil

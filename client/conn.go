@@ -251,7 +251,9 @@ func causeOf(code tether.CloseCode) tether.Cause {
 		return tether.CauseReplaced
 	case tether.CloseKicked:
 		return tether.CauseKicked
-	case tether.CloseTooBig, tether.ClosePolicy, tether.CloseRateLimited:
+	case tether.CloseRateLimited:
+		return tether.CauseRateLimited
+	case tether.CloseTooBig, tether.ClosePolicy:
 		return tether.CausePolicyViolation
 	case tether.CloseNormal:
 		return tether.CauseServerShutdown
