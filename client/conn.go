@@ -116,6 +116,8 @@ func (c *Client) connect() (*cconn, *wire.Welcome, error) {
 	c.mu.Unlock()
 	dl, _ := ctx.Deadline()
 	_ = nc.SetDeadline(dl)
+	stop := context.AfterFunc(ctx, func() { _ = nc.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
 	if err := wc.Write(wc.AppendFrame(nil, ws.OpBinary, wire.AppendHello(nil, h), nil), 0); err != nil {
 		wc.Close()
 		return nil, nil, fmt.Errorf("failed to send hello: %w", err)
@@ -146,9 +148,18 @@ func (c *Client) connect() (*cconn, *wire.Welcome, error) {
 			}
 			return nil, nil, fmt.Errorf("server refused: %w", cerr)
 		}
+		if ctx.Err() != nil {
+			return nil, nil, fmt.Errorf("failed to read welcome: %w", ctx.Err())
+		}
 		return nil, nil, fmt.Errorf("failed to read welcome: %w", err)
 	}
 	_ = nc.SetDeadline(time.Time{})
+	// A ForceReconnect asked for while no connection was up is done:
+	// this is the new connection.
+	select {
+	case <-c.force:
+	default:
+	}
 	cc := &cconn{c: c, ws: wc, wakeCh: make(chan struct{}, 1), stopCh: make(chan struct{}), endCh: make(chan result, 1), confirm: true}
 	cc.lastRecv.Store(time.Now().UnixNano())
 	return cc, welcome, nil

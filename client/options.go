@@ -34,8 +34,8 @@ type Options struct {
 	// MaxElapsed gives up reconnecting after this long without a
 	// connection. Zero means never.
 	MaxElapsed time.Duration
-	// MaxAttempts gives up after this many failed attempts in a row.
-	// Zero means never.
+	// MaxAttempts gives up after this many reconnect attempts fail in a
+	// row (Dial makes one attempt more: the first). Zero means never.
 	MaxAttempts int
 
 	// MaxOutbox and MaxOutboxBytes bound the messages sent but not yet
