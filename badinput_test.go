@@ -36,14 +36,14 @@ func bystander(t *testing.T, ts *testServer) func() {
 
 func TestBadInput(t *testing.T) {
 	ts := startServer(t, func(o *tether.Options) {
-		o.OnMessage = func(ctx context.Context, s *tether.Session, m tether.Message) {
+		o.OnMessage = func(ctx context.Context, s *tether.Session, m tether.Message) error {
 			if string(m.Data) == "slow" {
 				if m.Seq == 1 {
 					time.Sleep(300 * time.Millisecond) // no ack goes out meanwhile
 				}
-				return
+				return nil
 			}
-			echo(ctx, s, m)
+			return echo(ctx, s, m)
 		}
 		o.MaxMessageSize = 1024
 	})
@@ -251,11 +251,11 @@ func (rc *rawConn) closedFrom(err error) (uint16, string) {
 
 func TestPanicInHookIsolated(t *testing.T) {
 	ts := startServer(t, func(o *tether.Options) {
-		o.OnMessage = func(ctx context.Context, s *tether.Session, m tether.Message) {
+		o.OnMessage = func(ctx context.Context, s *tether.Session, m tether.Message) error {
 			if string(m.Data) == "boom" {
 				panic("app bug")
 			}
-			echo(ctx, s, m)
+			return echo(ctx, s, m)
 		}
 	})
 	check := bystander(t, ts)

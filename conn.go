@@ -29,10 +29,12 @@ type conn struct {
 	ackHigh  atomic.Uint64 // highest ack written: the client's window starts there
 	hb       *time.Timer
 
-	// confirmToken: read by the reader goroutine only.
+	// Reader goroutine only.
 	confirmToken bool
 
 	mu          sync.Mutex
+	hold        bool        // hooks are running; their goroutine writes afterwards
+	holdT       *time.Timer // ends a hold that lasts too long
 	ready       bool   // the Welcome is queued: writing may start
 	ctrl        []byte // framed control frames waiting to be written
 	target      uint64 // highest server→client seq known to exist
@@ -69,12 +71,51 @@ func (c *conn) queueFrame(f []byte) {
 	c.ctrl = ws.AppendFrame(c.ctrl, false, ws.OpBinary, f, nil)
 }
 
-// kick starts the writer if it is not running; c.mu held.
+// kick starts the writer if it is not running; c.mu held. While the
+// reader runs hooks it writes afterwards itself.
 func (c *conn) kick() {
-	if !c.writing && !c.dead {
+	if !c.writing && !c.dead && !c.hold {
 		c.writing = true
 		c.srv.spawn(c.writeLoop)
 	}
+}
+
+// maxHold bounds how long writes wait for hooks to finish, so a slow
+// hook delays neither pings nor messages sent from elsewhere.
+const maxHold = time.Millisecond
+
+// flush lifts the hold of runHooks: what is pending is written now.
+func (c *conn) flush() {
+	c.mu.Lock()
+	c.hold = false
+	c.kick()
+	c.mu.Unlock()
+}
+
+// runHooks runs the session's pending hooks, then writes what they
+// produced (replies, acks) in one system call on the same goroutine: one
+// goroutine hand-off from message to reply, not two. Writes wait for the
+// hooks at most maxHold.
+func (c *conn) runHooks() {
+	c.mu.Lock()
+	c.hold = true
+	if c.holdT == nil {
+		c.holdT = time.AfterFunc(maxHold, c.flush)
+	} else {
+		c.holdT.Reset(maxHold)
+	}
+	c.mu.Unlock()
+	c.s.drain()
+	c.mu.Lock()
+	c.holdT.Stop()
+	c.hold = false
+	if c.writing || c.dead {
+		c.mu.Unlock()
+		return
+	}
+	c.writing = true
+	c.mu.Unlock()
+	c.writeLoop()
 }
 
 func (c *conn) kickData(seq uint64) {
@@ -267,6 +308,7 @@ func (c *conn) heartbeat() {
 
 func (c *conn) readLoop() {
 	err := c.ws.ReadMessage(c.onFrame)
+
 	c.mu.Lock()
 	initiated := c.closeReq
 	draining := c.finalSent
@@ -319,6 +361,10 @@ func closeReason(err error) string {
 }
 
 func (c *conn) onFrame(op byte, p []byte) error {
+	return c.frame(op, p)
+}
+
+func (c *conn) frame(op byte, p []byte) error {
 	if op != ws.OpBinary {
 		return violationf("text WebSocket frame; Tether frames are binary")
 	}
@@ -364,6 +410,7 @@ func (c *conn) onAck(seq uint64) error {
 	if seq > w {
 		return violationf("ack %d beyond last sent %d", seq, w)
 	}
+	c.s.ackedUpTo(seq)
 	if err := c.srv.store.Ack(c.srv.ctx, c.s.id, seq); err != nil {
 		if errors.Is(err, ErrAckRange) {
 			return violationf("ack %d beyond last sent", seq)

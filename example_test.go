@@ -26,11 +26,12 @@ func ExampleNewServer() {
 		OnOpen: func(ctx context.Context, s *tether.Session, info tether.OpenInfo) {
 			fmt.Println("open:", s.UserID())
 		},
-		OnMessage: func(ctx context.Context, s *tether.Session, m tether.Message) {
+		OnMessage: func(ctx context.Context, s *tether.Session, m tether.Message) error {
 			// Send queues: the message is replayed if the client resumes.
 			if err := s.Send(ctx, m.Type, m.Data); err != nil {
 				log.Print(err)
 			}
+			return nil
 		},
 		OnClose: func(ctx context.Context, s *tether.Session, c tether.Closure) {
 			switch c.Cause {

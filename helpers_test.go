@@ -80,14 +80,15 @@ func (h *hookLog) install(o *tether.Options) {
 			onOpen(ctx, s, info)
 		}
 	}
-	o.OnMessage = func(ctx context.Context, s *tether.Session, m tether.Message) {
+	o.OnMessage = func(ctx context.Context, s *tether.Session, m tether.Message) error {
 		h.mu.Lock()
 		h.msgs[s.ID()] = append(h.msgs[s.ID()], m)
 		h.add(s.ID(), "message")
 		h.mu.Unlock()
 		if onMsg != nil {
-			onMsg(ctx, s, m)
+			return onMsg(ctx, s, m)
 		}
+		return nil
 	}
 	o.OnDisconnect = func(ctx context.Context, s *tether.Session, d tether.Disconnect) {
 		h.mu.Lock()

@@ -83,8 +83,12 @@ type Options struct {
 	// the client asked to resume a session that could not be resumed.
 	OnOpen func(ctx context.Context, s *Session, info OpenInfo)
 	// OnMessage runs for every client message, exactly once, in order.
-	// The client is acknowledged after it returns.
-	OnMessage func(ctx context.Context, s *Session, m Message)
+	// The client is acknowledged after it returns nil. Returning an error
+	// refuses the message: it is not acknowledged, the session ends with
+	// CauseServerError (close 4005) and the client carries the message,
+	// and those after it, into its next session. Use it when the message
+	// could not be taken in (a backend is down), never for bad content.
+	OnMessage func(ctx context.Context, s *Session, m Message) error
 	// OnDisconnect runs when a session loses its connection but is kept
 	// for resume.
 	OnDisconnect func(ctx context.Context, s *Session, d Disconnect)

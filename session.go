@@ -76,7 +76,10 @@ type Session struct {
 	final     bool          // draining: no more Sends, the last seq is being announced
 	appending int           // Sends between their check and their store append
 	rooms     []string
-	tokens    float64   // rate limit bucket
+	out       uint64        // last seq this server assigned to a message for the client
+	acked     uint64        // last seq the client acknowledged
+	ackWait   chan struct{} // made by WaitPending, closed by the next ack
+	tokens    float64       // rate limit bucket
 	refilled  time.Time // when tokens was last topped up
 
 	q, spare []event // hook queue, drained by one goroutine at a time
@@ -153,6 +156,9 @@ func (s *Session) sendShared(ctx context.Context, typ MessageType, p []byte) err
 	s.appending--
 	final := s.final && s.appending == 0
 	c := s.conn
+	if err == nil && seq > s.out {
+		s.out = seq
+	}
 	s.mu.Unlock()
 	if final && c != nil {
 		defer c.checkDrain()
@@ -172,6 +178,62 @@ func (s *Session) sendShared(ctx context.Context, typ MessageType, p []byte) err
 		c.kickData(seq)
 	}
 	return nil
+}
+
+// Pending returns how many messages sent from this server the client
+// has not acknowledged yet.
+func (s *Session) Pending() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.acked >= s.out {
+		return 0
+	}
+	return int(s.out - s.acked)
+}
+
+// WaitPending waits until at most n messages are unacknowledged, so a
+// fast producer can pace itself instead of overflowing the replay
+// buffer. It returns ErrSessionClosed if the session ends first, or
+// ctx's error.
+func (s *Session) WaitPending(ctx context.Context, n int) error {
+	for {
+		s.mu.Lock()
+		if s.state == stateClosed {
+			s.mu.Unlock()
+			return ErrSessionClosed
+		}
+		if s.out <= s.acked || int(s.out-s.acked) <= n {
+			s.mu.Unlock()
+			return nil
+		}
+		if s.ackWait == nil {
+			s.ackWait = make(chan struct{})
+		}
+		ch := s.ackWait
+		c := s.conn
+		s.mu.Unlock()
+		if c != nil {
+			c.flush() // called from a hook, the replies must go out now
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// ackedUpTo records the client's acknowledgement and wakes WaitPending.
+func (s *Session) ackedUpTo(seq uint64) {
+	s.mu.Lock()
+	if seq > s.acked {
+		s.acked = seq
+		if s.ackWait != nil {
+			close(s.ackWait)
+			s.ackWait = nil
+		}
+	}
+	s.mu.Unlock()
 }
 
 // Close ends the session: the client gets close code 4410 with reason and
@@ -206,7 +268,14 @@ func (s *Session) post(ev event) {
 	s.q = append(s.q, ev)
 	if !s.running {
 		s.running = true
-		s.srv.spawn(s.drain)
+		c := s.conn
+		s.srv.spawn(func() {
+			if c != nil {
+				c.runHooks()
+			} else {
+				s.drain()
+			}
+		})
 	}
 }
 
@@ -266,14 +335,22 @@ func (s *Session) run(ev *event) {
 		s.mu.Lock()
 		skip := s.panicked
 		s.mu.Unlock()
-		if !skip && o.OnMessage != nil {
-			o.OnMessage(ctx, s, ev.msg)
+		if skip {
+			return
 		}
-		if !skip {
-			s.mu.Lock()
-			s.processed = ev.msg.Seq
-			s.mu.Unlock()
+		if o.OnMessage != nil {
+			if err := o.OnMessage(ctx, s, ev.msg); err != nil {
+				s.mu.Lock()
+				s.panicked = true // the rest waits for the next session too
+				s.mu.Unlock()
+				s.srv.log.Error("tether: message refused by the application", "session", s.id, "user", s.user, "seq", ev.msg.Seq, "err", err)
+				s.end(CauseServerError, fmt.Errorf("message %d refused: %w", ev.msg.Seq, err), wire.CloseServerError, "tether: server error")
+				return
+			}
 		}
+		s.mu.Lock()
+		s.processed = ev.msg.Seq
+		s.mu.Unlock()
 	case evDisconnect:
 		d := ev.info.(Disconnect)
 		s.save()
@@ -381,6 +458,10 @@ func (s *Session) end(cause Cause, err error, code wire.CloseCode, reason string
 	s.srv.log.Info("tether: session closed", attrs...)
 	s.state = stateClosed
 	s.cause = cause
+	if s.ackWait != nil {
+		close(s.ackWait)
+		s.ackWait = nil
+	}
 	c := s.conn
 	s.conn = nil
 	if s.expiry != nil {

@@ -13,7 +13,10 @@ import (
 	"github.com/tether-ws/tether/client"
 )
 
-func echo(ctx context.Context, s *tether.Session, m tether.Message) { _ = s.Send(ctx, m.Type, m.Data) }
+func echo(ctx context.Context, s *tether.Session, m tether.Message) error {
+	_ = s.Send(ctx, m.Type, m.Data)
+	return nil
+}
 
 func TestHooksInOrder(t *testing.T) {
 	ts := startServer(t, func(o *tether.Options) { o.OnMessage = echo })

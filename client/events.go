@@ -94,9 +94,11 @@ type dispatcher struct {
 	onEvent func(Event)
 	done    func(gen uint64, seq uint64) // called after messages' callbacks returned
 
-	mu      sync.Mutex
-	q       []item
-	running bool
+	mu        sync.Mutex
+	q         []item
+	running   bool
+	lingering bool          // the goroutine waits a moment for more before it exits
+	bell      chan struct{} // rings a lingering goroutine
 }
 
 type item struct {
@@ -106,26 +108,57 @@ type item struct {
 }
 
 func newDispatcher(onMsg func(tether.Message), onEvent func(Event), done func(uint64, uint64)) *dispatcher {
-	return &dispatcher{onMsg: onMsg, onEvent: onEvent, done: done}
+	return &dispatcher{onMsg: onMsg, onEvent: onEvent, done: done, bell: make(chan struct{}, 1)}
 }
 
 func (d *dispatcher) push(it item) {
 	d.mu.Lock()
 	d.q = append(d.q, it)
-	if !d.running {
+	switch {
+	case d.lingering:
+		d.lingering = false
+		select {
+		case d.bell <- struct{}{}:
+		default:
+		}
+	case !d.running:
 		d.running = true
 		go d.run()
 	}
 	d.mu.Unlock()
 }
 
+// linger is how long the goroutine waits for more before it exits: the
+// next message of a conversation usually comes within it, and waking a
+// waiting goroutine is cheaper than starting one.
+const linger = 2 * time.Millisecond
+
 func (d *dispatcher) run() {
+	var t *time.Timer
 	for {
 		d.mu.Lock()
 		if len(d.q) == 0 {
+			if !d.lingering {
+				d.lingering = true
+				d.mu.Unlock()
+				if t == nil {
+					t = time.NewTimer(linger)
+				} else {
+					t.Reset(linger)
+				}
+				select {
+				case <-d.bell:
+				case <-t.C:
+				}
+				continue
+			}
+			d.lingering = false
 			d.running = false
 			d.q = nil
 			d.mu.Unlock()
+			if t != nil {
+				t.Stop()
+			}
 			return
 		}
 		batch := d.q

@@ -14,8 +14,8 @@ import (
 func ExampleDial() {
 	// An echo server to talk to.
 	srv := tether.NewServer(&tether.Options{
-		OnMessage: func(ctx context.Context, s *tether.Session, m tether.Message) {
-			_ = s.Send(ctx, m.Type, m.Data)
+		OnMessage: func(ctx context.Context, s *tether.Session, m tether.Message) error {
+			return s.Send(ctx, m.Type, m.Data)
 		},
 	})
 	hs := httptest.NewServer(srv)

@@ -155,13 +155,14 @@ func startServer(t *testing.T, mutate func(*tether.Options)) *testServer {
 			onOpen(ctx, s, info)
 		}
 	}
-	o.OnMessage = func(ctx context.Context, s *tether.Session, m tether.Message) {
+	o.OnMessage = func(ctx context.Context, s *tether.Session, m tether.Message) error {
 		l.mu.Lock()
 		l.msgs[s.ID()] = append(l.msgs[s.ID()], m)
 		l.mu.Unlock()
 		if onMsg != nil {
-			onMsg(ctx, s, m)
+			return onMsg(ctx, s, m)
 		}
+		return nil
 	}
 	o.OnDisconnect = func(ctx context.Context, s *tether.Session, d tether.Disconnect) {
 		l.mu.Lock()

@@ -123,7 +123,7 @@ func TestOutboxFullWhileConnected(t *testing.T) {
 	var once sync.Once
 	unblock := func() { once.Do(func() { close(block) }) }
 	ts := startServer(t, func(o *tether.Options) {
-		o.OnMessage = func(ctx context.Context, s *tether.Session, m tether.Message) { <-block }
+		o.OnMessage = func(ctx context.Context, s *tether.Session, m tether.Message) error { <-block; return nil }
 	})
 	t.Cleanup(unblock) // before the server's cleanup, which waits for hooks
 	r := &rec{}
@@ -173,7 +173,7 @@ func TestSendBlockedThenStopped(t *testing.T) {
 	var once sync.Once
 	unblock := func() { once.Do(func() { close(block) }) }
 	ts := startServer(t, func(o *tether.Options) {
-		o.OnMessage = func(ctx context.Context, s *tether.Session, m tether.Message) { <-block }
+		o.OnMessage = func(ctx context.Context, s *tether.Session, m tether.Message) error { <-block; return nil }
 	})
 	t.Cleanup(unblock)
 	for _, how := range []string{"Close", "kicked", "disconnected"} {

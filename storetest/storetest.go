@@ -130,6 +130,7 @@ func record(id string) *tether.Record {
 		Token:       hash(1),
 		PrevToken:   hash(2),
 		Meta:        map[string]string{"k": "v", "id": id},
+		Rooms:       []string{"lobby", "room-" + id},
 		Created:     time.Now(),
 		MaxMessages: roomyMessages,
 		MaxBytes:    roomyBytes,
@@ -375,6 +376,9 @@ func diffRecord(got, want *tether.Record, out, acked uint64) []string {
 	if !sameMeta(got.Meta, want.Meta) {
 		add("Meta", got.Meta, want.Meta)
 	}
+	if !slices.Equal(got.Rooms, want.Rooms) && (len(got.Rooms) != 0 || len(want.Rooms) != 0) {
+		add("Rooms", got.Rooms, want.Rooms)
+	}
 	if !sameTime(got.Created, want.Created) {
 		add("Created", got.Created, want.Created)
 	}
@@ -525,6 +529,7 @@ func testSaveUpdatesFields(h *harness) {
 	rec.UserID = "user-2"
 	rec.Token, rec.PrevToken = hash(30), hash(40)
 	rec.Meta = map[string]string{"new": "1", "other": "2"}
+	rec.Rooms = []string{"x", "y", "z"}
 	rec.In = 42
 	rec.Detached = time.Now()
 	h.save(rec)
@@ -534,6 +539,7 @@ func testSaveUpdatesFields(h *harness) {
 	rec.PrevToken = tether.TokenHash{}
 	rec.Detached = time.Time{}
 	rec.Meta = map[string]string{"other": "2"} // "new" removed
+	rec.Rooms = []string{"y"}
 	rec.In = 43
 	h.save(rec)
 	got := h.load("a")

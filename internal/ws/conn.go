@@ -82,6 +82,7 @@ type Conn struct {
 
 	closeSent atomic.Bool
 	wmu       sync.Mutex // serializes Write calls so frames never interleave
+	wdl       time.Time  // write deadline in force; guarded by wmu
 }
 
 // NewConn wraps nc after a completed handshake. pre holds bytes that were
@@ -150,6 +151,41 @@ func (c *Conn) ensure(n int) error {
 		}
 	}
 	return nil
+}
+
+// FrameBuffered reports whether a whole frame is already buffered, so
+// that reading it will not block. Only the reading goroutine may call it.
+func (c *Conn) FrameBuffered() bool {
+	if c.buf == nil {
+		return false
+	}
+	b := (*c.buf)[c.r:c.w]
+	if len(b) < 2 {
+		return false
+	}
+	hl := 2
+	var n uint64
+	switch l7 := b[1] & 0x7f; l7 {
+	case 126:
+		hl += 2
+	case 127:
+		hl += 8
+	default:
+		n = uint64(l7)
+	}
+	if b[1]&0x80 != 0 {
+		hl += 4
+	}
+	if len(b) < hl {
+		return false
+	}
+	switch hl - int(b[1]>>7)*4 {
+	case 4:
+		n = uint64(binary.BigEndian.Uint16(b[2:]))
+	case 10:
+		n = binary.BigEndian.Uint64(b[2:])
+	}
+	return uint64(len(b)-hl) >= n
 }
 
 // readInto reads exactly len(p) bytes, using buffered bytes first.
@@ -370,12 +406,21 @@ func (c *Conn) Write(p []byte, timeout time.Duration) error {
 	return c.writeLocked(p, timeout)
 }
 
+// writeLocked writes p within timeout (none if zero). Moving a deadline
+// costs a runtime timer update, so it moves only when less than half of
+// timeout is left: a write may get between timeout/2 and timeout.
 func (c *Conn) writeLocked(p []byte, timeout time.Duration) error {
-	var d time.Time
-	if timeout > 0 {
-		d = time.Now().Add(timeout)
+	switch {
+	case timeout > 0:
+		now := time.Now()
+		if c.wdl.Sub(now) < timeout/2 || c.wdl.Sub(now) > timeout {
+			c.wdl = now.Add(timeout)
+			_ = c.nc.SetWriteDeadline(c.wdl)
+		}
+	case !c.wdl.IsZero():
+		c.wdl = time.Time{}
+		_ = c.nc.SetWriteDeadline(c.wdl)
 	}
-	_ = c.nc.SetWriteDeadline(d)
 	_, err := c.nc.Write(p)
 	return err
 }
