@@ -408,7 +408,9 @@ func BenchmarkRoundTrip(b *testing.B) {
 	b.Run("tether", func(b *testing.B) {
 		got := make(chan int, 1)
 		bt := startBenchTether(b, nil,
-			func(ctx context.Context, s *tether.Session, m tether.Message) error { return s.Send(ctx, m.Type, m.Data) },
+			func(ctx context.Context, s *tether.Session, m tether.Message) error {
+				return s.Send(ctx, m.Type, m.Data)
+			},
 			func(m tether.Message) { got <- len(m.Data) })
 		defer bt.close(b)
 		ctx, cancel := context.WithTimeout(context.Background(), benchLimit)

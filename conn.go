@@ -35,11 +35,11 @@ type conn struct {
 	mu          sync.Mutex
 	hold        bool        // hooks are running; their goroutine writes afterwards
 	holdT       *time.Timer // ends a hold that lasts too long
-	ready       bool   // the Welcome is queued: writing may start
-	ctrl        []byte // framed control frames waiting to be written
-	target      uint64 // highest server→client seq known to exist
-	written     uint64 // highest server→client seq written (set before the write)
-	ackWant     uint64 // client→server seq to acknowledge
+	ready       bool        // the Welcome is queued: writing may start
+	ctrl        []byte      // framed control frames waiting to be written
+	target      uint64      // highest server→client seq known to exist
+	written     uint64      // highest server→client seq written (set before the write)
+	ackWant     uint64      // client→server seq to acknowledge
 	ackSent     uint64
 	pingDue     bool
 	writing     bool

@@ -80,7 +80,7 @@ type Session struct {
 	acked     uint64        // last seq the client acknowledged
 	ackWait   chan struct{} // made by WaitPending, closed by the next ack
 	tokens    float64       // rate limit bucket
-	refilled  time.Time // when tokens was last topped up
+	refilled  time.Time     // when tokens was last topped up
 
 	q, spare []event // hook queue, drained by one goroutine at a time
 	running  bool
