@@ -24,7 +24,6 @@ import (
 	"path"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	gobwas "github.com/gobwas/ws"
@@ -82,48 +81,6 @@ func (srv *Server) spawn(fn func()) {
 		defer srv.active.done()
 		fn()
 	}()
-}
-
-// tracker counts goroutines. Unlike sync.WaitGroup it allows new ones to
-// start while someone waits, and costs one atomic add on the hot path.
-type tracker struct {
-	n    atomic.Int64
-	mu   sync.Mutex
-	zero chan struct{} // made by a waiter, closed when n reaches zero
-}
-
-func (t *tracker) add() { t.n.Add(1) }
-
-func (t *tracker) done() {
-	if t.n.Add(-1) == 0 {
-		t.mu.Lock()
-		if t.zero != nil {
-			close(t.zero)
-			t.zero = nil
-		}
-		t.mu.Unlock()
-	}
-}
-
-// wait returns when no goroutine is left, or ctx's error.
-func (t *tracker) wait(ctx context.Context) error {
-	for {
-		t.mu.Lock()
-		if t.n.Load() == 0 {
-			t.mu.Unlock()
-			return nil
-		}
-		if t.zero == nil {
-			t.zero = make(chan struct{})
-		}
-		ch := t.zero
-		t.mu.Unlock()
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
 }
 
 // Session returns the session with this ID held by this server, or nil.
@@ -304,12 +261,6 @@ func (srv *Server) refuse(wc *ws.Conn, code wire.CloseCode, reason string) {
 	})
 }
 
-func (srv *Server) isDraining() bool {
-	srv.mu.Lock()
-	defer srv.mu.Unlock()
-	return srv.draining
-}
-
 func newID() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
@@ -473,93 +424,12 @@ func (srv *Server) fillLimits(w *wire.Welcome) {
 	w.Grace = uint64(srv.o.GraceWindow / time.Millisecond)
 }
 
-func (srv *Server) removeConn(c *conn) {
-	srv.mu.Lock()
-	delete(srv.conns, c)
-	if srv.draining && len(srv.conns) == 0 && srv.drained != nil {
-		close(srv.drained)
-		srv.drained = nil
-	}
-	srv.mu.Unlock()
-}
-
 func (srv *Server) removeSession(s *Session) {
 	srv.mu.Lock()
 	if srv.sessions[s.id] == s {
 		delete(srv.sessions, s.id)
 	}
 	srv.mu.Unlock()
-}
-
-// Shutdown drains the server for a restart: it refuses new connections,
-// tells every client to reconnect later (close code 4001, with a jittered
-// delay), waits until each client has acknowledged what it was sent and
-// the server has processed what it received, then closes every session
-// with CauseServerShutdown. If ctx ends first, remaining connections are
-// cut. It returns after every hook has returned, or ctx's error.
-// Shutdown does not close the http.Server the handler is mounted on.
-func (srv *Server) Shutdown(ctx context.Context) error {
-	srv.mu.Lock()
-	if srv.draining {
-		srv.mu.Unlock()
-		return ErrServerClosed
-	}
-	srv.draining = true
-	drained := make(chan struct{})
-	if len(srv.conns) == 0 {
-		close(drained)
-	} else {
-		srv.drained = drained
-	}
-	conns := make([]*conn, 0, len(srv.conns))
-	for c := range srv.conns {
-		conns = append(conns, c)
-	}
-	srv.mu.Unlock()
-
-	for _, c := range conns {
-		c.startDrain(jitter(srv.o.RestartJitter))
-	}
-	var err error
-	select {
-	case <-drained:
-	case <-ctx.Done():
-		err = ctx.Err()
-		srv.mu.Lock()
-		conns = conns[:0]
-		for c := range srv.conns {
-			conns = append(conns, c)
-		}
-		srv.mu.Unlock()
-		for _, c := range conns {
-			c.abort(wire.CloseServerRestart, "tether: server restarting")
-		}
-	}
-	srv.Sessions(func(s *Session) bool {
-		s.end(CauseServerShutdown, nil, wire.CloseServerRestart, "tether: server shut down")
-		return true
-	})
-	if werr := srv.active.wait(ctx); werr != nil {
-		// Hooks are still running: cancel their context and wait for
-		// them, so nothing of ours outlives Shutdown.
-		srv.cancel()
-		if err == nil {
-			err = werr
-		}
-		_ = srv.active.wait(context.Background())
-	}
-	srv.cancel()
-	return err
-}
-
-func jitter(max time.Duration) time.Duration {
-	if max <= 0 {
-		return 0
-	}
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	v := uint64(b[0]) | uint64(b[1])<<8 | uint64(b[2])<<16 | uint64(b[3])<<24 | uint64(b[4])<<32 | uint64(b[5])<<40 | uint64(b[6])<<48
-	return time.Duration(v % uint64(max))
 }
 
 // classifyReadErr maps a read error to the close code to send (0: none)

@@ -1,0 +1,274 @@
+package tether
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"runtime/debug"
+	"slices"
+	"time"
+
+	"github.com/tether-ws/tether/internal/wire"
+)
+
+// event is one pending hook call.
+type event struct {
+	kind evKind
+	msg  Message
+	info any
+}
+
+type evKind uint8
+
+const (
+	evOpen evKind = iota + 1
+	evMessage
+	evDisconnect
+	evResume
+	evClose
+	evFunc // info is a func(), run in order with the hooks
+)
+
+// post queues an event; s.mu must be held.
+func (s *Session) post(ev event) {
+	s.q = append(s.q, ev)
+	if !s.running {
+		s.running = true
+		c := s.conn
+		s.srv.spawn(func() {
+			if c != nil {
+				c.runHooks()
+			} else {
+				s.drain()
+			}
+		})
+	}
+}
+
+// drain runs queued hooks in order until none are left.
+func (s *Session) drain() {
+	for {
+		s.mu.Lock()
+		if len(s.q) == 0 {
+			s.running = false
+			s.q, s.spare = nil, nil // idle sessions hold no queue
+			s.mu.Unlock()
+			return
+		}
+		batch := s.q
+		s.q, s.spare = s.spare[:0], nil
+		s.mu.Unlock()
+		for i := range batch {
+			s.run(&batch[i])
+			batch[i] = event{}
+		}
+		s.mu.Lock()
+		if s.spare == nil {
+			s.spare = batch[:0]
+		}
+		c := s.conn
+		s.mu.Unlock()
+		if c != nil {
+			c.afterBatch()
+		}
+	}
+}
+
+func (s *Session) run(ev *event) {
+	o := &s.srv.o
+	ctx := s.srv.ctx
+	defer func() {
+		if r := recover(); r != nil {
+			s.srv.log.Error("tether: panic in hook", "session", s.id, "user", s.user, "hook", ev.kind.String(),
+				"panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			s.mu.Lock()
+			s.panicked = true
+			if ev.kind == evMessage {
+				s.processed = ev.msg.Seq // delivered, and failed: never again
+			}
+			s.mu.Unlock()
+			if ev.kind != evClose {
+				s.end(CauseServerError, fmt.Errorf("panic in %s hook: %v", ev.kind, r), wire.CloseServerError, "tether: server error")
+			}
+		}
+	}()
+	switch ev.kind {
+	case evOpen:
+		if o.OnOpen != nil {
+			o.OnOpen(ctx, s, ev.info.(OpenInfo))
+		}
+	case evMessage:
+		s.mu.Lock()
+		skip := s.panicked
+		s.mu.Unlock()
+		if skip {
+			return
+		}
+		if o.OnMessage != nil {
+			if err := o.OnMessage(ctx, s, ev.msg); err != nil {
+				s.mu.Lock()
+				s.panicked = true // the rest waits for the next session too
+				s.mu.Unlock()
+				s.srv.log.Error("tether: message refused by the application", "session", s.id, "user", s.user, "seq", ev.msg.Seq, "err", err)
+				s.end(CauseServerError, fmt.Errorf("message %d refused: %w", ev.msg.Seq, err), wire.CloseServerError, "tether: server error")
+				return
+			}
+		}
+		s.mu.Lock()
+		s.processed = ev.msg.Seq
+		s.mu.Unlock()
+	case evDisconnect:
+		d := ev.info.(Disconnect)
+		s.save()
+		if o.OnDisconnect != nil {
+			o.OnDisconnect(ctx, s, d)
+		}
+	case evResume:
+		r, ok := s.welcome(ev.info.(*resumeReq))
+		if !ok {
+			return
+		}
+		s.save()
+		if o.OnResume != nil {
+			o.OnResume(ctx, s, r)
+		}
+	case evClose:
+		cl := ev.info.(Closure)
+		cl.Unacked = s.bury(cl.Cause)
+		if o.OnClose != nil {
+			o.OnClose(ctx, s, cl)
+		}
+	case evFunc:
+		ev.info.(func())()
+	}
+}
+
+func (k evKind) String() string {
+	switch k {
+	case evOpen:
+		return "open"
+	case evMessage:
+		return "message"
+	case evDisconnect:
+		return "disconnect"
+	case evResume:
+		return "resume"
+	case evClose:
+		return "close"
+	}
+	return "internal"
+}
+
+// save writes the session's record to the store.
+func (s *Session) save() {
+	ctx, cancel := context.WithTimeout(s.srv.ctx, s.srv.o.HandshakeTimeout)
+	defer cancel()
+	rec, err := s.srv.store.Load(ctx, s.id)
+	if err != nil {
+		return
+	}
+	s.mu.Lock()
+	rec.Meta = maps.Clone(s.meta)
+	rec.Rooms = slices.Clone(s.rooms)
+	rec.Token, rec.PrevToken = s.token, s.prevToken
+	rec.In = s.processed
+	rec.Detached = s.detached
+	s.mu.Unlock()
+	if err := s.srv.store.Save(ctx, rec); err != nil {
+		s.srv.log.Warn("tether: cannot save session", "session", s.id, "err", err)
+	}
+}
+
+// bury replaces the session with a tombstone and returns how many
+// messages the client never acknowledged.
+func (s *Session) bury(cause Cause) int {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(s.srv.ctx), s.srv.o.HandshakeTimeout)
+	defer cancel()
+	t := &Tombstone{ID: s.id, UserID: s.user, Reason: cause.lossReason(), Closed: time.Now()}
+	s.mu.Lock()
+	t.Token, t.PrevToken, t.In = s.token, s.prevToken, s.processed
+	s.mu.Unlock()
+	unacked := 0
+	if rec, err := s.srv.store.Load(ctx, s.id); err == nil {
+		t.Out = rec.Out
+		unacked = int(rec.Out - rec.Acked)
+	}
+	if err := s.srv.store.Close(ctx, s.id, t); err != nil && err != ErrNotFound {
+		s.srv.log.Warn("tether: cannot close session in store", "session", s.id, "err", err)
+	}
+	s.srv.removeSession(s)
+	s.unindex()
+	s.mu.Lock()
+	s.buried = true
+	if s.buryWait != nil {
+		close(s.buryWait)
+	}
+	s.mu.Unlock()
+	return unacked
+}
+
+// end closes the session for good; it reports false if it already was.
+func (s *Session) end(cause Cause, err error, code wire.CloseCode, reason string) bool {
+	s.mu.Lock()
+	if s.state == stateClosed {
+		s.mu.Unlock()
+		return false
+	}
+	attrs := []any{"session", s.id, "user", s.user, "cause", cause.String()}
+	if err != nil {
+		attrs = append(attrs, "err", err)
+	}
+	if cause == CauseExpired {
+		attrs = append(attrs, "grace", s.srv.o.GraceWindow, "disconnected_at", s.detached)
+	}
+	s.srv.log.Info("tether: session closed", attrs...)
+	s.state = stateClosed
+	s.cause = cause
+	if s.ackWait != nil {
+		close(s.ackWait)
+		s.ackWait = nil
+	}
+	c := s.conn
+	s.conn = nil
+	if s.expiry != nil {
+		s.expiry.Stop()
+		s.expiry = nil
+	}
+	s.post(event{kind: evClose, info: Closure{Cause: cause, Err: err}})
+	s.mu.Unlock()
+	if c != nil && code != 0 {
+		c.closeWith(code, reason)
+	}
+	return true
+}
+
+// detach records that c is gone; the session waits for a resume.
+func (s *Session) detach(c *conn, cause Cause, err error) {
+	s.mu.Lock()
+	if s.conn != c || s.state != stateConnected {
+		s.mu.Unlock()
+		return
+	}
+	s.conn = nil
+	s.state = stateDisconnected
+	s.detached = time.Now()
+	s.expGen++
+	gen := s.expGen
+	s.expiry = time.AfterFunc(s.srv.o.GraceWindow, func() { s.expire(gen) })
+	s.post(event{kind: evDisconnect, info: Disconnect{Cause: cause, Err: err}})
+	s.mu.Unlock()
+	attrs := []any{"session", s.id, "user", s.user, "cause", cause.String()}
+	if err != nil {
+		attrs = append(attrs, "err", err)
+	}
+	s.srv.log.Debug("tether: session disconnected", attrs...)
+}
+
+func (s *Session) expire(gen uint64) {
+	s.mu.Lock()
+	ok := s.state == stateDisconnected && s.expGen == gen
+	s.mu.Unlock()
+	if ok {
+		s.end(CauseExpired, nil, 0, "")
+	}
+}

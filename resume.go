@@ -1,0 +1,234 @@
+package tether
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/tether-ws/tether/internal/wire"
+	"github.com/tether-ws/tether/internal/ws"
+)
+
+func tokenEqual(a, b TokenHash) bool {
+	var zero TokenHash
+	return subtle.ConstantTimeCompare(a[:], b[:]) == 1 && a != zero
+}
+
+// resume attaches c to s. It returns a close code to refuse with, or 0
+// on success; CloseTryAgain with an empty reason means the session ended
+// meanwhile and a new one should be opened. The Welcome itself is sent by
+// the session's hook goroutine, after every message already accepted has
+// been processed, so that it acknowledges exactly what was processed.
+func (s *Session) resume(ctx context.Context, c *conn, user string, h *wire.Hello) (wire.CloseCode, string) {
+	th := sha256.Sum256(h.Token)
+	rec, err := s.srv.store.Load(ctx, s.id)
+	if errors.Is(err, ErrNotFound) {
+		return wire.CloseTryAgain, ""
+	}
+	if err != nil {
+		s.srv.log.Error("tether: store unavailable", "session", s.id, "err", err)
+		return wire.CloseTryAgain, "tether: store unavailable"
+	}
+	epoch, err := s.srv.store.Epoch(ctx)
+	if err != nil {
+		return wire.CloseTryAgain, "tether: store unavailable"
+	}
+	token, newHash := newToken()
+
+	s.mu.Lock()
+	if s.state == stateClosed {
+		s.mu.Unlock()
+		return wire.CloseTryAgain, ""
+	}
+	usedPrev := false
+	switch {
+	case tokenEqual(th, s.token):
+	case tokenEqual(th, s.prevToken):
+		usedPrev = true
+	default:
+		s.mu.Unlock()
+		s.srv.log.Warn("tether: resume with a bad token", "session", s.id, "remote", c.ws.NetConn().RemoteAddr().String())
+		return wire.CloseForbidden, "tether: bad resume token"
+	}
+	if user != s.user {
+		s.mu.Unlock()
+		s.srv.log.Warn("tether: resume by another user", "session", s.id, "owner", s.user, "user", user)
+		return wire.CloseForbidden, "tether: session belongs to another user"
+	}
+	if h.Recv < rec.Acked || h.Recv > rec.Out {
+		s.mu.Unlock()
+		return wire.CloseProtocolViolation, fmt.Sprintf("tether: resume recv %d outside [%d, %d]", h.Recv, rec.Acked, rec.Out)
+	}
+	if h.Last < s.in || h.Acked > s.in {
+		s.mu.Unlock()
+		return wire.CloseProtocolViolation, fmt.Sprintf("tether: resume last %d, acked %d, server has %d", h.Last, h.Acked, s.in)
+	}
+	old := s.conn
+	req := &resumeReq{c: c, h: h, token: token, epoch: epoch}
+	if s.state == stateDisconnected {
+		req.offline = time.Since(s.detached)
+	}
+	// Rotate: the token just used stays valid until the client proves it
+	// got the new one, so a Welcome lost in transit does not lose the session.
+	if !usedPrev {
+		s.prevToken = s.token
+	}
+	s.token = newHash
+	s.state = stateConnected
+	s.detached = time.Time{}
+	s.expGen++
+	if s.expiry != nil {
+		s.expiry.Stop()
+		s.expiry = nil
+	}
+	c.s = s
+	c.written = h.Recv
+	c.confirmToken = true
+	s.conn = c
+	if old != nil {
+		s.post(event{kind: evDisconnect, info: Disconnect{Cause: CauseReplaced, Err: errors.New("a new connection resumed the session")}})
+	}
+	s.post(event{kind: evResume, info: req})
+	s.mu.Unlock()
+
+	s.srv.mu.Lock()
+	s.srv.conns[c] = struct{}{}
+	draining := s.srv.draining
+	s.srv.mu.Unlock()
+	if old != nil {
+		old.closeWith(wire.CloseReplaced, "tether: session resumed on another connection")
+	}
+	c.start()
+	if draining {
+		c.startDrain(jitter(s.srv.o.RestartJitter))
+	}
+	return 0, ""
+}
+
+// resumeReq is a resume waiting for its Welcome.
+type resumeReq struct {
+	c       *conn
+	h       *wire.Hello
+	token   []byte
+	epoch   string
+	offline time.Duration
+}
+
+// welcome sends a resumed Welcome on the hook goroutine and returns what
+// OnResume should be told; ok is false if the connection was replaced or
+// the session ended meanwhile.
+func (s *Session) welcome(req *resumeReq) (Resume, bool) {
+	c, h := req.c, req.h
+	ctx, cancel := context.WithTimeout(s.srv.ctx, s.srv.o.HandshakeTimeout)
+	defer cancel()
+	rec, err := s.srv.store.Load(ctx, s.id)
+	s.mu.Lock()
+	current := s.conn == c && s.state == stateConnected
+	recv := s.processed
+	s.mu.Unlock()
+	if !current {
+		return Resume{}, false
+	}
+	if err != nil {
+		s.srv.log.Error("tether: store unavailable", "session", s.id, "err", err)
+		c.closeWith(wire.CloseTryAgain, "tether: store unavailable")
+		return Resume{}, false
+	}
+	from := h.Recv
+	switch {
+	case s.srv.o.testNoReplay:
+		// Test switch: forget what the client missed and what we saw.
+		from, recv = rec.Out, h.Last
+	case s.srv.o.testNoDedupe:
+		// Test switch: ask for everything not acknowledged again.
+		recv = h.Acked
+	}
+	wl := &wire.Welcome{Flags: wire.WelcomeResumed, SessionID: s.id, Token: req.token, Epoch: req.epoch, Recv: recv, Replay: rec.Out - from}
+	s.srv.fillLimits(wl)
+	c.mu.Lock()
+	c.written = from
+	c.target = max(c.target, rec.Out)
+	c.ackSent, c.ackWant = recv, recv
+	c.ackHigh.Store(recv)
+	c.ctrl = append(ws.AppendFrame(nil, false, ws.OpBinary, wire.AppendWelcome(nil, wl), nil), c.ctrl...)
+	c.ready = true
+	c.kick()
+	c.mu.Unlock()
+	s.srv.log.Debug("tether: session resumed", "session", s.id, "user", s.user, "replay_to_client", rec.Out-from, "offline", req.offline)
+	return Resume{ToClient: int(rec.Out - from), FromClient: int(h.Last - recv), Offline: req.offline}, true
+}
+
+// awaitBurial waits until a closed session's tombstone is written.
+func (s *Session) awaitBurial(ctx context.Context) {
+	s.mu.Lock()
+	if s.buried {
+		s.mu.Unlock()
+		return
+	}
+	if s.buryWait == nil {
+		s.buryWait = make(chan struct{})
+	}
+	ch := s.buryWait
+	s.mu.Unlock()
+	select {
+	case <-ch:
+	case <-ctx.Done():
+	}
+}
+
+// tokenConfirmed forgets the previous token once the client used the
+// connection that delivered the new one.
+func (s *Session) tokenConfirmed() {
+	s.mu.Lock()
+	s.prevToken = TokenHash{}
+	s.mu.Unlock()
+}
+
+// receive accepts a client message on c for OnMessage.
+func (s *Session) receive(c *conn, seq uint64, typ MessageType, p []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.conn != c {
+		return nil // replaced: the client will resend on its new connection
+	}
+	if seq == 0 {
+		return violationf("message seq 0; sequences start at 1")
+	}
+	if seq <= s.in && !s.srv.o.testNoDedupe {
+		return nil // already have it
+	}
+	if seq != s.in+1 && !s.srv.o.testNoReplay && !s.srv.o.testNoDedupe {
+		return violationf("message seq %d, expected %d", seq, s.in+1)
+	}
+	if acked := c.ackHigh.Load(); seq > acked+c.window {
+		return &policyError{fmt.Sprintf("%d unacknowledged messages, window is %d", seq-acked, c.window)}
+	}
+	if rate := s.srv.o.RateLimit; rate > 0 {
+		now := time.Now()
+		burst := float64(s.srv.o.RateBurst)
+		if s.refilled.IsZero() {
+			s.tokens = burst
+		} else {
+			s.tokens = min(burst, s.tokens+now.Sub(s.refilled).Seconds()*rate)
+		}
+		s.refilled = now
+		if s.tokens < 1 {
+			return errRateLimited
+		}
+		s.tokens--
+	}
+	s.in = seq
+	s.post(event{kind: evMessage, msg: Message{Type: typ, Data: p, Seq: seq}})
+	return nil
+}
+
+// errRateLimited drops the connection, not the session: the client
+// comes back after its backoff and resends what was not accepted.
+var errRateLimited = errors.New("tether: client sends faster than RateLimit")
+
+type policyError struct{ msg string }
+
+func (e *policyError) Error() string { return "policy violation: " + e.msg }
