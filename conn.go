@@ -130,8 +130,16 @@ func (c *conn) kickData(seq uint64) {
 // afterBatch acknowledges what the session's hooks processed.
 func (c *conn) afterBatch() {
 	s := c.s
+	if c.srv.cluster != nil && !s.persistIn() {
+		// Not durable yet: no ack. Try again shortly.
+		time.AfterFunc(time.Second, c.afterBatch)
+		return
+	}
 	s.mu.Lock()
-	p := s.processed
+	p := s.savedIn
+	if c.srv.cluster == nil {
+		p = s.processed
+	}
 	s.mu.Unlock()
 	c.mu.Lock()
 	if p > c.ackWant {
@@ -452,19 +460,24 @@ func (c *conn) checkDrain() {
 		return
 	}
 	s := c.s
+	clustered := c.srv.cluster != nil
 	s.mu.Lock()
-	if s.processed != s.in {
+	if s.processed != s.in || (clustered && s.savedIn != s.in) {
 		s.mu.Unlock()
 		return
 	}
-	s.final = true
+	if !clustered {
+		// The session ends with this server: stop taking messages for it,
+		// so that the last seq announced is final.
+		s.final = true
+	}
 	processed, appending := s.processed, s.appending
 	s.mu.Unlock()
 	if appending > 0 {
 		return // the Send will call again
 	}
 	rec, err := c.srv.store.Load(c.srv.ctx, s.id)
-	if err == nil && rec.Acked != rec.Out {
+	if err == nil && rec.Acked != rec.Out && !clustered {
 		return // the client's ack will call again
 	}
 	var out uint64

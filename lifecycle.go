@@ -2,10 +2,10 @@ package tether
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"runtime/debug"
-	"slices"
 	"time"
 
 	"github.com/tether-ws/tether/internal/wire"
@@ -134,7 +134,11 @@ func (s *Session) run(ev *event) {
 		}
 	case evClose:
 		cl := ev.info.(Closure)
-		cl.Unacked = s.bury(cl.Cause)
+		var owned bool
+		cl.Unacked, owned = s.bury(cl.Cause)
+		if !owned {
+			return // another server took the session over
+		}
 		if o.OnClose != nil {
 			o.OnClose(ctx, s, cl)
 		}
@@ -169,42 +173,80 @@ func (s *Session) save() {
 	}
 	s.mu.Lock()
 	rec.Meta = maps.Clone(s.meta)
-	rec.Rooms = slices.Clone(s.rooms)
 	rec.Token, rec.PrevToken = s.token, s.prevToken
 	rec.In = s.processed
 	rec.Detached = s.detached
+	rec.Lease = s.lease
 	s.mu.Unlock()
-	if err := s.srv.store.Save(ctx, rec); err != nil {
+	switch err := s.srv.store.Save(ctx, rec); {
+	case errors.Is(err, ErrFenced):
+		s.srv.drop(s)
+	case err != nil:
 		s.srv.log.Warn("tether: cannot save session", "session", s.id, "err", err)
+	default:
+		s.mu.Lock()
+		s.savedIn = max(s.savedIn, rec.In)
+		s.mu.Unlock()
 	}
 }
 
+// persistIn makes the processed client messages durable before they are
+// acknowledged, when the store is shared: a server that dies after an ack
+// then cannot make another one process them again. It reports whether
+// the ack may go out.
+func (s *Session) persistIn() bool {
+	s.mu.Lock()
+	p, saved, lease := s.processed, s.savedIn, s.lease
+	s.mu.Unlock()
+	if p <= saved {
+		return true
+	}
+	ctx, cancel := s.srv.storeCtx()
+	defer cancel()
+	switch err := s.srv.store.SaveIn(ctx, s.id, lease, p); {
+	case errors.Is(err, ErrFenced):
+		s.srv.drop(s)
+		return false
+	case err != nil:
+		s.srv.log.Warn("tether: cannot record processed messages; not acknowledging them yet", "session", s.id, "err", err)
+		return false
+	}
+	s.mu.Lock()
+	s.savedIn = max(s.savedIn, p)
+	s.mu.Unlock()
+	return true
+}
+
 // bury replaces the session with a tombstone and returns how many
-// messages the client never acknowledged.
-func (s *Session) bury(cause Cause) int {
+// messages the client never acknowledged; ok is false if another server
+// owns the session now (it runs the close hook, not us).
+func (s *Session) bury(cause Cause) (unacked int, ok bool) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(s.srv.ctx), s.srv.o.HandshakeTimeout)
 	defer cancel()
 	t := &Tombstone{ID: s.id, UserID: s.user, Reason: cause.lossReason(), Closed: time.Now()}
 	s.mu.Lock()
 	t.Token, t.PrevToken, t.In = s.token, s.prevToken, s.processed
+	lease := s.lease
 	s.mu.Unlock()
-	unacked := 0
 	if rec, err := s.srv.store.Load(ctx, s.id); err == nil {
 		t.Out = rec.Out
 		unacked = int(rec.Out - rec.Acked)
 	}
-	if err := s.srv.store.Close(ctx, s.id, t); err != nil && err != ErrNotFound {
+	ok = true
+	switch err := s.srv.store.Close(ctx, s.id, lease, t); {
+	case errors.Is(err, ErrFenced):
+		ok = false
+	case err != nil && !errors.Is(err, ErrNotFound):
 		s.srv.log.Warn("tether: cannot close session in store", "session", s.id, "err", err)
 	}
 	s.srv.removeSession(s)
-	s.unindex()
 	s.mu.Lock()
 	s.buried = true
 	if s.buryWait != nil {
 		close(s.buryWait)
 	}
 	s.mu.Unlock()
-	return unacked
+	return unacked, ok
 }
 
 // end closes the session for good; it reports false if it already was.

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
-	"sync"
 	"unicode/utf8"
 )
 
@@ -15,114 +13,76 @@ var (
 	ErrRoomName     = errors.New("tether: room names are 1 to 128 bytes of UTF-8")
 )
 
-// index maps rooms and users to the sessions this server holds.
-type index struct {
-	mu    sync.RWMutex
-	rooms map[string]map[*Session]struct{}
-	users map[string]map[*Session]struct{}
-}
-
-func (ix *index) add(m *map[string]map[*Session]struct{}, key string, s *Session) {
-	if *m == nil {
-		*m = make(map[string]map[*Session]struct{})
-	}
-	set := (*m)[key]
-	if set == nil {
-		set = make(map[*Session]struct{})
-		(*m)[key] = set
-	}
-	set[s] = struct{}{}
-}
-
-func (ix *index) remove(m map[string]map[*Session]struct{}, key string, s *Session) {
-	if set := m[key]; set != nil {
-		delete(set, s)
-		if len(set) == 0 {
-			delete(m, key)
-		}
-	}
-}
-
-func (ix *index) members(m map[string]map[*Session]struct{}, key string) []*Session {
-	ix.mu.RLock()
-	defer ix.mu.RUnlock()
-	set := m[key]
-	out := make([]*Session, 0, len(set))
-	for s := range set {
-		out = append(out, s)
-	}
-	return out
-}
-
 func validRoom(room string) bool {
 	return room != "" && len(room) <= 128 && utf8.ValidString(room)
 }
 
-// Join adds the session to a room. Rooms survive resumes; a session
-// leaves every room when it ends. Joining a room twice is a no-op.
+// storeCtx bounds a store call made by a method that takes no context.
+func (srv *Server) storeCtx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(srv.ctx, srv.o.HandshakeTimeout)
+}
+
+// Join adds the session to a room. Rooms are kept by the store: they
+// survive resumes, and on a shared store they are the same on every
+// server. A session leaves every room when it ends. Joining twice is a
+// no-op.
 func (s *Session) Join(room string) error {
-	if !validRoom(room) {
-		return ErrRoomName
-	}
-	ix := &s.srv.ix
-	ix.mu.Lock()
-	defer ix.mu.Unlock()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.state == stateClosed {
-		return ErrSessionClosed
-	}
-	if slices.Contains(s.rooms, room) {
-		return nil
-	}
-	if len(s.rooms) >= s.srv.o.MaxRoomsPerSession {
-		return fmt.Errorf("failed to join %q: %w (limit %d)", room, ErrTooManyRooms, s.srv.o.MaxRoomsPerSession)
-	}
-	s.rooms = append(s.rooms, room)
-	ix.add(&ix.rooms, room, s)
-	return nil
+	ctx, cancel := s.srv.storeCtx()
+	defer cancel()
+	return s.srv.Join(ctx, s.id, room)
 }
 
 // Leave removes the session from a room.
-func (s *Session) Leave(room string) {
-	ix := &s.srv.ix
-	ix.mu.Lock()
-	defer ix.mu.Unlock()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if i := slices.Index(s.rooms, room); i >= 0 {
-		s.rooms = slices.Delete(s.rooms, i, i+1)
-		ix.remove(ix.rooms, room, s)
-	}
+func (s *Session) Leave(room string) error {
+	ctx, cancel := s.srv.storeCtx()
+	defer cancel()
+	return s.srv.Leave(ctx, s.id, room)
 }
 
 // Rooms returns the rooms the session is in.
 func (s *Session) Rooms() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.rooms)
+	ctx, cancel := s.srv.storeCtx()
+	defer cancel()
+	rec, err := s.srv.store.Load(ctx, s.id)
+	if err != nil {
+		return nil
+	}
+	return rec.Rooms
 }
 
-// unindex removes an ending session from every room and its user.
-func (s *Session) unindex() {
-	ix := &s.srv.ix
-	ix.mu.Lock()
-	defer ix.mu.Unlock()
-	s.mu.Lock()
-	rooms := s.rooms
-	s.mu.Unlock()
-	for _, r := range rooms {
-		ix.remove(ix.rooms, r, s)
+// Join adds a session, held by any server of the cluster, to a room.
+func (srv *Server) Join(ctx context.Context, sessionID, room string) error {
+	if !validRoom(room) {
+		return ErrRoomName
 	}
-	ix.remove(ix.users, s.user, s)
+	switch err := srv.store.JoinRoom(ctx, sessionID, room, srv.o.MaxRoomsPerSession); {
+	case errors.Is(err, ErrTooManyRooms):
+		return fmt.Errorf("failed to join %q: %w (limit %d)", room, ErrTooManyRooms, srv.o.MaxRoomsPerSession)
+	case errors.Is(err, ErrNotFound):
+		return ErrSessionClosed
+	case err != nil:
+		return fmt.Errorf("failed to join %q: %w", room, err)
+	}
+	return nil
+}
+
+// Leave removes a session from a room.
+func (srv *Server) Leave(ctx context.Context, sessionID, room string) error {
+	if err := srv.store.LeaveRoom(ctx, sessionID, room); err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return ErrSessionClosed
+		}
+		return fmt.Errorf("failed to leave %q: %w", room, err)
+	}
+	return nil
 }
 
 // Broadcast queues a message for every session in room, connected or
-// not, exactly as Send does for one: each member gets it in order with
-// its own sequence number, and replays it after a resume. The payload is
-// copied once and shared by every member. It returns how many sessions
-// the message was queued for; members whose replay buffer overflows end
-// with CauseOverflow, as with Send.
+// not, on any server of the cluster, exactly as Send does for one: each
+// member gets it in order with its own sequence number, and replays it
+// after a resume. The payload is copied once and shared by every member.
+// It returns how many sessions the message was queued for; members whose
+// replay buffer overflows end with CauseOverflow, as with Send.
 func (srv *Server) Broadcast(ctx context.Context, room string, typ MessageType, p []byte) (int, error) {
 	if !validRoom(room) {
 		return 0, ErrRoomName
@@ -130,7 +90,11 @@ func (srv *Server) Broadcast(ctx context.Context, room string, typ MessageType, 
 	if err := srv.checkPayload(typ, p); err != nil {
 		return 0, err
 	}
-	return srv.fanOut(ctx, srv.ix.members(srv.ix.rooms, room), typ, append([]byte(nil), p...))
+	ids, err := srv.store.RoomMembers(ctx, room)
+	if err != nil {
+		return 0, fmt.Errorf("failed to list room %q: %w", room, err)
+	}
+	return srv.fanOut(ctx, ids, typ, append([]byte(nil), p...))
 }
 
 // SendToUser queues a message for every session of a user, like Broadcast.
@@ -138,32 +102,63 @@ func (srv *Server) SendToUser(ctx context.Context, userID string, typ MessageTyp
 	if err := srv.checkPayload(typ, p); err != nil {
 		return 0, err
 	}
-	return srv.fanOut(ctx, srv.ix.members(srv.ix.users, userID), typ, append([]byte(nil), p...))
+	ids, err := srv.store.UserSessions(ctx, userID)
+	if err != nil {
+		return 0, fmt.Errorf("failed to list the sessions of %q: %w", userID, err)
+	}
+	return srv.fanOut(ctx, ids, typ, append([]byte(nil), p...))
 }
 
-// RoomMembers returns the sessions in a room.
-func (srv *Server) RoomMembers(room string) []*Session { return srv.ix.members(srv.ix.rooms, room) }
+// RoomMemberIDs returns the IDs of the sessions in a room, on every server.
+func (srv *Server) RoomMemberIDs(ctx context.Context, room string) ([]string, error) {
+	return srv.store.RoomMembers(ctx, room)
+}
+
+// UserSessionIDs returns the IDs of a user's sessions, on every server.
+func (srv *Server) UserSessionIDs(ctx context.Context, userID string) ([]string, error) {
+	return srv.store.UserSessions(ctx, userID)
+}
+
+// RoomMembers returns the sessions in a room held by this server.
+func (srv *Server) RoomMembers(room string) []*Session {
+	ctx, cancel := srv.storeCtx()
+	defer cancel()
+	ids, _ := srv.store.RoomMembers(ctx, room)
+	return srv.local(ids)
+}
 
 // UserSessions returns the sessions of a user held by this server.
 func (srv *Server) UserSessions(userID string) []*Session {
-	return srv.ix.members(srv.ix.users, userID)
+	ctx, cancel := srv.storeCtx()
+	defer cancel()
+	ids, _ := srv.store.UserSessions(ctx, userID)
+	return srv.local(ids)
 }
 
 // RoomNames returns every room with at least one member, with its size.
 func (srv *Server) RoomNames() map[string]int {
-	srv.ix.mu.RLock()
-	defer srv.ix.mu.RUnlock()
-	out := make(map[string]int, len(srv.ix.rooms))
-	for r, set := range srv.ix.rooms {
-		out[r] = len(set)
+	ctx, cancel := srv.storeCtx()
+	defer cancel()
+	m, _ := srv.store.RoomSizes(ctx)
+	return m
+}
+
+func (srv *Server) local(ids []string) []*Session {
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	out := make([]*Session, 0, len(ids))
+	for _, id := range ids {
+		if s := srv.sessions[id]; s != nil {
+			out = append(out, s)
+		}
 	}
 	return out
 }
 
-func (srv *Server) fanOut(ctx context.Context, members []*Session, typ MessageType, p []byte) (int, error) {
+func (srv *Server) fanOut(ctx context.Context, ids []string, typ MessageType, p []byte) (int, error) {
 	n := 0
-	for _, s := range members {
-		switch err := s.sendShared(ctx, typ, p); {
+	for _, id := range ids {
+		switch err := srv.sendTo(ctx, id, typ, p); {
 		case err == nil:
 			n++
 		case errors.Is(err, ErrSessionClosed), errors.Is(err, ErrOverflow), errors.Is(err, ErrServerClosed):
@@ -173,6 +168,48 @@ func (srv *Server) fanOut(ctx context.Context, members []*Session, typ MessageTy
 		}
 	}
 	return n, nil
+}
+
+// Send queues a message for a session held by any server of the cluster.
+// It fails with ErrSessionClosed if there is no such session.
+func (srv *Server) Send(ctx context.Context, sessionID string, typ MessageType, p []byte) error {
+	if err := srv.checkPayload(typ, p); err != nil {
+		return err
+	}
+	return srv.sendTo(ctx, sessionID, typ, append([]byte(nil), p...))
+}
+
+// sendTo queues p, which must never change, for a session anywhere.
+func (srv *Server) sendTo(ctx context.Context, id string, typ MessageType, p []byte) error {
+	if s := srv.Session(id); s != nil {
+		return s.sendShared(ctx, typ, p)
+	}
+	return srv.appendRemote(ctx, id, typ, p)
+}
+
+// appendRemote queues a message for a session held by another server, or
+// by none (its client is away): the store keeps it and tells the owner.
+func (srv *Server) appendRemote(ctx context.Context, id string, typ MessageType, p []byte) error {
+	_, err := srv.store.Append(ctx, id, Message{Type: typ, Data: p})
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return ErrSessionClosed
+	case errors.Is(err, ErrOverflow):
+		srv.remoteOverflow(ctx, id)
+		return fmt.Errorf("failed to send: %w", ErrOverflow)
+	case err != nil:
+		return fmt.Errorf("failed to send: %w", err)
+	}
+	return nil
+}
+
+// Kick ends a session held by any server of the cluster, like
+// Session.Close.
+func (srv *Server) Kick(ctx context.Context, sessionID, reason string) error {
+	if s := srv.Session(sessionID); s != nil {
+		return s.Close(reason)
+	}
+	return srv.remoteKick(ctx, sessionID, reason)
 }
 
 func (srv *Server) checkPayload(typ MessageType, p []byte) error {

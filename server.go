@@ -56,14 +56,17 @@ type Server struct {
 	draining bool
 	drained  chan struct{} // closed when draining and no connection is left
 	active   tracker       // goroutines Shutdown waits for
-	ix       index         // rooms and users
+	done     chan struct{} // closed when Shutdown starts
+	cluster  Cluster       // the store, when it is shared; nil otherwise
+	node     string        // this server's name in the cluster
+	cl       clusterState
 }
 
 // NewServer returns a Server configured by opts (nil means defaults).
 func NewServer(opts *Options) *Server {
 	o := opts.withDefaults()
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Server{
+	srv := &Server{
 		o:        o,
 		store:    o.Store,
 		log:      o.Logger,
@@ -71,7 +74,10 @@ func NewServer(opts *Options) *Server {
 		cancel:   cancel,
 		sessions: make(map[string]*Session),
 		conns:    make(map[*conn]struct{}),
+		done:     make(chan struct{}),
 	}
+	srv.startCluster()
+	return srv
 }
 
 // spawn runs fn on a goroutine that Shutdown waits for.
@@ -284,7 +290,19 @@ func (srv *Server) accept(ctx context.Context, wc *ws.Conn, r *http.Request, use
 	var prev *Loss
 	var tomb *Tombstone
 	if h.SessionID != "" {
-		if s := srv.Session(h.SessionID); s != nil {
+		s := srv.Session(h.SessionID)
+		if s == nil && srv.cluster != nil {
+			// Held by another server, or orphaned: take it over.
+			var err error
+			switch s, err = srv.adopt(ctx, h.SessionID); {
+			case err == nil, errors.Is(err, ErrNotFound):
+			default:
+				srv.log.Warn("tether: cannot take a session over", "session", h.SessionID, "err", err)
+				srv.refuse(wc, wire.CloseTryAgain, "tether: session busy on another server; try again")
+				return
+			}
+		}
+		if s != nil {
 			code, reason := s.resume(ctx, c, user, h)
 			if code == 0 {
 				return
@@ -360,16 +378,16 @@ func (srv *Server) open(ctx context.Context, c *conn, r *http.Request, user stri
 		return
 	}
 	srv.mu.Unlock()
-	if max := srv.o.MaxSessionsPerUser; max > 0 && user != "" && len(srv.UserSessions(user)) >= max {
+	if max := srv.o.MaxSessionsPerUser; max > 0 && user != "" && srv.userCount(ctx, user) >= max {
 		srv.log.Warn("tether: sessions per user limit reached", "user", user, "max", max)
 		srv.refuse(c.ws, wire.ClosePolicy, fmt.Sprintf("tether: user already has %d sessions", max))
 		return
 	}
 
 	token, th := newToken()
-	s := &Session{srv: srv, id: newID(), user: user, created: time.Now(), token: th}
+	s := &Session{srv: srv, id: newID(), user: user, created: time.Now(), token: th, lease: 1}
 	rec := &Record{
-		ID: s.id, UserID: user, Token: th, Created: s.created,
+		ID: s.id, UserID: user, Token: th, Created: s.created, Owner: srv.node,
 		MaxMessages: srv.o.MaxReplayMessages, MaxBytes: srv.o.MaxReplayBytes,
 	}
 	if err := srv.store.Create(ctx, rec); err != nil {
@@ -393,16 +411,13 @@ func (srv *Server) open(ctx context.Context, c *conn, r *http.Request, user stri
 	srv.mu.Lock()
 	if srv.draining {
 		srv.mu.Unlock()
-		_ = srv.store.Close(ctx, s.id, nil)
+		_ = srv.store.Close(ctx, s.id, 0, nil)
 		srv.refuse(c.ws, wire.CloseServerRestart, "tether: server restarting")
 		return
 	}
 	srv.sessions[s.id] = s
 	srv.conns[c] = struct{}{}
 	srv.mu.Unlock()
-	srv.ix.mu.Lock()
-	srv.ix.add(&srv.ix.users, user, s)
-	srv.ix.mu.Unlock()
 
 	s.mu.Lock()
 	s.conn = c
@@ -414,6 +429,15 @@ func (srv *Server) open(ctx context.Context, c *conn, r *http.Request, user stri
 			"reason", prev.Reason.String(), "lost_to_client", prev.ToClient, "lost_from_client", prev.FromClient, "carried", prev.Carried)
 	}
 	c.start()
+}
+
+// userCount counts a user's sessions on every server.
+func (srv *Server) userCount(ctx context.Context, user string) int {
+	ids, err := srv.store.UserSessions(ctx, user)
+	if err != nil {
+		return 0
+	}
+	return len(ids)
 }
 
 func (srv *Server) fillLimits(w *wire.Welcome) {

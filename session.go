@@ -69,7 +69,9 @@ type Session struct {
 	buryWait  chan struct{} // made by whoever waits for the tombstone
 	final     bool          // draining: no more Sends, the last seq is being announced
 	appending int           // Sends between their check and their store append
-	rooms     []string
+	lease     uint64        // fencing token of our ownership
+	savedIn   uint64        // last processed seq the store has
+	moved     bool          // another server holds the session now, or it is being handed over
 	out       uint64        // last seq this server assigned to a message for the client
 	acked     uint64        // last seq the client acknowledged
 	ackWait   chan struct{} // made by WaitPending, closed by the next ack
@@ -138,6 +140,10 @@ func (s *Session) sendShared(ctx context.Context, typ MessageType, p []byte) err
 	if s.state == stateClosed {
 		s.mu.Unlock()
 		return ErrSessionClosed
+	}
+	if s.moved {
+		s.mu.Unlock()
+		return s.srv.appendRemote(ctx, s.id, typ, p)
 	}
 	if s.final {
 		s.mu.Unlock()
@@ -233,6 +239,14 @@ func (s *Session) ackedUpTo(seq uint64) {
 // Close ends the session: the client gets close code 4410 with reason and
 // does not reconnect; OnClose runs with CauseKicked.
 func (s *Session) Close(reason string) error {
+	s.mu.Lock()
+	moved := s.moved && s.state != stateClosed
+	s.mu.Unlock()
+	if moved {
+		ctx, cancel := s.srv.storeCtx()
+		defer cancel()
+		return s.srv.remoteKick(ctx, s.id, reason)
+	}
 	if !s.end(CauseKicked, nil, wire.CloseKicked, reason) {
 		return ErrSessionClosed
 	}

@@ -91,6 +91,7 @@ func (srv *Server) Shutdown(ctx context.Context) error {
 		return ErrServerClosed
 	}
 	srv.draining = true
+	close(srv.done)
 	drained := make(chan struct{})
 	if len(srv.conns) == 0 {
 		close(drained)
@@ -122,6 +123,21 @@ func (srv *Server) Shutdown(ctx context.Context) error {
 		}
 	}
 	srv.Sessions(func(s *Session) bool {
+		if srv.cluster != nil {
+			// Shared store: the session lives on. Another server takes it
+			// over when its client resumes there, or adopts and expires it.
+			s.leave(CauseServerRestart, wire.CloseServerRestart, "tether: server restarting", func() {
+				s.save()
+				s.mu.Lock()
+				lease := s.lease
+				s.mu.Unlock()
+				ctx, cancel := context.WithTimeout(context.WithoutCancel(srv.ctx), srv.o.HandshakeTimeout)
+				defer cancel()
+				_ = srv.store.Release(ctx, s.id, lease)
+				srv.removeSession(s)
+			})
+			return true
+		}
 		s.end(CauseServerShutdown, nil, wire.CloseServerRestart, "tether: server shut down")
 		return true
 	})

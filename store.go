@@ -7,38 +7,59 @@ import (
 )
 
 // Store keeps the part of a session that must outlive its connections:
-// identity, resume token, sequence counters and the replay buffer of
-// server→client messages not yet acknowledged. The server calls it for
-// every session it owns; the default is NewMemoryStore. A store shared by
-// several processes (Redis) lets a client resume on any of them.
+// identity, resume token, sequence counters, rooms and the replay buffer
+// of server→client messages not yet acknowledged. The default is
+// NewMemoryStore. A store shared by several processes (Redis) lets a
+// client resume on any of them; such a store also implements Cluster.
 //
 // Every implementation must pass storetest.Run. Methods are safe for
 // concurrent use; they may block on I/O and must honour ctx. A store may
 // keep the Data slices it is given and return them from Read: callers
 // never modify a payload after Append or after Read.
+//
+// Ownership: one server at a time owns a session (Record.Owner) and holds
+// a lease (Record.Lease), a number that grows with every Claim. Saves and
+// closes made with a lease that is no longer current fail with ErrFenced,
+// so a server that lost a session can never overwrite its new owner's
+// state.
 type Store interface {
 	// Epoch names the store's history. It changes when the store loses
 	// its state, so a client can tell "unknown session" from "the server
 	// forgot everything".
 	Epoch(ctx context.Context) (string, error)
 
-	// Create stores a new session. It fails with ErrExists if the ID is
-	// taken. Out and Acked start at zero whatever rec says.
+	// Create stores a new session owned by rec.Owner, with lease 1, and
+	// indexes it under its user and rooms. It fails with ErrExists if the
+	// ID is taken. Out, Acked and Lease are the store's: whatever rec says,
+	// they start at 0, 0 and 1.
 	Create(ctx context.Context, rec *Record) error
 
 	// Load returns a copy of a session's record, or ErrNotFound.
 	Load(ctx context.Context, id string) (*Record, error)
 
-	// Save updates a session's UserID, Token, PrevToken, Meta, Rooms, In
-	// and Detached. Every other field is unchanged; Out and Acked are the
-	// store's own.
+	// Save updates a session's Token, PrevToken, Meta, In and Detached.
+	// Every other field is unchanged. It fails with ErrFenced if rec.Lease
+	// is not the current lease.
 	Save(ctx context.Context, rec *Record) error
+
+	// SaveIn records the last client→server seq processed; it is Save for
+	// the hot path. It fails with ErrFenced if lease is not current.
+	SaveIn(ctx context.Context, id string, lease, in uint64) error
+
+	// Claim makes node the owner of a session, increments its lease and
+	// returns the record as claimed.
+	Claim(ctx context.Context, id, node string) (*Record, error)
+
+	// Release gives up ownership if lease is current: the session has no
+	// owner until the next Claim. A released session that is disconnected
+	// (Detached not zero) is an orphan, for Cluster.Adopt.
+	Release(ctx context.Context, id string, lease uint64) error
 
 	// Append assigns the next sequence numbers to msgs, in order, keeps
 	// them for replay and returns the last one (the current last seq if
 	// msgs is empty). It fails with ErrOverflow, storing nothing, if the
 	// unacknowledged messages would exceed the record's MaxMessages or
-	// MaxBytes (zero means no bound).
+	// MaxBytes (zero means no bound). Any server may append.
 	Append(ctx context.Context, id string, msgs ...Message) (uint64, error)
 
 	// Read appends to dst the kept messages with Seq > after, in order:
@@ -52,16 +73,78 @@ type Store interface {
 	// the last assigned seq fails with ErrAckRange.
 	Ack(ctx context.Context, id string, seq uint64) error
 
-	// Close deletes a session and keeps t in its place for the store's
-	// tombstone lifetime, counted from the call, so a late resume learns
-	// what happened. A nil t leaves no tombstone. The tombstone is
-	// visible no later than the session disappears. Unknown sessions
-	// fail with ErrNotFound.
-	Close(ctx context.Context, id string, t *Tombstone) error
+	// JoinRoom adds a session to a room (a no-op if it is in already). It
+	// fails with ErrTooManyRooms if the session would be in more than max
+	// rooms (zero means no bound).
+	JoinRoom(ctx context.Context, id, room string, max int) error
+
+	// LeaveRoom removes a session from a room.
+	LeaveRoom(ctx context.Context, id, room string) error
+
+	// RoomMembers returns the IDs of the sessions in a room.
+	RoomMembers(ctx context.Context, room string) ([]string, error)
+
+	// RoomSizes returns every room with at least one member, and its size.
+	RoomSizes(ctx context.Context) (map[string]int, error)
+
+	// UserSessions returns the IDs of a user's sessions.
+	UserSessions(ctx context.Context, user string) ([]string, error)
+
+	// Close deletes a session, removes it from its rooms and user, and
+	// keeps t in its place for the store's tombstone lifetime, counted from
+	// the call, so a late resume learns what happened. A nil t leaves no
+	// tombstone. The tombstone is visible no later than the session
+	// disappears. Unknown sessions fail with ErrNotFound; a lease that is
+	// not current (and not zero) with ErrFenced.
+	Close(ctx context.Context, id string, lease uint64, t *Tombstone) error
 
 	// Tombstone returns what is left of a closed session, or ErrNotFound.
 	Tombstone(ctx context.Context, id string) (*Tombstone, error)
 }
+
+// Cluster is implemented by stores that several servers share. With it a
+// client may resume on any server: the server it lands on asks the owner
+// to hand the session over (or, if the owner is dead, takes it), and a
+// message sent from any server reaches the one holding the connection.
+type Cluster interface {
+	// Node names this server; it is unique among live servers.
+	Node() string
+	// Notify sends a notice to another node, best effort.
+	Notify(ctx context.Context, node string, n Notice) error
+	// Listen sets the function that receives notices for this node: those
+	// sent with Notify, a Wake when Append adds to a session this node
+	// owns, and Lost when this node could not renew its liveness in time
+	// (other nodes may then take its sessions over).
+	Listen(fn func(Notice))
+	// Alive reports whether a node renewed its liveness recently.
+	Alive(ctx context.Context, node string) (bool, error)
+	// Adopt claims for this node up to max orphans: disconnected sessions
+	// whose owner released them or died. The caller expires them unless
+	// their clients come back.
+	Adopt(ctx context.Context, max int) ([]*Record, error)
+}
+
+// Notice is a message between the servers of a cluster.
+type Notice struct {
+	Kind    NoticeKind
+	Session string
+	From    string // sending node
+	Seq     uint64 // Wake: the last seq appended
+	Reason  string // Kick: the close reason
+}
+
+// NoticeKind says what a Notice asks.
+type NoticeKind uint8
+
+// Notice kinds.
+const (
+	NoticeWake     NoticeKind = iota + 1 // new messages for a session you own
+	NoticeRelease                        // hand this session over to From
+	NoticeReleased                       // the session you asked for is free
+	NoticeKick                           // end this session (Session.Close)
+	NoticeOverflow                       // a remote Append overflowed: end it with CauseOverflow
+	NoticeLost                           // this node lost its liveness: drop every session
+)
 
 // Store errors.
 var (
@@ -70,6 +153,7 @@ var (
 	ErrOverflow = errors.New("tether: replay buffer full")
 	ErrGap      = errors.New("tether: messages already trimmed")
 	ErrAckRange = errors.New("tether: ack beyond last sent message")
+	ErrFenced   = errors.New("tether: session owned by another server")
 )
 
 // TokenHash is the SHA-256 of a resume token. Stores keep hashes only.
@@ -82,12 +166,14 @@ type Record struct {
 	Token     TokenHash // current resume token
 	PrevToken TokenHash // token being rotated out; zero once the client confirmed the new one
 	Meta      map[string]string
-	Rooms     []string
+	Rooms     []string // kept by JoinRoom and LeaveRoom
 	Created   time.Time
 	Detached  time.Time // when the last connection was lost; zero while connected
 	In        uint64    // last client→server seq processed
 	Out       uint64    // last server→client seq assigned (kept by the store)
 	Acked     uint64    // last server→client seq acknowledged (kept by the store)
+	Owner     string    // node holding the session; "" when none
+	Lease     uint64    // fencing token: grows with every Claim (kept by the store)
 
 	MaxMessages int // replay buffer bound, messages
 	MaxBytes    int // replay buffer bound, payload bytes

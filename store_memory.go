@@ -30,6 +30,10 @@ type MemoryStore struct {
 	seed   maphash.Seed
 	shards [64]memShard
 
+	imu   sync.RWMutex // guards the indexes; taken after a shard lock
+	rooms map[string]map[string]struct{}
+	users map[string]map[string]struct{}
+
 	tmu    sync.Mutex
 	tombs  map[string]*Tombstone
 	torder []tombEntry // insertion order, for expiry and eviction
@@ -73,6 +77,8 @@ func NewMemoryStore(opts *MemoryStoreOptions) *MemoryStore {
 		epoch: hex.EncodeToString(e[:]),
 		seed:  maphash.MakeSeed(),
 		tombs: make(map[string]*Tombstone),
+		rooms: make(map[string]map[string]struct{}),
+		users: make(map[string]map[string]struct{}),
 		ttl:   o.TombstoneTTL,
 		maxT:  o.MaxTombstones,
 	}
@@ -99,10 +105,19 @@ func (s *MemoryStore) Create(_ context.Context, rec *Record) error {
 	}
 	ms := &memSession{rec: *rec}
 	ms.rec.Meta = maps.Clone(rec.Meta)
-	ms.rec.Rooms = slices.Clone(rec.Rooms)
-	ms.rec.Out, ms.rec.Acked = 0, 0
+	ms.rec.Rooms = nil
+	ms.rec.Out, ms.rec.Acked, ms.rec.Lease = 0, 0, 1
 	ms.first = 1
 	sh.m[rec.ID] = ms
+	s.imu.Lock()
+	addIndex(s.users, rec.UserID, rec.ID)
+	for _, r := range rec.Rooms {
+		if !slices.Contains(ms.rec.Rooms, r) {
+			ms.rec.Rooms = append(ms.rec.Rooms, r)
+			addIndex(s.rooms, r, rec.ID)
+		}
+	}
+	s.imu.Unlock()
 	return nil
 }
 
@@ -130,13 +145,147 @@ func (s *MemoryStore) Save(_ context.Context, rec *Record) error {
 	if !ok {
 		return ErrNotFound
 	}
-	ms.rec.UserID = rec.UserID
+	if rec.Lease != ms.rec.Lease {
+		return ErrFenced
+	}
 	ms.rec.Token, ms.rec.PrevToken = rec.Token, rec.PrevToken
 	ms.rec.Meta = maps.Clone(rec.Meta)
-	ms.rec.Rooms = slices.Clone(rec.Rooms)
 	ms.rec.In = rec.In
 	ms.rec.Detached = rec.Detached
 	return nil
+}
+
+// SaveIn implements Store.
+func (s *MemoryStore) SaveIn(_ context.Context, id string, lease, in uint64) error {
+	sh := s.shard(id)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	ms, ok := sh.m[id]
+	if !ok {
+		return ErrNotFound
+	}
+	if lease != ms.rec.Lease {
+		return ErrFenced
+	}
+	ms.rec.In = in
+	return nil
+}
+
+// Claim implements Store.
+func (s *MemoryStore) Claim(_ context.Context, id, node string) (*Record, error) {
+	sh := s.shard(id)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	ms, ok := sh.m[id]
+	if !ok {
+		return nil, ErrNotFound
+	}
+	ms.rec.Owner = node
+	ms.rec.Lease++
+	r := ms.rec
+	r.Meta = maps.Clone(ms.rec.Meta)
+	r.Rooms = slices.Clone(ms.rec.Rooms)
+	return &r, nil
+}
+
+// Release implements Store. A memory store has no other server to adopt
+// orphans, so it only clears the owner.
+func (s *MemoryStore) Release(_ context.Context, id string, lease uint64) error {
+	sh := s.shard(id)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	ms, ok := sh.m[id]
+	if !ok {
+		return ErrNotFound
+	}
+	if lease != ms.rec.Lease {
+		return ErrFenced
+	}
+	ms.rec.Owner = ""
+	return nil
+}
+
+// JoinRoom implements Store.
+func (s *MemoryStore) JoinRoom(_ context.Context, id, room string, max int) error {
+	sh := s.shard(id)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	ms, ok := sh.m[id]
+	if !ok {
+		return ErrNotFound
+	}
+	if slices.Contains(ms.rec.Rooms, room) {
+		return nil
+	}
+	if max > 0 && len(ms.rec.Rooms) >= max {
+		return ErrTooManyRooms
+	}
+	ms.rec.Rooms = append(ms.rec.Rooms, room)
+	s.imu.Lock()
+	addIndex(s.rooms, room, id)
+	s.imu.Unlock()
+	return nil
+}
+
+// LeaveRoom implements Store.
+func (s *MemoryStore) LeaveRoom(_ context.Context, id, room string) error {
+	sh := s.shard(id)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	ms, ok := sh.m[id]
+	if !ok {
+		return ErrNotFound
+	}
+	if i := slices.Index(ms.rec.Rooms, room); i >= 0 {
+		ms.rec.Rooms = slices.Delete(ms.rec.Rooms, i, i+1)
+		s.imu.Lock()
+		removeIndex(s.rooms, room, id)
+		s.imu.Unlock()
+	}
+	return nil
+}
+
+// RoomMembers implements Store.
+func (s *MemoryStore) RoomMembers(_ context.Context, room string) ([]string, error) {
+	s.imu.RLock()
+	defer s.imu.RUnlock()
+	return slices.Collect(maps.Keys(s.rooms[room])), nil
+}
+
+// RoomSizes implements Store.
+func (s *MemoryStore) RoomSizes(context.Context) (map[string]int, error) {
+	s.imu.RLock()
+	defer s.imu.RUnlock()
+	out := make(map[string]int, len(s.rooms))
+	for r, m := range s.rooms {
+		out[r] = len(m)
+	}
+	return out, nil
+}
+
+// UserSessions implements Store.
+func (s *MemoryStore) UserSessions(_ context.Context, user string) ([]string, error) {
+	s.imu.RLock()
+	defer s.imu.RUnlock()
+	return slices.Collect(maps.Keys(s.users[user])), nil
+}
+
+func addIndex(m map[string]map[string]struct{}, key, id string) {
+	set := m[key]
+	if set == nil {
+		set = make(map[string]struct{})
+		m[key] = set
+	}
+	set[id] = struct{}{}
+}
+
+func removeIndex(m map[string]map[string]struct{}, key, id string) {
+	if set := m[key]; set != nil {
+		delete(set, id)
+		if len(set) == 0 {
+			delete(m, key)
+		}
+	}
 }
 
 // Append implements Store.
@@ -228,17 +377,27 @@ func (s *MemoryStore) Ack(_ context.Context, id string, seq uint64) error {
 
 // Close implements Store. The tombstone is in place before the session
 // disappears, so a concurrent reader always finds one or the other.
-func (s *MemoryStore) Close(_ context.Context, id string, t *Tombstone) error {
+func (s *MemoryStore) Close(_ context.Context, id string, lease uint64, t *Tombstone) error {
 	sh := s.shard(id)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	if _, ok := sh.m[id]; !ok {
+	ms, ok := sh.m[id]
+	if !ok {
 		return ErrNotFound
+	}
+	if lease != 0 && lease != ms.rec.Lease {
+		return ErrFenced
 	}
 	if t != nil {
 		s.putTombstone(id, t)
 	}
 	delete(sh.m, id)
+	s.imu.Lock()
+	removeIndex(s.users, ms.rec.UserID, id)
+	for _, r := range ms.rec.Rooms {
+		removeIndex(s.rooms, r, id)
+	}
+	s.imu.Unlock()
 	return nil
 }
 

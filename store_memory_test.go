@@ -32,7 +32,7 @@ func closeWithTombstone(t *testing.T, ctx context.Context, s tether.Store, id, u
 	if err := s.Create(ctx, &tether.Record{ID: id, UserID: user, Created: time.Now(), MaxMessages: 10, MaxBytes: 100}); err != nil {
 		t.Fatalf("Create(%q): %v", id, err)
 	}
-	if err := s.Close(ctx, id, &tether.Tombstone{ID: id, UserID: user, Reason: tether.ReasonClosed, Closed: time.Now()}); err != nil {
+	if err := s.Close(ctx, id, 0, &tether.Tombstone{ID: id, UserID: user, Reason: tether.ReasonClosed, Closed: time.Now()}); err != nil {
 		t.Fatalf("Close(%q): %v", id, err)
 	}
 }
@@ -89,7 +89,7 @@ func TestMemoryStoreMaxTombstones(t *testing.T) {
 	if err := s.Create(ctx, &tether.Record{ID: "quiet", MaxMessages: 10, MaxBytes: 100}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Close(ctx, "quiet", nil); err != nil {
+	if err := s.Close(ctx, "quiet", 0, nil); err != nil {
 		t.Fatal(err)
 	}
 	wantTombstone(t, ctx, s, "s2", "u2")

@@ -149,11 +149,11 @@ func (h *hooked) Ack(ctx context.Context, id string, seq uint64) error {
 	return h.Store.Ack(ctx, id, seq)
 }
 
-func (h *hooked) Close(ctx context.Context, id string, t *tether.Tombstone) error {
+func (h *hooked) Close(ctx context.Context, id string, lease uint64, t *tether.Tombstone) error {
 	if h.close != nil {
 		return h.close(ctx, id, t)
 	}
-	return h.Store.Close(ctx, id, t)
+	return h.Store.Close(ctx, id, lease, t)
 }
 
 func (h *hooked) Tombstone(ctx context.Context, id string) (*tether.Tombstone, error) {
@@ -189,7 +189,7 @@ var mutants = map[string]mutant{
 		return &hooked{Store: s, create: func(ctx context.Context, rec *tether.Record) error {
 			err := s.Create(ctx, rec)
 			if errors.Is(err, tether.ErrExists) {
-				_ = s.Close(ctx, rec.ID, nil)
+				_ = s.Close(ctx, rec.ID, 0, nil)
 				err = s.Create(ctx, rec)
 			}
 			return err
@@ -581,12 +581,12 @@ var mutants = map[string]mutant{
 	}},
 	"CloseDropsTombstone": {[]string{"CloseTombstone"}, func(s tether.Store) tether.Store {
 		return &hooked{Store: s, close: func(ctx context.Context, id string, _ *tether.Tombstone) error {
-			return s.Close(ctx, id, nil)
+			return s.Close(ctx, id, 0, nil)
 		}}
 	}},
 	"CloseUnknownOK": {[]string{"UnknownSession", "CloseTwice"}, func(s tether.Store) tether.Store {
 		return &hooked{Store: s, close: func(ctx context.Context, id string, t *tether.Tombstone) error {
-			if err := s.Close(ctx, id, t); !errors.Is(err, tether.ErrNotFound) {
+			if err := s.Close(ctx, id, 0, t); !errors.Is(err, tether.ErrNotFound) {
 				return err
 			}
 			return nil
@@ -626,7 +626,7 @@ var mutants = map[string]mutant{
 		tombs := map[string]*tether.Tombstone{}
 		return &hooked{Store: s,
 			close: func(ctx context.Context, id string, t *tether.Tombstone) error {
-				err := s.Close(ctx, id, t)
+				err := s.Close(ctx, id, 0, t)
 				if err == nil && t != nil {
 					mu.Lock()
 					tombs[id] = t
@@ -657,7 +657,7 @@ var mutants = map[string]mutant{
 				mu.Lock()
 				outs[id] = rec.Out
 				mu.Unlock()
-				return s.Close(ctx, id, t)
+				return s.Close(ctx, id, 0, t)
 			},
 			create: func(ctx context.Context, rec *tether.Record) error {
 				if err := s.Create(ctx, rec); err != nil {

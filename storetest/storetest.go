@@ -112,6 +112,18 @@ var tests = []struct {
 	{"ConcurrentMultiAppend", testConcurrentMultiAppend},
 	{"ConcurrentSessions", testConcurrentSessions},
 	{"ConcurrentProducerConsumer", testConcurrentProducerConsumer},
+
+	{"LeaseStartsAtOne", testLeaseStartsAtOne},
+	{"ClaimMovesOwnership", testClaimMovesOwnership},
+	{"StaleLeaseFenced", testStaleLeaseFenced},
+	{"SaveIn", testSaveIn},
+	{"Release", testRelease},
+	{"Rooms", testRooms},
+	{"RoomsLimit", testRoomsLimit},
+	{"RoomsAtCreate", testRoomsAtCreate},
+	{"Users", testUsers},
+	{"CloseLeavesIndexes", testCloseLeavesIndexes},
+	{"UnknownSessionOwnership", testUnknownSessionOwnership},
 }
 
 // harness bundles a subtest's store and context with helpers that fail
@@ -131,6 +143,7 @@ func record(id string) *tether.Record {
 		PrevToken:   hash(2),
 		Meta:        map[string]string{"k": "v", "id": id},
 		Rooms:       []string{"lobby", "room-" + id},
+		Owner:       "node-1",
 		Created:     time.Now(),
 		MaxMessages: roomyMessages,
 		MaxBytes:    roomyBytes,
@@ -388,6 +401,9 @@ func diffRecord(got, want *tether.Record, out, acked uint64) []string {
 	if got.In != want.In {
 		add("In", got.In, want.In)
 	}
+	if got.Owner != want.Owner {
+		add("Owner", got.Owner, want.Owner)
+	}
 	if got.Out != out {
 		add("Out", got.Out, out)
 	}
@@ -424,7 +440,7 @@ func testEpoch(h *harness) {
 	id := h.session("a")
 	h.append(id, msg(1))
 	h.ack(id, 1)
-	if err := h.s.Close(h.ctx, id, &tether.Tombstone{ID: id, Closed: time.Now()}); err != nil {
+	if err := h.s.Close(h.ctx, id, 0, &tether.Tombstone{ID: id, Closed: time.Now()}); err != nil {
 		h.t.Fatalf("Close: %v", err)
 	}
 	for range 3 {
@@ -526,20 +542,26 @@ func testSaveUpdatesFields(h *harness) {
 
 	// Change everything Save owns.
 	rec := h.load("a")
-	rec.UserID = "user-2"
 	rec.Token, rec.PrevToken = hash(30), hash(40)
 	rec.Meta = map[string]string{"new": "1", "other": "2"}
-	rec.Rooms = []string{"x", "y", "z"}
 	rec.In = 42
 	rec.Detached = time.Now()
 	h.save(rec)
 	h.checkRecord("Load after Save", h.load("a"), rec, 0, 0)
 
+	// Save leaves what it does not own alone.
+	other := h.load("a")
+	other.UserID = "intruder"
+	other.Rooms = []string{"x"}
+	other.Owner = "someone"
+	other.MaxMessages, other.MaxBytes = 1, 1
+	h.save(other)
+	h.checkRecord("Load after saving fields Save does not own", h.load("a"), rec, 0, 0)
+
 	// And back to zero values: a store must not keep the old ones.
 	rec.PrevToken = tether.TokenHash{}
 	rec.Detached = time.Time{}
 	rec.Meta = map[string]string{"other": "2"} // "new" removed
-	rec.Rooms = []string{"y"}
 	rec.In = 43
 	h.save(rec)
 	got := h.load("a")
@@ -930,7 +952,7 @@ func testUnknownSession(h *harness) {
 	h.wantErr("Read of an unknown ID", err, tether.ErrNotFound)
 	h.wantErr("Ack of an unknown ID", h.s.Ack(h.ctx, id, 0), tether.ErrNotFound)
 	h.wantErr("Ack of an unknown ID", h.s.Ack(h.ctx, id, 1), tether.ErrNotFound)
-	h.wantErr("Close of an unknown ID", h.s.Close(h.ctx, id, nil), tether.ErrNotFound)
+	h.wantErr("Close of an unknown ID", h.s.Close(h.ctx, id, 0, nil), tether.ErrNotFound)
 	_, err = h.s.Tombstone(h.ctx, id)
 	h.wantErr("Tombstone of an unknown ID", err, tether.ErrNotFound)
 
@@ -973,7 +995,7 @@ func (h *harness) checkTombstone(id string, want *tether.Tombstone) {
 
 func (h *harness) close(id string, t *tether.Tombstone) {
 	h.t.Helper()
-	if err := h.s.Close(h.ctx, id, t); err != nil {
+	if err := h.s.Close(h.ctx, id, 0, t); err != nil {
 		h.t.Fatalf("Close(%q): %v", id, err)
 	}
 }
@@ -1029,8 +1051,8 @@ func testCloseTwice(h *harness) {
 	id := h.session("a")
 	want := tombstone(id)
 	h.close(id, want)
-	h.wantErr("second Close", h.s.Close(h.ctx, id, nil), tether.ErrNotFound)
-	h.wantErr("second Close with a tombstone", h.s.Close(h.ctx, id, tombstone(id)), tether.ErrNotFound)
+	h.wantErr("second Close", h.s.Close(h.ctx, id, 0, nil), tether.ErrNotFound)
+	h.wantErr("second Close with a tombstone", h.s.Close(h.ctx, id, 0, tombstone(id)), tether.ErrNotFound)
 	h.wantGone(id)
 	h.checkTombstone(id, want)
 }
