@@ -289,3 +289,33 @@ func TestPanicInHookIsolated(t *testing.T) {
 		t.Fatalf("lost = %+v", l)
 	}
 }
+
+func TestOriginChecked(t *testing.T) {
+	ts := startServer(t, func(o *tether.Options) { o.OriginPatterns = []string{"*.good.example"} })
+	try := func(origin string) uint16 {
+		rc, err := rawDial(t, ts.directURL(), http.Header{"Origin": {origin}})
+		if err != nil {
+			t.Fatalf("dial with Origin %s: %v", origin, err)
+		}
+		rc.send(wire.AppendHello(nil, &wire.Hello{}))
+		f, err := rc.next(5 * time.Second)
+		if err != nil {
+			code, _ := closeCodeOf(err)
+			return code
+		}
+		if f.Type != wire.TypeWelcome {
+			t.Fatalf("got %s", f.Type)
+		}
+		return 0
+	}
+	host := strings.TrimPrefix(ts.http.URL, "http://")
+	if code := try("http://" + host); code != 0 {
+		t.Fatalf("same-origin page refused with %d", code)
+	}
+	if code := try("https://app.good.example"); code != 0 {
+		t.Fatalf("allowed origin refused with %d", code)
+	}
+	if code := try("https://evil.example"); tether.CloseCode(code) != tether.CloseForbidden {
+		t.Fatalf("foreign origin: close %d, want 4403", code)
+	}
+}

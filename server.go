@@ -122,10 +122,7 @@ func (srv *Server) Len() int {
 
 // ServeHTTP upgrades the request to a Tether connection.
 func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if !srv.originAllowed(r) {
-		http.Error(w, "tether: origin not allowed", http.StatusForbidden)
-		return
-	}
+	originOK := srv.originAllowed(r)
 	if !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
 		w.Header().Set("Upgrade", "websocket")
 		http.Error(w, "tether: this endpoint speaks WebSocket with subprotocol "+wire.Subprotocol, http.StatusUpgradeRequired)
@@ -153,6 +150,13 @@ func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	wc := ws.NewConn(nc, false, srv.o.MaxMessageSize+16, buffered(rw))
 	if !offered {
 		srv.refuse(wc, wire.CloseUnsupported, "tether: offer WebSocket subprotocol "+wire.Subprotocol)
+		return
+	}
+	if !originOK {
+		// Refused after the upgrade so that a browser sees why (a plain
+		// HTTP 403 looks like a network error to it) and stops retrying.
+		srv.log.Info("tether: origin refused", "origin", r.Header.Get("Origin"), "remote", r.RemoteAddr)
+		srv.refuse(wc, wire.CloseForbidden, "tether: origin not allowed")
 		return
 	}
 	if srv.isDraining() {

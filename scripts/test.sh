@@ -7,9 +7,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 step() { printf '\n== %s\n' "$*"; }
+skip() {
+	if [ "${TETHER_REQUIRE_ALL:-}" = 1 ]; then
+		printf '\nFAIL: %s (TETHER_REQUIRE_ALL=1)\n' "$*"
+		exit 1
+	fi
+	printf '\n!!!!!!!!!! SKIP: %s !!!!!!!!!!\n' "$*"
+}
 
 step "gofmt"
-bad=$(gofmt -l .)
+bad=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './js/node_modules/*'))
 if [ -n "$bad" ]; then echo "not gofmt-clean:"; echo "$bad"; exit 1; fi
 
 step "go vet"
@@ -24,5 +31,20 @@ go test -race -count=1 -timeout 15m ./...
 step "fuzz smoke (10s per target)"
 go test -run '^$' -fuzz '^FuzzDecode$' -fuzztime 10s ./internal/wire
 go test -run '^$' -fuzz '^FuzzReadMessage$' -fuzztime 10s ./internal/ws
+
+step "browser client (js/)"
+if command -v npm >/dev/null 2>&1; then
+	(cd js && { [ -d node_modules ] || npm ci --no-audit --no-fund; } && npm test)
+	if ! git diff --quiet -- js/dist 2>/dev/null; then
+		echo "js/dist is stale: run 'cd js && npm run build' and commit it"; git diff --stat -- js/dist; exit 1
+	fi
+	if [ -x /usr/bin/chromium ]; then
+		(cd js && npm run e2e)
+	else
+		skip "browser end-to-end tests: Chromium not installed (apt-get install -y chromium)"
+	fi
+else
+	skip "browser client tests: Node.js/npm not installed"
+fi
 
 printf '\nall checks passed\n'
