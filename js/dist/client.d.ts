@@ -1,0 +1,134 @@
+import { TetherError } from './errors.js';
+import type { Handler, Status, TetherEventName } from './events.js';
+import { type TetherClientOptions } from './options.js';
+import { Receipt } from './outbox.js';
+/**
+ * A Tether client: a session that survives dropped connections.
+ *
+ * It connects at once and reconnects by itself with exponential backoff
+ * and full jitter, resumes the session, and delivers messages exactly once
+ * and in order both ways. Messages sent while offline wait in a bounded
+ * outbox. When a session cannot be resumed, a `sessionLost` event says
+ * exactly what was lost.
+ *
+ * ```ts
+ * const c = new TetherClient('wss://example.com/ws');
+ * c.on('message', (m) => console.log(m.seq, m.data));
+ * await c.send('hello');
+ * ```
+ */
+export declare class TetherClient {
+    private readonly url;
+    private readonly o;
+    private readonly ctor;
+    private readonly clock;
+    private readonly dispatcher;
+    private readonly session;
+    private readonly persistence;
+    private readonly unwatch;
+    private state;
+    private phase;
+    private failure;
+    private conn;
+    private watchdog;
+    private readonly retry;
+    private lastError;
+    private closing;
+    private pumpScheduled;
+    private readonly spaceWaiters;
+    /**
+     * Creates the client and starts connecting (in a microtask, so handlers
+     * added right after construction see every event). `url` is ws://,
+     * wss://, http(s):// (mapped to ws(s)://) or, in a page, a path.
+     */
+    constructor(url: string, options?: TetherClientOptions);
+    /** Where the client is. */
+    get status(): Status;
+    /** The current session's ID ('' until the first WELCOME, unless restored). */
+    get sessionId(): string;
+    /** Why the client failed, if it did. */
+    get error(): TetherError | undefined;
+    /** How many sent messages the server has not acknowledged yet. */
+    get pending(): number;
+    /** Adds an event handler; returns a function that removes it. */
+    on<K extends TetherEventName>(event: K, handler: Handler<K>): () => void;
+    /** Removes an event handler. */
+    off<K extends TetherEventName>(event: K, handler: Handler<K>): void;
+    /**
+     * Queues a message (a string is sent as TEXT, bytes as BINARY) and
+     * resolves once it is queued, not when it is delivered: it will be,
+     * exactly once and in order, across reconnects. The Receipt's `acked`
+     * tells when the server processed it. Rejects with a TetherError:
+     * 'outbox_full' (full while not connected; while connected, send waits
+     * for room), 'too_big', 'closed' or 'invalid_message'.
+     */
+    send(data: string | ArrayBuffer | ArrayBufferView): Promise<Receipt>;
+    /**
+     * Resolves once every message queued before the call was acknowledged
+     * by the server. Rejects if one cannot be: 'lost' (see sessionLost) or
+     * 'closed'.
+     */
+    flush(): Promise<void>;
+    /**
+     * Ends the session: waits (at most `timeout` ms, default the
+     * closeTimeout option) until the server acknowledged every queued
+     * message, then closes with 1000 so the server sees the client leave.
+     * Rejects with 'unacknowledged' if messages were left, 'closed' if the
+     * client was already closed or failed.
+     */
+    close(options?: {
+        timeout?: number;
+    }): Promise<void>;
+    /**
+     * Drops the current connection, telling the server to keep the session
+     * (close 4000), and reconnects at once. While waiting to reconnect, skips
+     * the wait. Like the Go client's ForceReconnect.
+     */
+    reconnectNow(): void;
+    /**
+     * Drops the current connection as a network failure would (close 4000:
+     * the session is kept) and reconnects with the usual backoff. For demos
+     * and tests of the resume path; reconnectNow() is what applications want.
+     */
+    dropConnection(reason?: string): void;
+    private connect;
+    private readonly listener;
+    private opened;
+    /** A connection attempt failed before its WELCOME. */
+    private attemptFailed;
+    private scheduleRetry;
+    private retryNow;
+    private welcomed;
+    private received;
+    private onFrame;
+    /** The server broke the protocol: report it, detach (4000 with the reason) and reconnect. */
+    private violation;
+    private closedByPeer;
+    /** A live connection ended: report it, then reconnect or stop. */
+    private ended;
+    private enqueue;
+    private schedulePump;
+    /** Writes what is due on the live connection. */
+    private pump;
+    /** Messages' handlers returned up to seq: ack them. */
+    private handled;
+    /** The server acknowledged more messages. */
+    private acked;
+    /** Lets send() calls waiting for outbox room in, in order, or fails them. */
+    private wakeSenders;
+    private setStatus;
+    private isStopped;
+    /** Closes the connection with 1000 (the session ends) and finishes. */
+    private stop;
+    private finish;
+    private report;
+    private onOnline;
+    private onOffline;
+    /**
+     * The page is going away. Without persistence, end the session (1000):
+     * the server sees a deliberate leave. With persistence, or into the
+     * back/forward cache, detach (4000) so the session survives.
+     */
+    private onPageHide;
+    private onPageShow;
+}

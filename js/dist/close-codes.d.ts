@@ -1,0 +1,31 @@
+/** Close codes the client sends or interprets. */
+export declare const CloseCode: {
+    readonly normal: 1000;
+    readonly goingAway: 1001;
+    readonly protocolError: 1002;
+    readonly noStatus: 1005;
+    readonly abnormal: 1006;
+    readonly detach: 4000;
+    readonly serverRestart: 4001;
+    readonly heartbeatTimeout: 4002;
+    readonly overflow: 4003;
+    readonly tryAgain: 4004;
+    readonly serverError: 4005;
+    readonly rateLimited: 4006;
+    readonly protocolViolation: 4400;
+    readonly unauthorized: 4401;
+    readonly forbidden: 4403;
+    readonly replaced: 4409;
+    readonly kicked: 4410;
+    readonly tooBig: 4413;
+    readonly unsupported: 4426;
+    readonly policy: 4429;
+};
+/** Why a connection (or session) ended, with the Go side's names. */
+export type Cause = 'network-lost' | 'heartbeat-timeout' | 'client-detached' | 'server-restart' | 'client-closed' | 'expired' | 'server-shutdown' | 'kicked' | 'protocol-violation' | 'policy-violation' | 'overflow' | 'server-error' | 'replaced' | 'unauthorized' | 'rate-limited';
+/** Whether a client should reconnect after receiving this close code. */
+export declare function shouldReconnect(code: number): boolean;
+/** The cause a received close code stands for (as the Go client's causeOf). */
+export declare function causeOf(code: number): Cause;
+/** Close reasons are at most 123 UTF-8 bytes; longer ones make ws.close throw. */
+export declare function truncateReason(reason: string, max?: number): string;

@@ -1,0 +1,46 @@
+/** What went wrong, as a stable string to switch on. */
+export type TetherErrorCode = 
+/** The outbox is full and the client is not connected, so it cannot drain. */
+'outbox_full'
+/** The client was closed or has failed. */
+ | 'closed'
+/** The message exceeds the server's size limit. */
+ | 'too_big'
+/** send() was given something that is neither a string nor bytes. */
+ | 'invalid_message'
+/** The server broke the protocol (malformed frame, sequence gap, …). */
+ | 'protocol_violation'
+/** The server said stop (close codes 4400–4999, 1000, …). */
+ | 'refused'
+/** The server did not select the tether.v1 subprotocol. */
+ | 'unsupported'
+/** A connection attempt failed (network, handshake timeout, token function). */
+ | 'connect_failed'
+/** maxAttempts or maxElapsed was reached. */
+ | 'gave_up'
+/** close() finished with messages the server never acknowledged. */
+ | 'unacknowledged'
+/** A message's fate is unknown: its session was lost (see the sessionLost event). */
+ | 'lost'
+/** An application event handler threw. */
+ | 'handler'
+/** Persisted state could not be read or written. */
+ | 'storage';
+/** An error from the Tether client. */
+export declare class TetherError extends Error {
+    readonly name = "TetherError";
+    /** What went wrong. */
+    readonly code: TetherErrorCode;
+    /** The WebSocket close code involved, if any. */
+    readonly closeCode?: number;
+    /** The underlying error (for example what an event handler threw). */
+    readonly cause?: unknown;
+    constructor(code: TetherErrorCode, message: string, extra?: {
+        closeCode?: number;
+        cause?: unknown;
+    });
+}
+/** A frame that cannot be decoded (docs/PROTOCOL.md §3.4). */
+export declare class MalformedFrameError extends Error {
+    readonly name = "MalformedFrameError";
+}

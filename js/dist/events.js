@@ -1,0 +1,2 @@
+// The client's public event types.
+export {};

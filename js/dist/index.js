@@ -1,0 +1,6 @@
+// @tether-ws/client: the browser (and Node) client of Tether.
+export { TetherClient } from './client.js';
+export { Receipt } from './outbox.js';
+export { TetherError, MalformedFrameError } from './errors.js';
+export { CloseCode } from './close-codes.js';
+export { SUBPROTOCOL } from './wire.js';

@@ -1,0 +1,27 @@
+// What a lost session took with it (docs/PROTOCOL.md §8.1), as the Go
+// client's lose().
+import { WELCOME_PREV_KNOWN } from './wire.js';
+/** Splits the outbox after a WELCOME that did not resume the session. */
+export function computeLoss(w, s) {
+    const prevKnown = (w.flags & WELCOME_PREV_KNOWN) !== 0;
+    let toClient = -1;
+    let keepAfter = s.written;
+    if (prevKnown) {
+        if (w.prevOut >= s.recv)
+            toClient = w.prevOut - s.recv;
+        keepAfter = w.prevIn;
+    }
+    else if (s.finalOut !== undefined && s.finalOut >= s.recv) {
+        toClient = s.finalOut - s.recv;
+    }
+    const r = { toClient, carried: [], unsent: [], done: [] };
+    for (const e of s.outbox) {
+        if (e.seq > keepAfter)
+            r.carried.push(e);
+        else if (!prevKnown && e.seq > s.acked)
+            r.unsent.push(e);
+        else
+            r.done.push(e);
+    }
+    return r;
+}

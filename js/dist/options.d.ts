@@ -1,0 +1,60 @@
+import type { WebSocketConstructor } from './connection.js';
+/** Options for a TetherClient. Every field is optional. Times are in milliseconds. */
+export interface TetherClientOptions {
+    /** More subprotocols to offer after tether.v1. */
+    protocols?: string[];
+    /**
+     * Called before every connection attempt; the result is appended to the
+     * URL as `?token=…`, so a refreshed token (a JWT) is used on reconnect.
+     */
+    token?: () => string | Promise<string>;
+    /** The query parameter `token` goes in. Default 'token'. */
+    tokenParam?: string;
+    /** Backoff: attempt n waits a random time in [0, min(maxDelay, initialDelay·multiplier^(n−1))). Defaults 250, 15000, 2. */
+    initialDelay?: number;
+    maxDelay?: number;
+    multiplier?: number;
+    /** Give up (status 'failed') after this long without a connection. 0 (default) means never. */
+    maxElapsed?: number;
+    /** Give up after this many failed attempts in a row. 0 (default) means never. */
+    maxAttempts?: number;
+    /** Bounds one connection attempt, up to the WELCOME. Default 10000. */
+    connectTimeout?: number;
+    /**
+     * Bounds on messages sent but not yet acknowledged, including those
+     * queued while offline. Defaults 1024 and 1 MiB. When full, send()
+     * waits while connected and rejects with 'outbox_full' while not.
+     */
+    maxOutbox?: number;
+    maxOutboxBytes?: number;
+    /** How long close() waits for the outbox to be acknowledged. Default 5000. */
+    closeTimeout?: number;
+    /**
+     * Keep the session in sessionStorage ('session') or localStorage
+     * ('local') so a page reload resumes it. Off by default. With 'local',
+     * only one tab may use the session at a time (a second tab resuming it
+     * makes the server close the first with 4409).
+     */
+    persist?: 'session' | 'local' | false;
+    /** The storage key. Default 'tether:' + the URL. */
+    persistKey?: string;
+    /** The WebSocket constructor. Default globalThis.WebSocket. */
+    WebSocket?: WebSocketConstructor;
+}
+/** Options with defaults applied. */
+export interface ResolvedOptions {
+    protocols: string[];
+    token: (() => string | Promise<string>) | undefined;
+    tokenParam: string;
+    initialDelay: number;
+    maxDelay: number;
+    multiplier: number;
+    maxElapsed: number;
+    maxAttempts: number;
+    connectTimeout: number;
+    maxOutbox: number;
+    maxOutboxBytes: number;
+    closeTimeout: number;
+}
+/** Applies the defaults (the Go client's where it has one). */
+export declare function resolveOptions(o: TetherClientOptions): ResolvedOptions;

@@ -1,0 +1,40 @@
+// What the client writes on a live connection, and in which order
+// (docs/PROTOCOL.md §5.1, §6.4, §9, §10).
+import { encodeFrame } from './wire.js';
+/**
+ * The frames due on `conn` now, in order: a PONG if a PING arrived, else an
+ * ACK if the ack advanced or the WELCOME is still unconfirmed (the PONG
+ * carries the ack too); then the messages not yet written on this
+ * connection, within the window and unless the server said GOAWAY; then
+ * the reply to a GOAWAY. Updates what the connection and the session have
+ * written. `wrote` says whether messages were written.
+ */
+export function framesDue(conn, s, window) {
+    const current = conn.gen === s.gen;
+    const ack = current ? s.processed : conn.ackSent;
+    const frames = [];
+    if (conn.pongDue)
+        frames.push(encodeFrame({ type: 'pong', seq: ack }));
+    else if (ack > conn.ackSent || conn.confirm)
+        frames.push(encodeFrame({ type: 'ack', seq: ack }));
+    let wrote = false;
+    if (current && !conn.stopSending) {
+        const limit = s.acked + window;
+        for (const e of s.outbox.all) {
+            if (e.seq <= conn.sent)
+                continue;
+            if (e.seq > limit)
+                break;
+            frames.push(encodeFrame({ type: e.type, seq: e.seq, payload: e.data }));
+            conn.sent = e.seq;
+            wrote = true;
+        }
+        if (wrote && conn.sent > s.written)
+            s.written = conn.sent;
+    }
+    if (conn.replyDue)
+        frames.push(encodeFrame({ type: 'goaway', retryAfter: 0, flags: 0, lastSeq: ack }));
+    conn.ackSent = Math.max(conn.ackSent, ack);
+    conn.pongDue = conn.replyDue = conn.confirm = false;
+    return { frames, wrote };
+}

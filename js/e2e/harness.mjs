@@ -1,0 +1,159 @@
+// Shared set-up for the browser end-to-end tests: the Go test server
+// (js/e2e/server) as a child process, and headless Chromium driven by
+// playwright-core.
+
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+import { chromium } from 'playwright-core';
+
+export const CHROMIUM = '/usr/bin/chromium';
+export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+export const ARTIFACTS = join(REPO, 'js/e2e/artifacts');
+
+const CHROMIUM_ARGS = [
+  '--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+  '--disable-component-update', '--disable-sync', '--no-first-run',
+];
+
+/**
+ * Whether the browser tests can run. Without Chromium they skip with a
+ * loud line, unless TETHER_REQUIRE_ALL=1 turns the skip into a failure.
+ * Returns a skip reason, or false.
+ */
+export function skipReason() {
+  if (existsSync(CHROMIUM)) return false;
+  const line = 'SKIP: chromium not installed (apt-get install -y chromium)';
+  const bar = '!'.repeat(line.length);
+  process.stderr.write(`\n${bar}\n${line}\n${bar}\n\n`);
+  if (process.env.TETHER_REQUIRE_ALL === '1') {
+    throw new Error(`${line} — and TETHER_REQUIRE_ALL=1 requires every test to run`);
+  }
+  return 'chromium not installed';
+}
+
+/**
+ * Builds and starts the e2e server; resolves once it printed its URL. Its
+ * log (warnings and errors) is saved as js/e2e/artifacts/server-<name>.log.
+ */
+export async function startServer(name, args = []) {
+  const dir = mkdtempSync(join(tmpdir(), 'tether-e2e-'));
+  const bin = join(dir, 'tether-e2e-server');
+  execFileSync('go', ['build', '-o', bin, './js/e2e/server'], { cwd: REPO, stdio: ['ignore', 'inherit', 'inherit'] });
+  const proc = spawn(bin, ['-addr', '127.0.0.1:0', ...args], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  proc.stderr.on('data', (d) => {
+    stderr += d;
+  });
+  const url = await new Promise((ok, fail) => {
+    const rl = createInterface({ input: proc.stdout });
+    rl.once('line', (l) => ok(l.trim()));
+    proc.once('exit', (code) => fail(new Error(`e2e server exited with ${code}: ${stderr}`)));
+    setTimeout(() => fail(new Error(`e2e server printed no URL in 30 s: ${stderr}`)), 30_000).unref();
+  });
+  return {
+    url,
+    get stderr() {
+      return stderr;
+    },
+    /** POSTs to a test control, e.g. '/_test/cut'. */
+    async post(path) {
+      const r = await fetch(new URL(path, url), { method: 'POST' });
+      if (!r.ok) throw new Error(`POST ${path}: ${r.status}`);
+      return r.json();
+    },
+    /** The server's per-session record of what it received. */
+    async stats() {
+      const r = await fetch(new URL('/_test/stats', url));
+      return r.json();
+    },
+    async stop() {
+      if (proc.exitCode === null) {
+        const exited = new Promise((r) => proc.once('exit', r));
+        proc.kill('SIGTERM');
+        await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
+        if (proc.exitCode === null) proc.kill('SIGKILL');
+      }
+      rmSync(dir, { recursive: true, force: true });
+      mkdirSync(ARTIFACTS, { recursive: true });
+      writeFileSync(join(ARTIFACTS, `server-${name}.log`), stderr);
+    },
+  };
+}
+
+/**
+ * Launches headless Chromium. Playwright gives every launch a fresh,
+ * temporary user-data-dir (and deletes it on close).
+ */
+export async function launchBrowser() {
+  return chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 60_000 });
+}
+
+/** Opens the demo in its own browser context (its own network, storage). */
+export async function openDemo(browser, url, query = '') {
+  const context = await browser.newContext({ viewport: { width: 900, height: 760 } });
+  const page = await context.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e));
+  await page.goto(new URL(`/${query}`, url).toString());
+  await waitStatus(page, 'connected');
+  return { context, page, errors };
+}
+
+/** Waits until the demo's client has this status. */
+export async function waitStatus(page, status, timeout = 15_000) {
+  await page.waitForFunction((s) => window.tetherDemo?.client.status === s, status, { timeout });
+}
+
+/** Waits until the page has received every text in `texts`. */
+export async function waitReceived(page, texts, timeout = 20_000) {
+  await page.waitForFunction(
+    (want) => {
+      const got = new Set(window.tetherDemo.received.map((m) => m.text));
+      return want.every((t) => got.has(t));
+    },
+    texts,
+    { timeout },
+  ).catch(async (err) => {
+    const got = await page.evaluate(() => window.tetherDemo.received.map((m) => m.text));
+    throw new Error(`${err.message}\nwanted ${JSON.stringify(texts)}\ngot    ${JSON.stringify(got)}`);
+  });
+}
+
+/** Chat messages the page received: [{from, text, n, seq}]. */
+export function received(page) {
+  return page.evaluate(() => window.tetherDemo.received);
+}
+
+/** Sends through the demo (as the compose box does), without waiting for delivery. */
+export function send(page, text) {
+  return page.evaluate((t) => window.tetherDemo.send(t), text);
+}
+
+/** Types a message into the compose box and presses Enter. */
+export async function type(page, text) {
+  await page.fill('#text', text);
+  await page.press('#text', 'Enter');
+}
+
+/** Saves a screenshot under js/e2e/artifacts/. */
+export async function screenshot(page, name) {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  await page.screenshot({ path: join(ARTIFACTS, name) });
+}
+
+/** Polls fn until it returns a truthy value. */
+export async function eventually(fn, what, timeout = 15_000) {
+  const end = Date.now() + timeout;
+  let last;
+  for (;;) {
+    last = await fn();
+    if (last) return last;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}

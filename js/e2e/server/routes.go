@@ -1,0 +1,73 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"path/filepath"
+	"sync/atomic"
+	"time"
+
+	"github.com/tether-ws/tether/internal/faultproxy"
+)
+
+// routes serves the demo, the package, the Tether endpoint and the test
+// controls.
+func routes(dir string, room *room, proxy *faultproxy.Proxy) http.Handler {
+	var blocked atomic.Bool
+	mux := http.NewServeMux()
+	mux.Handle("/", noCache(http.FileServer(http.Dir(filepath.Join(dir, "demo")))))
+	mux.Handle("/dist/", noCache(http.StripPrefix("/dist/", http.FileServer(http.Dir(filepath.Join(dir, "dist"))))))
+	mux.HandleFunc("/ws", func(w http.ResponseWriter, r *http.Request) {
+		if blocked.Load() {
+			http.Error(w, "blocked by /_test/block", http.StatusServiceUnavailable)
+			return
+		}
+		room.current().ServeHTTP(w, r)
+	})
+	mux.HandleFunc("POST /_test/cut", func(w http.ResponseWriter, r *http.Request) {
+		// The response goes out before the cut: the browser's fetch of
+		// this endpoint travels through the proxy too.
+		w.Header().Set("Connection", "close")
+		writeJSON(w, map[string]any{"cut": proxy.Conns()})
+		if f, ok := w.(http.Flusher); ok {
+			f.Flush()
+		}
+		go func() {
+			time.Sleep(20 * time.Millisecond)
+			proxy.CutAll()
+		}()
+	})
+	mux.HandleFunc("POST /_test/block", func(w http.ResponseWriter, r *http.Request) {
+		on := r.URL.Query().Get("on") != "0"
+		blocked.Store(on)
+		writeJSON(w, map[string]any{"blocked": on})
+	})
+	mux.HandleFunc("POST /_test/restart", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+		defer cancel()
+		err := room.restart(ctx)
+		res := map[string]any{"restarted": err == nil}
+		if err != nil {
+			res["error"] = err.Error()
+		}
+		writeJSON(w, res)
+	})
+	mux.HandleFunc("GET /_test/stats", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, room.snapshot())
+	})
+	return mux
+}
+
+func noCache(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		h.ServeHTTP(w, r)
+	})
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	_ = json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,19 @@
+// Exponential backoff with full jitter, as the Go client's.
+
+/** Backoff settings, in milliseconds. */
+export interface BackoffOptions {
+  initialDelay: number;
+  maxDelay: number;
+  multiplier: number;
+}
+
+/** The ceiling for attempt n (1-based): min(maxDelay, initialDelay·multiplier^(n−1)). */
+export function backoffCeiling(o: BackoffOptions, attempt: number): number {
+  const ceil = o.initialDelay * Math.pow(o.multiplier, attempt - 1);
+  return Number.isFinite(ceil) && ceil < o.maxDelay ? ceil : o.maxDelay;
+}
+
+/** The delay before attempt n: uniformly random in [0, ceiling). */
+export function backoffDelay(o: BackoffOptions, attempt: number, random: () => number = Math.random): number {
+  return Math.floor(random() * backoffCeiling(o, attempt));
+}

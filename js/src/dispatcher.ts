@@ -1,0 +1,113 @@
+// Ordered, never re-entrant delivery of messages and events to the
+// application's handlers, with handler exceptions contained.
+
+import { TetherError } from './errors.js';
+import type { Handler, Message, TetherEventMap, TetherEventName } from './events.js';
+
+type Item =
+  | { kind: 'message'; msg: Message; gen: number }
+  | { kind: 'event'; name: Exclude<TetherEventName, 'message'>; payload: unknown };
+
+/**
+ * Dispatcher calls handlers one at a time in the order items were pushed,
+ * from a microtask. An item pushed while a handler runs (say, the handler
+ * calls close()) waits for the handler to return. After a run of messages it calls
+ * `handled(gen, seq)` with the last one, so the client acks per batch,
+ * after the handlers returned.
+ */
+export class Dispatcher {
+  private readonly handlers = new Map<TetherEventName, Set<(e: never) => void>>();
+  private readonly queue: Item[] = [];
+  private running = false;
+  private scheduled = false;
+
+  constructor(private readonly handled: (gen: number, seq: number) => void) {}
+
+  /** Adds a handler; returns a function that removes it. */
+  on<K extends TetherEventName>(name: K, h: Handler<K>): () => void {
+    let set = this.handlers.get(name);
+    if (!set) this.handlers.set(name, (set = new Set()));
+    set.add(h as (e: never) => void);
+    return () => this.off(name, h);
+  }
+
+  /** Removes a handler. */
+  off<K extends TetherEventName>(name: K, h: Handler<K>): void {
+    this.handlers.get(name)?.delete(h as (e: never) => void);
+  }
+
+  /** Queues a message of session generation `gen`. */
+  message(msg: Message, gen: number): void {
+    this.push({ kind: 'message', msg, gen });
+  }
+
+  /** Queues an event. */
+  emit<K extends Exclude<TetherEventName, 'message'>>(name: K, payload: TetherEventMap[K]): void {
+    this.push({ kind: 'event', name, payload });
+  }
+
+  private push(item: Item): void {
+    this.queue.push(item);
+    if (this.running || this.scheduled) return;
+    // Handlers run from a microtask, never from inside the client's own
+    // code: whatever a handler calls finds the client in a settled state.
+    this.scheduled = true;
+    queueMicrotask(() => {
+      this.scheduled = false;
+      this.run();
+    });
+  }
+
+  private run(): void {
+    this.running = true;
+    let last = 0;
+    let gen = 0;
+    try {
+      for (let item = this.queue.shift(); item; item = this.queue.shift()) {
+        if (item.kind === 'message') {
+          if (last !== 0 && item.gen !== gen) this.handled(gen, last);
+          this.call('message', item.msg);
+          last = item.msg.seq;
+          gen = item.gen;
+          continue;
+        }
+        if (last !== 0) {
+          this.handled(gen, last);
+          last = 0;
+        }
+        this.call(item.name, item.payload);
+      }
+      if (last !== 0) this.handled(gen, last);
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private call(name: TetherEventName, payload: unknown): void {
+    const set = this.handlers.get(name);
+    if (!set || set.size === 0) {
+      // Nobody listens for errors: do not let them vanish.
+      if (name === 'error') console.error('tether:', (payload as { error: Error }).error);
+      return;
+    }
+    const errors: Item[] = [];
+    for (const h of [...set]) {
+      try {
+        (h as (e: unknown) => void)(payload);
+      } catch (err) {
+        if (name === 'error') {
+          // Reporting a failing error handler through itself would loop.
+          console.error('tether: an error handler threw', err);
+          continue;
+        }
+        const error = new TetherError('handler', `a ${name} handler threw: ${describe(err)}`, { cause: err });
+        errors.push({ kind: 'event', name: 'error', payload: { error } });
+      }
+    }
+    this.queue.unshift(...errors);
+  }
+}
+
+function describe(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

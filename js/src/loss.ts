@@ -1,0 +1,47 @@
+// What a lost session took with it (docs/PROTOCOL.md §8.1), as the Go
+// client's lose().
+
+import type { OutboxEntry } from './outbox.js';
+import { WELCOME_PREV_KNOWN, type WelcomeFrame } from './wire.js';
+
+/** The client's counters for the old session. */
+export interface LossInput {
+  recv: number;
+  acked: number;
+  written: number;
+  /** The final GOAWAY's lastSeq, if one arrived on the old session. */
+  finalOut: number | undefined;
+  outbox: readonly OutboxEntry[];
+}
+
+/** The outcome for the old session's outbox and the report to the application. */
+export interface LossResult {
+  /** Server messages never received, or -1 if unknown. */
+  toClient: number;
+  /** Entries never processed by the old session: resent, renumbered 1, 2, … */
+  carried: OutboxEntry[];
+  /** Entries of unknown fate: reported, not resent. */
+  unsent: OutboxEntry[];
+  /** Entries the old session processed: dropped silently. */
+  done: OutboxEntry[];
+}
+
+/** Splits the outbox after a WELCOME that did not resume the session. */
+export function computeLoss(w: WelcomeFrame, s: LossInput): LossResult {
+  const prevKnown = (w.flags & WELCOME_PREV_KNOWN) !== 0;
+  let toClient = -1;
+  let keepAfter = s.written;
+  if (prevKnown) {
+    if (w.prevOut >= s.recv) toClient = w.prevOut - s.recv;
+    keepAfter = w.prevIn;
+  } else if (s.finalOut !== undefined && s.finalOut >= s.recv) {
+    toClient = s.finalOut - s.recv;
+  }
+  const r: LossResult = { toClient, carried: [], unsent: [], done: [] };
+  for (const e of s.outbox) {
+    if (e.seq > keepAfter) r.carried.push(e);
+    else if (!prevKnown && e.seq > s.acked) r.unsent.push(e);
+    else r.done.push(e);
+  }
+  return r;
+}

@@ -1,0 +1,161 @@
+// The client's side of a session: identity, counters and outbox
+// (docs/PROTOCOL.md §7.1), and what a WELCOME does to them (§7.4, §8).
+
+import { fromUtf8Loose } from './bytes.js';
+import { TetherError } from './errors.js';
+import type { ResumedEvent, SessionLostEvent } from './events.js';
+import { computeLoss } from './loss.js';
+import { entryMessage, Outbox, settle, type OutboxEntry } from './outbox.js';
+import type { SessionSnapshot } from './persistence.js';
+import { lossReasonName, WELCOME_RESUMED, type HelloFrame, type WelcomeFrame } from './wire.js';
+
+/** The default size limit until a WELCOME announces the server's. */
+export const DEFAULT_MAX_SIZE = 64 * 1024;
+
+const empty = new Uint8Array(0);
+
+/** Session state that outlives connections. */
+export class SessionState {
+  /** Opaque, kept byte for byte; empty before the first WELCOME. */
+  sessionId: Uint8Array = empty;
+  token: Uint8Array = empty;
+  epoch: Uint8Array = empty;
+  /** Highest server seq accepted. */
+  recv = 0;
+  /** Highest server seq whose handlers returned: the value the client acks. */
+  processed = 0;
+  /** Highest client seq the server acknowledged. */
+  acked = 0;
+  /** Highest client seq ever written to a connection of this session. */
+  written = 0;
+  /** Highest client seq assigned. */
+  last = 0;
+  /** Largest payload the server accepts. */
+  maxSize = DEFAULT_MAX_SIZE;
+  /** Bumped for every new session, so late handler returns of an old one are ignored. */
+  gen = 0;
+  /** lastSeq of a final GOAWAY on this session, if one arrived. */
+  finalOut: number | undefined;
+  /** Messages with acked < seq ≤ last. */
+  readonly outbox = new Outbox();
+
+  /** The session ID as text ('' before the first WELCOME). */
+  get id(): string {
+    return fromUtf8Loose(this.sessionId);
+  }
+
+  /** The HELLO for the next connection. */
+  hello(window: number): HelloFrame {
+    return {
+      type: 'hello',
+      sessionId: this.sessionId,
+      token: this.token,
+      epoch: this.epoch,
+      recv: this.recv,
+      acked: this.acked,
+      written: this.written,
+      last: this.last,
+      window,
+    };
+  }
+
+  /** Queues a message, assigning the next seq. */
+  enqueue(e: OutboxEntry): void {
+    e.seq = ++this.last;
+    this.outbox.push(e);
+  }
+
+  /** Processes a cumulative ack; returns whether it advanced. */
+  ackUpTo(seq: number): boolean {
+    if (seq <= this.acked) return false;
+    this.acked = seq;
+    this.outbox.ackUpTo(seq);
+    return true;
+  }
+
+  /** Applies the limits and token of any WELCOME. */
+  private adoptCommon(w: WelcomeFrame): void {
+    if (w.maxSize > 0) this.maxSize = w.maxSize;
+    this.token = w.token;
+    this.epoch = w.epoch;
+    this.finalOut = undefined;
+  }
+
+  /** Applies a WELCOME that resumed the session (§7.4). */
+  resume(w: WelcomeFrame): ResumedEvent {
+    this.adoptCommon(w);
+    this.ackUpTo(w.recv);
+    return { sessionId: this.id, toClient: w.replay, fromClient: this.last - w.recv };
+  }
+
+  /**
+   * Applies a WELCOME that started a new session (§8): computes what the
+   * old one lost, keeps the carried messages renumbered from 1, and resets
+   * the counters. Returns the loss report when a session was lost.
+   */
+  startNew(w: WelcomeFrame): SessionLostEvent | undefined {
+    let lost: SessionLostEvent | undefined;
+    if (this.sessionId.length > 0) {
+      const r = computeLoss(w, { recv: this.recv, acked: this.acked, written: this.written, finalOut: this.finalOut, outbox: this.outbox.all });
+      const error = new TetherError('lost', `session ${this.id} was lost (${lossReasonName(w.reason)}): the message's fate is unknown`);
+      lost = {
+        sessionId: this.id,
+        reason: lossReasonName(w.reason),
+        reasonCode: w.reason,
+        toClient: r.toClient,
+        fromClient: r.unsent.length,
+        carried: r.carried.length,
+        unsent: r.unsent.map(entryMessage),
+      };
+      for (const e of r.done) settle(e, 'acked');
+      for (const e of r.unsent) settle(e, error);
+      this.outbox.replace(r.carried);
+    }
+    this.adoptCommon(w);
+    this.gen++;
+    this.sessionId = w.sessionId;
+    this.recv = this.processed = this.acked = this.written = 0;
+    this.outbox.all.forEach((e, i) => (e.seq = i + 1));
+    this.last = this.outbox.length;
+    return lost;
+  }
+
+  /** Whether a WELCOME resumed the session. */
+  static resumed(w: WelcomeFrame): boolean {
+    return (w.flags & WELCOME_RESUMED) !== 0;
+  }
+
+  /** What persistence keeps. */
+  snapshot(): SessionSnapshot {
+    return {
+      sessionId: this.sessionId,
+      token: this.token,
+      epoch: this.epoch,
+      recv: this.recv,
+      processed: this.processed,
+      acked: this.acked,
+      written: this.written,
+      last: this.last,
+      maxSize: this.maxSize,
+      finalOut: this.finalOut,
+      outbox: this.outbox.all as OutboxEntry[],
+    };
+  }
+
+  /**
+   * Restores a persisted session. Messages accepted but not processed
+   * before the page went away are asked for again (recv = processed).
+   */
+  restore(s: SessionSnapshot): void {
+    this.sessionId = s.sessionId;
+    this.token = s.token;
+    this.epoch = s.epoch;
+    this.recv = this.processed = s.processed;
+    this.acked = s.acked;
+    this.written = s.written;
+    this.last = s.last;
+    this.maxSize = s.maxSize || DEFAULT_MAX_SIZE;
+    this.finalOut = s.finalOut;
+    this.outbox.replace(s.outbox);
+  }
+}
