@@ -137,10 +137,17 @@ type Closure struct {
 	Unacked int
 }
 
+// breakReplayHook is set only in builds with the tether_testbreak tag
+// (testbreak.go), so that tether-bench can prove its checker notices loss.
+var breakReplayHook func(*Options)
+
 func (o *Options) withDefaults() Options {
 	var r Options
 	if o != nil {
 		r = *o
+	}
+	if breakReplayHook != nil {
+		breakReplayHook(&r)
 	}
 	if r.Store == nil {
 		r.Store = NewMemoryStore(nil)
