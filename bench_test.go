@@ -122,6 +122,34 @@ func benchReader(br *bufio.Reader, conn net.Conn) io.Reader {
 	return io.MultiReader(io.LimitReader(br, int64(br.Buffered())), conn)
 }
 
+// bufRW buffers reads and writes; flush sends what was written in one
+// system call. It is the raw library used well: one write per message.
+type bufRW struct {
+	*bufio.Reader
+	w *bufio.Writer
+}
+
+func newBufRW(rw io.ReadWriter) *bufRW {
+	return &bufRW{bufio.NewReaderSize(rw, 4096), bufio.NewWriterSize(rw, 4096)}
+}
+
+func (b *bufRW) Write(p []byte) (int, error) { return b.w.Write(p) }
+
+// writeServer and writeClient write one message and flush it.
+func (b *bufRW) writeServer(p []byte) error {
+	if err := wsutil.WriteServerMessage(b, gobwas.OpBinary, p); err != nil {
+		return err
+	}
+	return b.w.Flush()
+}
+
+func (b *bufRW) writeClient(p []byte) error {
+	if err := wsutil.WriteClientMessage(b, gobwas.OpBinary, p); err != nil {
+		return err
+	}
+	return b.w.Flush()
+}
+
 func (rs *benchRawServer) url() string { return "ws" + strings.TrimPrefix(rs.http.URL, "http") }
 
 func (rs *benchRawServer) close(b *testing.B) {
@@ -350,6 +378,41 @@ func BenchmarkOneWay(b *testing.B) {
 		b.StopTimer()
 		benchReport(b)
 	})
+	b.Run("raw-buffered", func(b *testing.B) {
+		n := b.N
+		rs := startBenchRawServer(b, func(rw io.ReadWriter) {
+			brw := newBufRW(rw)
+			if _, _, err := wsutil.ReadClientData(brw); err != nil {
+				return
+			}
+			for range n {
+				if err := brw.writeServer(benchPayload); err != nil {
+					return
+				}
+			}
+			_, _, _ = wsutil.ReadClientData(brw)
+		})
+		defer rs.close(b)
+		conn, rw := benchRawDial(b, rs.url())
+		defer conn.Close()
+		brw := newBufRW(rw)
+		b.ReportAllocs()
+		b.ResetTimer()
+		if err := brw.writeClient([]byte("go")); err != nil {
+			b.Fatal(err)
+		}
+		for i := range n {
+			p, _, err := wsutil.ReadServerData(brw)
+			if err != nil {
+				b.Fatalf("message %d: %v", i, err)
+			}
+			if len(p) != benchMsgSize {
+				b.Fatalf("message of %d bytes", len(p))
+			}
+		}
+		b.StopTimer()
+		benchReport(b)
+	})
 	b.Run("tether", func(b *testing.B) {
 		f := newBenchFlow(b.N)
 		bt := startBenchTether(b, f, nil, func(m tether.Message) {
@@ -395,6 +458,40 @@ func BenchmarkRoundTrip(b *testing.B) {
 				b.Fatal(err)
 			}
 			p, _, err := wsutil.ReadServerData(rw)
+			if err != nil {
+				b.Fatalf("echo %d: %v", i, err)
+			}
+			if len(p) != benchMsgSize {
+				b.Fatalf("echo of %d bytes", len(p))
+			}
+		}
+		b.StopTimer()
+		benchReport(b)
+	})
+	b.Run("raw-buffered", func(b *testing.B) {
+		rs := startBenchRawServer(b, func(rw io.ReadWriter) {
+			brw := newBufRW(rw)
+			for {
+				p, _, err := wsutil.ReadClientData(brw)
+				if err != nil {
+					return
+				}
+				if err := brw.writeServer(p); err != nil {
+					return
+				}
+			}
+		})
+		defer rs.close(b)
+		conn, rw := benchRawDial(b, rs.url())
+		defer conn.Close()
+		brw := newBufRW(rw)
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := range b.N {
+			if err := brw.writeClient(benchPayload); err != nil {
+				b.Fatal(err)
+			}
+			p, _, err := wsutil.ReadServerData(brw)
 			if err != nil {
 				b.Fatalf("echo %d: %v", i, err)
 			}

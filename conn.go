@@ -41,6 +41,9 @@ type conn struct {
 	written     uint64      // highest server→client seq written (set before the write)
 	ackWant     uint64      // client→server seq to acknowledge
 	ackSent     uint64
+	ackUrgent   bool        // write the ack even if nothing else is going out
+	ackT        *time.Timer // makes a delayed ack urgent
+	ackArmed    bool
 	pingDue     bool
 	writing     bool
 	dead        bool
@@ -78,6 +81,20 @@ func (c *conn) kick() {
 		c.writing = true
 		c.srv.spawn(c.writeLoop)
 	}
+}
+
+// ackDelay is how long an ack waits for a message to ride on: one write
+// for reply and ack in a conversation, not two.
+const ackDelay = 10 * time.Millisecond
+
+// ackDue makes a delayed ack urgent.
+func (c *conn) ackDue() {
+	c.mu.Lock()
+	if c.ackArmed {
+		c.ackUrgent = true
+		c.kick()
+	}
+	c.mu.Unlock()
 }
 
 // maxHold bounds how long writes wait for hooks to finish, so a slow
@@ -146,7 +163,19 @@ func (c *conn) afterBatch() {
 		c.ackWant = p
 	}
 	if c.ackWant > c.ackSent {
-		c.kick()
+		// Acks ride on the next write; alone they wait up to ackDelay, or
+		// go at once when half the client's window is unacknowledged.
+		if c.ackWant-c.ackSent >= max(1, c.window/2) {
+			c.ackUrgent = true
+			c.kick()
+		} else if !c.ackArmed {
+			c.ackArmed = true
+			if c.ackT == nil {
+				c.ackT = time.AfterFunc(ackDelay, c.ackDue)
+			} else {
+				c.ackT.Reset(ackDelay)
+			}
+		}
 	}
 	draining := c.draining
 	c.mu.Unlock()
@@ -168,7 +197,7 @@ func (c *conn) writeLoop() {
 		hasData := c.ready && c.written < c.target && !c.closeReq && !c.finalSent
 		ping := c.pingDue
 		ack := max(c.ackWant, c.ackSent)
-		needAck := c.ackWant > c.ackSent || ping
+		needAck := c.ackWant > c.ackSent && (c.ackUrgent || hasData || len(c.ctrl) > 0) || ping
 		ctrl := c.ctrl
 		closeReq := c.closeReq
 		if len(ctrl) == 0 && !needAck && !hasData && !closeReq {
@@ -179,6 +208,7 @@ func (c *conn) writeLoop() {
 		c.ctrl = nil
 		c.pingDue = false
 		if needAck {
+			c.ackUrgent, c.ackArmed = false, false
 			c.ackSent = ack
 			if ack > c.ackHigh.Load() {
 				c.ackHigh.Store(ack)

@@ -48,30 +48,31 @@ type Client struct {
 	done   chan struct{} // closed after the last event was dispatched
 	wg     sync.WaitGroup
 
-	mu        sync.Mutex
-	status    Status
-	err       error
-	closing   bool
-	quitOnce  sync.Once
-	gen       uint64 // bumped for every new session
-	sessionID string
-	token     []byte
-	epoch     string
-	maxSize   int
-	hbLimit   time.Duration
-	recv      uint64 // highest server seq accepted
-	processed uint64 // highest server seq handled by OnMessage
-	out       []tether.Message
-	outBytes  int
-	last      uint64 // highest seq assigned to a client message
-	written   uint64 // highest client seq ever written to a connection
-	acked     uint64 // highest client seq the server acknowledged
-	space     chan struct{}
-	cc        *cconn
-	hint      time.Duration // server's reconnect delay from GoAway
-	hinted    bool
-	finalOut  uint64 // server's last seq from a final GoAway
-	haveFinal bool
+	mu           sync.Mutex
+	status       Status
+	err          error
+	closing      bool
+	quitOnce     sync.Once
+	gen          uint64 // bumped for every new session
+	sessionID    string
+	token        []byte
+	epoch        string
+	maxSize      int
+	serverWindow uint64 // the server's replay bound: ack before half of it
+	hbLimit      time.Duration
+	recv         uint64 // highest server seq accepted
+	processed    uint64 // highest server seq handled by OnMessage
+	out          []tether.Message
+	outBytes     int
+	last         uint64 // highest seq assigned to a client message
+	written      uint64 // highest client seq ever written to a connection
+	acked        uint64 // highest client seq the server acknowledged
+	space        chan struct{}
+	cc           *cconn
+	hint         time.Duration // server's reconnect delay from GoAway
+	hinted       bool
+	finalOut     uint64 // server's last seq from a final GoAway
+	haveFinal    bool
 }
 
 // Dial connects to a Tether server at url (ws:// or wss://) and returns
@@ -265,11 +266,10 @@ func (c *Client) handled(gen, seq uint64) {
 		return
 	}
 	c.processed = seq
-	cc := c.cc
-	c.mu.Unlock()
-	if cc != nil {
-		cc.wake()
+	if cc := c.cc; cc != nil {
+		cc.ackLater(seq)
 	}
+	c.mu.Unlock()
 }
 
 // ackUpTo drops acknowledged messages; c.mu held.
@@ -431,6 +431,7 @@ func (c *Client) adopt(cc *cconn, w *wire.Welcome) {
 	if w.MaxSize > 0 {
 		c.maxSize = int(w.MaxSize)
 	}
+	c.serverWindow = w.Window
 	c.hbLimit = time.Duration(w.Heartbeat+w.Timeout) * time.Millisecond
 	c.token, c.epoch = w.Token, w.Epoch
 	if w.Resumed() {

@@ -24,6 +24,37 @@ const maxRead = 16 << 20
 // maxBatch bounds the payload bytes written in one system call.
 const maxBatch = 32 << 10
 
+// ackDelay is how long an ack waits for a message to ride on.
+const ackDelay = 10 * time.Millisecond
+
+// ackLater arranges for the ack of processed messages; c.mu held.
+func (cc *cconn) ackLater(processed uint64) {
+	if processed <= cc.ackSent {
+		return
+	}
+	if processed-cc.ackSent >= max(1, cc.c.serverWindow/2) {
+		cc.ackUrgent = true
+		cc.wake()
+		return
+	}
+	if cc.ackArmed {
+		return
+	}
+	cc.ackArmed = true
+	if cc.ackT == nil {
+		cc.ackT = time.AfterFunc(ackDelay, func() {
+			cc.c.mu.Lock()
+			if cc.ackArmed {
+				cc.ackUrgent = true
+			}
+			cc.c.mu.Unlock()
+			cc.wake()
+		})
+	} else {
+		cc.ackT.Reset(ackDelay)
+	}
+}
+
 // terminalError is a refusal that retrying cannot fix.
 type terminalError struct{ err error }
 
@@ -44,6 +75,9 @@ type cconn struct {
 
 	sent        uint64 // highest client seq written on this connection
 	ackSent     uint64
+	ackUrgent   bool        // write the ack even if no message goes out
+	ackArmed    bool        // ackT is running
+	ackT        *time.Timer // makes a delayed ack urgent
 	pongDue     bool
 	confirm     bool // send an ack at once: it proves the Welcome arrived
 	stopSending bool // server said GoAway
@@ -209,6 +243,11 @@ func (c *Client) serve(cc *cconn) result {
 	close(cc.stopCh)
 	cc.wg.Wait()
 	c.mu.Lock()
+	if cc.ackT != nil {
+		cc.ackT.Stop()
+	}
+	c.mu.Unlock()
+	c.mu.Lock()
 	if c.cc == cc {
 		c.cc = nil
 	}
@@ -359,7 +398,6 @@ func (cc *cconn) writeLoop() {
 			if cc.gen != c.gen {
 				ack = cc.ackSent
 			}
-			needAck := ack > cc.ackSent || cc.confirm
 			pong, reply := cc.pongDue, cc.replyDue
 			msgs = msgs[:0]
 			if !cc.stopSending && cc.gen == c.gen {
@@ -377,9 +415,15 @@ func (cc *cconn) writeLoop() {
 					c.written = max(c.written, cc.sent)
 				}
 			}
+			// An ack rides on whatever goes out; alone it waits for
+			// ackDelay unless it is urgent.
+			needAck := ack > cc.ackSent && (cc.ackUrgent || pong || reply || len(msgs) > 0) || cc.confirm
 			if !needAck && !pong && !reply && len(msgs) == 0 {
 				c.mu.Unlock()
 				break
+			}
+			if ack > cc.ackSent {
+				cc.ackUrgent, cc.ackArmed = false, false
 			}
 			cc.ackSent = max(cc.ackSent, ack)
 			cc.pongDue, cc.replyDue, cc.confirm = false, false, false
