@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 	"unicode/utf8"
 )
 
@@ -226,4 +227,44 @@ func (srv *Server) checkPayload(typ MessageType, p []byte) error {
 		return fmt.Errorf("tether: invalid message type %d", typ)
 	}
 	return nil
+}
+
+// SessionInfo describes a session as the store sees it, wherever it is
+// held.
+type SessionInfo struct {
+	ID      string
+	UserID  string
+	State   SessionState // connected or disconnected
+	Since   time.Time    // when it disconnected; zero while connected
+	Created time.Time
+	Pending int // server→client messages not yet acknowledged (the replay depth)
+	Rooms   []string
+	Meta    map[string]string
+	Node    string // the server holding it; "" when none
+}
+
+// Info returns a session's state from the store, wherever it is held. It
+// fails with ErrSessionClosed if there is no such session.
+func (srv *Server) Info(ctx context.Context, sessionID string) (SessionInfo, error) {
+	if s := srv.Session(sessionID); s != nil {
+		st, since := s.State()
+		if st == stateClosed {
+			return SessionInfo{}, ErrSessionClosed
+		}
+		return SessionInfo{ID: s.id, UserID: s.user, State: st, Since: since, Created: s.created,
+			Pending: s.Pending(), Rooms: s.Rooms(), Meta: s.Meta(), Node: srv.node}, nil
+	}
+	rec, err := srv.store.Load(ctx, sessionID)
+	if errors.Is(err, ErrNotFound) {
+		return SessionInfo{}, ErrSessionClosed
+	}
+	if err != nil {
+		return SessionInfo{}, err
+	}
+	info := SessionInfo{ID: rec.ID, UserID: rec.UserID, State: StateConnected, Since: rec.Detached, Created: rec.Created,
+		Pending: int(rec.Out - rec.Acked), Rooms: rec.Rooms, Meta: rec.Meta, Node: rec.Owner}
+	if !rec.Detached.IsZero() || rec.Owner == "" {
+		info.State = StateDisconnected
+	}
+	return info, nil
 }
