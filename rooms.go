@@ -246,7 +246,7 @@ type SessionInfo struct {
 // Info returns a session's state from the store, wherever it is held. It
 // fails with ErrSessionClosed if there is no such session.
 func (srv *Server) Info(ctx context.Context, sessionID string) (SessionInfo, error) {
-	if s := srv.Session(sessionID); s != nil {
+	if s := srv.Session(sessionID); s != nil && !s.isMoved() {
 		st, since := s.State()
 		if st == stateClosed {
 			return SessionInfo{}, ErrSessionClosed
@@ -267,4 +267,10 @@ func (srv *Server) Info(ctx context.Context, sessionID string) (SessionInfo, err
 		info.State = StateDisconnected
 	}
 	return info, nil
+}
+
+func (s *Session) isMoved() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.moved
 }
