@@ -1,0 +1,328 @@
+package standalone
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"log/slog"
+	"net/http"
+	"unicode/utf8"
+
+	"github.com/tether-ws/tether"
+)
+
+// api is the HTTP API under /api/ (docs/API.md): JSON in and out, every
+// call authorized with "Authorization: Bearer <api key>".
+type api struct {
+	srv      *tether.Server
+	keyHash  [32]byte
+	enabled  bool
+	maxBody  int64
+	maxSize  int
+	metrics  *metrics
+	sessions *sessionTable
+	log      *slog.Logger
+	mux      *http.ServeMux
+}
+
+// maxCloseReason is the longest close reason a WebSocket close frame holds.
+const maxCloseReason = 123
+
+func newAPI(srv *tether.Server, key string, maxSize int, m *metrics, st *sessionTable, log *slog.Logger) *api {
+	a := &api{
+		srv: srv, enabled: key != "", keyHash: sha256.Sum256([]byte(key)),
+		maxBody: bodyLimit(maxSize), maxSize: maxSize, metrics: m, sessions: st, log: log,
+		mux: http.NewServeMux(),
+	}
+	a.mux.Handle("/api/sessions", methods{http.MethodGet: a.listSessions})
+	a.mux.Handle("/api/sessions/{id}", methods{http.MethodGet: a.getSession, http.MethodDelete: a.kick})
+	a.mux.Handle("/api/sessions/{id}/send", methods{http.MethodPost: a.sendToSession})
+	a.mux.Handle("/api/users/{user}/send", methods{http.MethodPost: a.sendToUser})
+	a.mux.Handle("/api/rooms", methods{http.MethodGet: a.listRooms})
+	a.mux.Handle("/api/rooms/{room}", methods{http.MethodGet: a.getRoom})
+	a.mux.Handle("/api/rooms/{room}/broadcast", methods{http.MethodPost: a.broadcast})
+	a.mux.Handle("/api/rooms/{room}/members", methods{http.MethodGet: a.getRoom, http.MethodPost: a.join})
+	a.mux.Handle("/api/rooms/{room}/members/{session}", methods{http.MethodDelete: a.leave})
+	a.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "not_found", "no such API route: "+r.Method+" "+r.URL.Path+" (see docs/API.md)")
+	})
+	return a
+}
+
+// bodyLimit is the largest request body: the max message size + 64 KiB,
+// or, when larger, what a max-size binary message takes in base64 + 4 KiB.
+func bodyLimit(maxSize int) int64 {
+	return int64(max(maxSize+64<<10, base64.StdEncoding.EncodedLen(maxSize)+4<<10))
+}
+
+func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !a.enabled {
+		writeError(w, http.StatusForbidden, "api_disabled", "the HTTP API is disabled: start the server with -api-key")
+		return
+	}
+	key, ok := bearer(r)
+	if !ok {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="tether"`)
+		writeError(w, http.StatusUnauthorized, "unauthorized", "missing API key: send Authorization: Bearer <api key>")
+		return
+	}
+	h := sha256.Sum256([]byte(key))
+	if subtle.ConstantTimeCompare(h[:], a.keyHash[:]) != 1 {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="tether", error="invalid_token"`)
+		writeError(w, http.StatusUnauthorized, "unauthorized", "wrong API key")
+		return
+	}
+	a.mux.ServeHTTP(w, r)
+}
+
+// session finds the session named by the path value, or answers 404.
+func (a *api) session(w http.ResponseWriter, id string) *tether.Session {
+	s := a.srv.Session(id)
+	if s == nil {
+		writeError(w, http.StatusNotFound, "session_not_found", "no session "+quote(id))
+		return nil
+	}
+	if st, _ := s.State(); st == tether.StateClosed {
+		writeError(w, http.StatusConflict, "session_closed", "session "+quote(id)+" is closed")
+		return nil
+	}
+	return s
+}
+
+// messageBody is a message to send: {"type":"text","text":"…"} or
+// {"type":"binary","data":"<base64>"}.
+type messageBody struct {
+	Type string  `json:"type"`
+	Text *string `json:"text"`
+	Data *string `json:"data"`
+}
+
+func (a *api) readMessage(w http.ResponseWriter, r *http.Request) (tether.MessageType, []byte, *apiError) {
+	var m messageBody
+	if e := decodeBody(w, r, a.maxBody, &m, false); e != nil {
+		return 0, nil, e
+	}
+	var typ tether.MessageType
+	var p []byte
+	switch m.Type {
+	case "text":
+		if m.Text == nil {
+			return 0, nil, errorf(http.StatusBadRequest, "invalid_field", `a text message needs "text"`)
+		}
+		if m.Data != nil {
+			return 0, nil, errorf(http.StatusBadRequest, "invalid_field", `"data" is for binary messages; a text message has "text"`)
+		}
+		typ, p = tether.Text, []byte(*m.Text)
+	case "binary":
+		if m.Data == nil {
+			return 0, nil, errorf(http.StatusBadRequest, "invalid_field", `a binary message needs "data" (base64)`)
+		}
+		if m.Text != nil {
+			return 0, nil, errorf(http.StatusBadRequest, "invalid_field", `"text" is for text messages; a binary message has "data"`)
+		}
+		var err error
+		if p, err = base64.StdEncoding.DecodeString(*m.Data); err != nil {
+			if p, err = base64.RawStdEncoding.DecodeString(*m.Data); err != nil {
+				return 0, nil, errorf(http.StatusBadRequest, "invalid_field", `"data" is not standard base64: %v`, err)
+			}
+		}
+		typ = tether.Binary
+	case "":
+		return 0, nil, errorf(http.StatusBadRequest, "invalid_field", `"type" is required: "text" or "binary"`)
+	default:
+		return 0, nil, errorf(http.StatusBadRequest, "invalid_field", `"type" must be "text" or "binary", not %s`, quote(m.Type))
+	}
+	if len(p) > a.maxSize {
+		return 0, nil, errorf(http.StatusRequestEntityTooLarge, "message_too_big", "the message is %d bytes; the limit (-max-message-size) is %d", len(p), a.maxSize)
+	}
+	return typ, p, nil
+}
+
+// sendError maps a Send or Broadcast error to an answer.
+func sendError(err error) *apiError {
+	switch {
+	case errors.Is(err, tether.ErrSessionClosed):
+		return errorf(http.StatusConflict, "session_closed", "the session is closed")
+	case errors.Is(err, tether.ErrOverflow):
+		return errorf(http.StatusServiceUnavailable, "overflow", "the session's replay buffer overflowed: the session ended and its client is told what it lost")
+	case errors.Is(err, tether.ErrServerClosed):
+		return errorf(http.StatusServiceUnavailable, "shutting_down", "the server is shutting down; retry on the next one")
+	case errors.Is(err, tether.ErrTooBig):
+		return errorf(http.StatusRequestEntityTooLarge, "message_too_big", "%v", err)
+	case errors.Is(err, tether.ErrInvalidUTF8):
+		return errorf(http.StatusBadRequest, "invalid_field", "text is not valid UTF-8")
+	case errors.Is(err, tether.ErrRoomName):
+		return errorf(http.StatusBadRequest, "invalid_room", "room names are 1 to 128 bytes of UTF-8")
+	}
+	return errorf(http.StatusServiceUnavailable, "unavailable", "cannot queue the message: %v", err)
+}
+
+func (a *api) sendToSession(w http.ResponseWriter, r *http.Request) {
+	s := a.session(w, r.PathValue("id"))
+	if s == nil {
+		return
+	}
+	typ, p, e := a.readMessage(w, r)
+	if e != nil {
+		writeAPIError(w, e)
+		return
+	}
+	if err := s.Send(r.Context(), typ, p); err != nil {
+		writeAPIError(w, sendError(err))
+		return
+	}
+	a.metrics.apiMessages.WithLabelValues("session").Inc()
+	writeJSON(w, http.StatusOK, map[string]any{"session": s.ID(), "queued": 1, "pending": s.Pending()})
+}
+
+func (a *api) sendToUser(w http.ResponseWriter, r *http.Request) {
+	user := r.PathValue("user")
+	typ, p, e := a.readMessage(w, r)
+	if e != nil {
+		writeAPIError(w, e)
+		return
+	}
+	members := len(a.srv.UserSessions(user))
+	if members == 0 {
+		writeError(w, http.StatusNotFound, "user_not_found", "user "+quote(user)+" has no session on this server")
+		return
+	}
+	n, err := a.srv.SendToUser(r.Context(), user, typ, p)
+	if err != nil {
+		writeAPIError(w, sendError(err))
+		return
+	}
+	if n == 0 {
+		writeError(w, http.StatusConflict, "session_closed", "every session of user "+quote(user)+" is closed or closing")
+		return
+	}
+	a.metrics.apiMessages.WithLabelValues("user").Add(float64(n))
+	writeJSON(w, http.StatusOK, map[string]any{"user": user, "queued": n, "sessions": members})
+}
+
+func (a *api) broadcast(w http.ResponseWriter, r *http.Request) {
+	room := r.PathValue("room")
+	if !validRoom(room) {
+		writeAPIError(w, sendError(tether.ErrRoomName))
+		return
+	}
+	typ, p, e := a.readMessage(w, r)
+	if e != nil {
+		writeAPIError(w, e)
+		return
+	}
+	members := len(a.srv.RoomMembers(room))
+	if members == 0 {
+		writeError(w, http.StatusNotFound, "room_not_found", "room "+quote(room)+" has no members")
+		return
+	}
+	n, err := a.srv.Broadcast(r.Context(), room, typ, p)
+	if err != nil {
+		writeAPIError(w, sendError(err))
+		return
+	}
+	a.metrics.apiMessages.WithLabelValues("room").Add(float64(n))
+	writeJSON(w, http.StatusOK, map[string]any{"room": room, "queued": n, "members": members})
+}
+
+type joinBody struct {
+	Session string `json:"session"`
+}
+
+func (a *api) join(w http.ResponseWriter, r *http.Request) {
+	room := r.PathValue("room")
+	if !validRoom(room) {
+		writeAPIError(w, sendError(tether.ErrRoomName))
+		return
+	}
+	var b joinBody
+	if e := decodeBody(w, r, a.maxBody, &b, false); e != nil {
+		writeAPIError(w, e)
+		return
+	}
+	if b.Session == "" {
+		writeError(w, http.StatusBadRequest, "invalid_field", `"session" is required: the ID of the session to add`)
+		return
+	}
+	s := a.session(w, b.Session)
+	if s == nil {
+		return
+	}
+	switch err := s.Join(room); {
+	case errors.Is(err, tether.ErrTooManyRooms):
+		writeError(w, http.StatusConflict, "too_many_rooms", err.Error())
+		return
+	case err != nil:
+		writeAPIError(w, sendError(err))
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"room": room, "session": s.ID(), "rooms": nonNil(s.Rooms())})
+}
+
+func (a *api) leave(w http.ResponseWriter, r *http.Request) {
+	room := r.PathValue("room")
+	s := a.session(w, r.PathValue("session"))
+	if s == nil {
+		return
+	}
+	if !contains(s.Rooms(), room) {
+		writeError(w, http.StatusNotFound, "not_member", "session "+quote(s.ID())+" is not in room "+quote(room))
+		return
+	}
+	s.Leave(room)
+	writeJSON(w, http.StatusOK, map[string]any{"room": room, "session": s.ID(), "rooms": nonNil(s.Rooms())})
+}
+
+type kickBody struct {
+	Reason string `json:"reason"`
+}
+
+func (a *api) kick(w http.ResponseWriter, r *http.Request) {
+	s := a.session(w, r.PathValue("id"))
+	if s == nil {
+		return
+	}
+	var b kickBody
+	if e := decodeBody(w, r, a.maxBody, &b, true); e != nil {
+		writeAPIError(w, e)
+		return
+	}
+	if len(b.Reason) > maxCloseReason || !utf8.ValidString(b.Reason) {
+		writeError(w, http.StatusBadRequest, "invalid_field", `"reason" must be at most 123 bytes of UTF-8 (it goes in the close frame)`)
+		return
+	}
+	reason := b.Reason
+	if reason == "" {
+		reason = "kicked"
+	}
+	a.sessions.setKickReason(s.ID(), reason)
+	if err := s.Close(reason); err != nil {
+		writeAPIError(w, sendError(err))
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"session": s.ID(), "closed": true, "reason": reason})
+}
+
+func quote(s string) string {
+	if len(s) > 200 {
+		s = s[:200] + "…"
+	}
+	return `"` + s + `"`
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+func nonNil(list []string) []string {
+	if list == nil {
+		return []string{}
+	}
+	return list
+}

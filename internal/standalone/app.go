@@ -1,0 +1,264 @@
+package standalone
+
+import (
+	"context"
+	"errors"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tether-ws/tether"
+	"github.com/tether-ws/tether/internal/webhook"
+)
+
+// App is one standalone server: a tether.Server with its hooks, the HTTP
+// API, webhooks, metrics and the demo page, behind one http.Handler.
+type App struct {
+	cfg      *Config
+	log      *slog.Logger
+	srv      *tether.Server
+	hooks    *webhook.Dispatcher // nil without -webhook-url
+	metrics  *metrics
+	dev      *devMode // nil unless development mode
+	apiKey   string
+	draining atomic.Bool
+	handler  http.Handler
+}
+
+// NewLogger returns the logger -log-format and -log-level ask for.
+func NewLogger(cfg *Config, w io.Writer) *slog.Logger {
+	var lvl slog.Level
+	_ = lvl.UnmarshalText([]byte(cfg.LogLevel))
+	opts := &slog.HandlerOptions{Level: lvl}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// New builds the server. assets holds dist/ and demo/ (nil: the embedded
+// ones).
+func New(cfg *Config, log *slog.Logger, assets fs.FS) (*App, error) {
+	a := &App{cfg: cfg, log: log, apiKey: cfg.APIKey}
+	log.Info("tether: config", cfg.Redacted()...)
+	for _, w := range cfg.Warnings {
+		log.Warn("tether: config: " + w)
+	}
+	if cfg.DevMode() {
+		a.dev = newDevMode()
+		log.Warn("tether: DEVELOPMENT MODE: no -jwt-secret, -jwt-public-key or -anonymous; " +
+			"clients authenticate with tokens that GET /demo/token hands to anyone, signed with an ephemeral secret. " +
+			"Configure authentication before exposing this server.")
+		if a.apiKey == "" {
+			a.apiKey = randomString(24)
+			log.Warn("tether: DEVELOPMENT MODE: generated an API key for this run; use -api-key to set one", "api_key", a.apiKey)
+		}
+	} else if a.apiKey == "" {
+		log.Warn("tether: no -api-key: the HTTP API is disabled")
+	}
+	var devSecret []byte
+	if a.dev != nil {
+		devSecret = a.dev.secret
+	}
+	auth, err := newAuthenticator(cfg, devSecret)
+	if err != nil {
+		return nil, err
+	}
+
+	var srvPtr atomic.Pointer[tether.Server]
+	a.metrics = newMetrics(srvPtr.Load, func() *webhook.Dispatcher { return a.hooks })
+	sessions := newSessionTable()
+	h := &hooks{srv: srvPtr.Load, m: a.metrics, sessions: sessions, log: log}
+	if cfg.WebhookURL != "" {
+		d, err := webhook.New(webhook.Config{
+			URL: cfg.WebhookURL, Secret: []byte(cfg.WebhookSecret),
+			Timeout: cfg.WebhookTimeout, MaxInFlight: cfg.WebhookMaxInFlight,
+			Logger: log, OnAttempt: a.metrics.onAttempt,
+		})
+		if err != nil {
+			return nil, &ConfigError{Setting: "webhook-url", Err: err}
+		}
+		a.hooks, h.d = d, d
+	}
+	a.srv = tether.NewServer(h.options(&tether.Options{
+		GraceWindow:        cfg.GraceWindow,
+		HeartbeatInterval:  cfg.HeartbeatInterval,
+		HeartbeatTimeout:   cfg.HeartbeatTimeout,
+		MaxMessageSize:     cfg.MaxMessageSize,
+		MaxReplayMessages:  cfg.ReplayBufferMessages,
+		MaxReplayBytes:     cfg.ReplayBufferBytes,
+		MaxSessions:        cfg.MaxSessions,
+		MaxSessionsPerUser: cfg.MaxSessionsPerUser,
+		MaxRoomsPerSession: cfg.MaxRoomsPerSession,
+		RateLimit:          cfg.RateLimit,
+		RateBurst:          cfg.RateBurst,
+		RestartJitter:      cfg.RestartJitter,
+		OriginPatterns:     cfg.Origins,
+		Logger:             log,
+		Authenticate:       auth.authenticate,
+	}))
+	srvPtr.Store(a.srv)
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("/ws", func(w http.ResponseWriter, r *http.Request) { a.srv.ServeHTTP(w, withIdentity(r)) })
+	apiH := newAPI(a.srv, a.apiKey, cfg.MaxMessageSize, a.metrics, sessions, log)
+	mux.Handle("/api/", apiH)
+	mux.Handle("/api", apiH)
+	mux.Handle("/metrics", methods{http.MethodGet: a.metrics.handler().ServeHTTP})
+	mux.HandleFunc("/healthz", a.healthz)
+	if a.dev != nil {
+		mux.HandleFunc("/demo/token", a.dev.serveToken)
+	} else {
+		mux.HandleFunc("/demo/token", func(w http.ResponseWriter, r *http.Request) {
+			writeError(w, http.StatusNotFound, "not_found", "/demo/token exists only in development mode (no client authentication configured)")
+		})
+	}
+	if cfg.Demo {
+		page := staticHandler(assets)
+		if a.dev != nil {
+			page = a.dev.page(page)
+		}
+		mux.Handle("/", page)
+	}
+	a.handler = mux
+	return a, nil
+}
+
+// Handler returns the server's HTTP handler.
+func (a *App) Handler() http.Handler { return a.handler }
+
+// Server returns the tether server.
+func (a *App) Server() *tether.Server { return a.srv }
+
+func (a *App) healthz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	if a.draining.Load() {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "draining", "sessions": a.srv.Len()})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "sessions": a.srv.Len()})
+}
+
+// Serve serves on ln until ctx ends, then shuts down gracefully: it stops
+// accepting connections, drains every client (close 4001 with a jittered
+// reconnect hint), flushes webhooks and returns, all within
+// -shutdown-timeout. It returns nil after a shutdown, even one that ran
+// out of time (that is logged).
+func (a *App) Serve(ctx context.Context, ln net.Listener) error {
+	hs := &http.Server{
+		Handler:           a.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelDebug),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	a.log.Info("tether: listening", "addr", ln.Addr().String(), "mode", a.mode(),
+		"webhook", a.cfg.WebhookURL != "", "demo", a.cfg.Demo)
+	select {
+	case err := <-errc:
+		a.shutdown(hs)
+		return err
+	case <-ctx.Done():
+	}
+	return a.shutdown(hs)
+}
+
+func (a *App) mode() string {
+	switch {
+	case a.dev != nil:
+		return "development"
+	case a.cfg.JWTSecret != "" || a.cfg.JWTPublicKey != "":
+		if a.cfg.Anonymous {
+			return "jwt+anonymous"
+		}
+		return "jwt"
+	}
+	return "anonymous"
+}
+
+func (a *App) shutdown(hs *http.Server) error {
+	start := time.Now()
+	a.draining.Store(true)
+	a.log.Info("tether: shutting down: draining clients", "sessions", a.srv.Len(), "timeout", a.cfg.ShutdownTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
+	defer cancel()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		// Stops accepting at once, then waits for API calls in progress.
+		// WebSocket connections are hijacked: the tether server has them.
+		if err := hs.Shutdown(ctx); err != nil {
+			_ = hs.Close()
+		}
+	}()
+	var failed bool
+	if err := a.srv.Shutdown(ctx); err != nil && !errors.Is(err, tether.ErrServerClosed) {
+		a.log.Warn("tether: drain incomplete: connections cut", "err", err)
+		failed = true
+	}
+	if a.hooks != nil {
+		st := a.hooks.Stats()
+		if err := a.hooks.Close(ctx); err != nil {
+			a.log.Warn("tether: webhooks not all delivered", "queued", st.Queued, "err", err)
+			failed = true
+		}
+	}
+	wg.Wait()
+	msg := "tether: shut down"
+	if failed {
+		msg = "tether: shut down, with losses (see above)"
+	}
+	a.log.Info(msg, "took", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// Run builds the server from cfg, listens on -addr and serves until ctx
+// ends (cmd/tether cancels it on SIGTERM or SIGINT).
+func Run(ctx context.Context, cfg *Config, logw io.Writer) error {
+	log := NewLogger(cfg, logw)
+	a, err := New(cfg, log, nil)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		if a.hooks != nil {
+			_ = a.hooks.Close(context.Background())
+		}
+		return &ConfigError{Setting: "addr", Err: err}
+	}
+	return a.Serve(ctx, ln)
+}
+
+// Redacted returns the settings for the start-up log, secrets hidden.
+func (c *Config) Redacted() []any {
+	secret := func(s string) string {
+		if s == "" {
+			return ""
+		}
+		return "<redacted>"
+	}
+	return []any{
+		"addr", c.Addr, "config", c.ConfigFile, "demo", c.Demo,
+		"api_key", secret(c.APIKey), "jwt_secret", secret(c.JWTSecret), "jwt_public_key", c.JWTPublicKey,
+		"jwt_audience", c.JWTAudience, "jwt_issuer", c.JWTIssuer, "anonymous", c.Anonymous,
+		"allowed_origins", strings.Join(c.Origins, ","),
+		"webhook_url", c.WebhookURL, "webhook_secret", secret(c.WebhookSecret),
+		"webhook_timeout", c.WebhookTimeout.String(), "webhook_max_in_flight", c.WebhookMaxInFlight,
+		"max_message_size", c.MaxMessageSize, "max_sessions", c.MaxSessions,
+		"max_sessions_per_user", c.MaxSessionsPerUser, "max_rooms_per_session", c.MaxRoomsPerSession,
+		"replay_buffer_bytes", c.ReplayBufferBytes, "replay_buffer_messages", c.ReplayBufferMessages,
+		"rate_limit", c.RateLimit, "rate_burst", c.RateBurst,
+		"grace_window", c.GraceWindow.String(), "heartbeat_interval", c.HeartbeatInterval.String(),
+		"heartbeat_timeout", c.HeartbeatTimeout.String(), "restart_jitter", c.RestartJitter.String(),
+		"shutdown_timeout", c.ShutdownTimeout.String(), "log_format", c.LogFormat, "log_level", c.LogLevel,
+	}
+}
