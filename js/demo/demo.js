@@ -153,14 +153,14 @@ client.on('message', (m) => {
     msg = { from: 'server', text: m.data, n: 0 };
   }
   received.push({ ...msg, seq: m.seq });
-  const mine = msg.from === short(client.sessionId);
+  const mine = short(String(msg.from)) === short(client.sessionId || '');
   if (mine && awaitingEcho.length > 0 && awaitingEcho[0].text === msg.text) {
     // Our own message, back from the room: it is already on screen.
     const { li } = awaitingEcho.shift();
     li.dataset.n = String(msg.n);
     return;
   }
-  const li = bubble({ from: msg.from, text: msg.text, mine });
+  const li = bubble({ from: short(String(msg.from)), text: msg.text, mine });
   li.dataset.n = String(msg.n);
   if (mine) setState(li, 'delivered', 'sent before this page was loaded');
 });
