@@ -276,7 +276,7 @@ func (s *Session) end(cause Cause, err error, code wire.CloseCode, reason string
 		s.expiry.Stop()
 		s.expiry = nil
 	}
-	s.post(event{kind: evClose, info: Closure{Cause: cause, Err: err}})
+	s.post(event{kind: evClose, info: Closure{Cause: cause, Err: err, Reason: reason}})
 	s.mu.Unlock()
 	if c != nil && code != 0 {
 		c.closeWith(code, reason)

@@ -105,8 +105,11 @@ type Options struct {
 
 // OpenInfo describes a new session.
 type OpenInfo struct {
-	Request  *http.Request // the upgrade request; valid during OnOpen only
-	Previous *Loss         // set when a resume was asked for and was impossible
+	// Request is the upgrade request, the very *http.Request Authenticate
+	// saw, so values Authenticate stored in its context are there.
+	// Valid during OnOpen only.
+	Request  *http.Request
+	Previous *Loss // set when a resume was asked for and was impossible
 }
 
 // Disconnect describes a lost connection.
@@ -129,8 +132,9 @@ type Resume struct {
 
 // Closure describes the end of a session.
 type Closure struct {
-	Cause Cause
-	Err   error
+	Cause  Cause
+	Err    error
+	Reason string // the close reason sent to the client, if any (Session.Close's argument)
 	// Unacked counts server→client messages the client never
 	// acknowledged: lost, unless the client received them just before
 	// the end.

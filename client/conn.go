@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -117,8 +118,22 @@ func (c *Client) connect() (*cconn, *wire.Welcome, error) {
 			body = strings.TrimSpace(string(b[:n]))
 		},
 	}
-	if c.o.Header != nil {
-		d.Header = gobwas.HandshakeHeaderHTTP(c.o.Header)
+	hdr := c.o.Header
+	if c.o.HeaderFunc != nil {
+		extra, err := c.o.HeaderFunc(ctx)
+		if err != nil {
+			return nil, nil, fmt.Errorf("failed to get headers: %w", err)
+		}
+		hdr = hdr.Clone()
+		if hdr == nil {
+			hdr = make(http.Header)
+		}
+		for k, v := range extra {
+			hdr[k] = v
+		}
+	}
+	if hdr != nil {
+		d.Header = gobwas.HandshakeHeaderHTTP(hdr)
 	}
 	nc, br, hs, err := d.Dial(ctx, c.url)
 	if err != nil {

@@ -16,6 +16,10 @@ import (
 type Options struct {
 	// Header is sent with every upgrade request (cookies, Authorization).
 	Header http.Header
+	// HeaderFunc, if set, is called before every connection attempt and
+	// its result is sent on top of Header: a way to present a fresh token
+	// on each reconnect. An error fails that attempt (it is retried).
+	HeaderFunc func(ctx context.Context) (http.Header, error)
 	// NetDial dials the TCP connection. Nil means a net.Dialer.
 	NetDial func(ctx context.Context, network, addr string) (net.Conn, error)
 	// TLSConfig is used for wss:// URLs. Nil means defaults.
