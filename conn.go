@@ -52,6 +52,7 @@ type conn struct {
 	closeReason string
 	draining    bool
 	clientGone  bool // the client answered our GoAway: it sends nothing more
+	quiet       bool // clientGone, and everything it sent was processed
 	finalSent   bool
 }
 
@@ -496,11 +497,23 @@ func (c *conn) checkDrain() {
 		s.mu.Unlock()
 		return
 	}
+	s.mu.Unlock()
 	if !clustered {
-		// The session ends with this server: stop taking messages for it,
-		// so that the last seq announced is final.
-		s.final = true
+		// The sessions end with this server. Until every client has gone
+		// quiet, their messages may still be broadcast to this session, so
+		// its last seq is not known yet.
+		c.mu.Lock()
+		first := !c.quiet
+		c.quiet = true
+		c.mu.Unlock()
+		if first {
+			c.srv.connQuiet()
+		}
+		if !c.srv.isFinal() {
+			return
+		}
 	}
+	s.mu.Lock()
 	processed, appending := s.processed, s.appending
 	s.mu.Unlock()
 	if appending > 0 {

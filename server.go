@@ -54,6 +54,7 @@ type Server struct {
 	sessions map[string]*Session
 	conns    map[*conn]struct{}
 	draining bool
+	final    bool // draining, second phase: no more Sends
 	drained  chan struct{} // closed when draining and no connection is left
 	active   tracker       // goroutines Shutdown waits for
 	done     chan struct{} // closed when Shutdown starts

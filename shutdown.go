@@ -75,6 +75,60 @@ func (srv *Server) removeConn(c *conn) {
 		srv.drained = nil
 	}
 	srv.mu.Unlock()
+	if srv.isDraining() {
+		srv.connQuiet()
+	}
+}
+
+// connQuiet starts the drain's second phase once every connection's
+// client has stopped sending and everything it sent was processed: from
+// then on every message a hook broadcast is in the replay buffers, and
+// the last seq of each session can be announced.
+func (srv *Server) connQuiet() {
+	srv.mu.Lock()
+	for c := range srv.conns {
+		c.mu.Lock()
+		quiet := c.quiet || c.dead
+		c.mu.Unlock()
+		if !quiet {
+			srv.mu.Unlock()
+			return
+		}
+	}
+	srv.mu.Unlock()
+	srv.finalize()
+}
+
+// finalize ends the taking of messages for every session (Send fails
+// with ErrServerClosed) and lets each connection close once its client
+// has acknowledged everything.
+func (srv *Server) finalize() {
+	srv.mu.Lock()
+	if srv.final {
+		srv.mu.Unlock()
+		return
+	}
+	srv.final = true
+	conns := make([]*conn, 0, len(srv.conns))
+	for c := range srv.conns {
+		conns = append(conns, c)
+	}
+	srv.mu.Unlock()
+	srv.Sessions(func(s *Session) bool {
+		s.mu.Lock()
+		s.final = true
+		s.mu.Unlock()
+		return true
+	})
+	for _, c := range conns {
+		c.checkDrain()
+	}
+}
+
+func (srv *Server) isFinal() bool {
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	return srv.final
 }
 
 // Shutdown drains the server for a restart: it refuses new connections,
@@ -106,6 +160,16 @@ func (srv *Server) Shutdown(ctx context.Context) error {
 
 	for _, c := range conns {
 		c.startDrain(jitter(srv.o.RestartJitter))
+	}
+	if srv.cluster == nil {
+		// A client that never goes quiet must not hold the others back
+		// for the whole of ctx: finalize after a while regardless.
+		wait := 5 * time.Second
+		if dl, ok := ctx.Deadline(); ok {
+			wait = min(wait, time.Until(dl)/2)
+		}
+		t := time.AfterFunc(wait, func() { srv.spawn(srv.finalize) })
+		defer t.Stop()
 	}
 	var err error
 	select {

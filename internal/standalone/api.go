@@ -76,18 +76,25 @@ func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	a.mux.ServeHTTP(w, r)
 }
 
-// session finds the session named by the path value, or answers 404.
-func (a *api) session(w http.ResponseWriter, id string) *tether.Session {
-	s := a.srv.Session(id)
-	if s == nil {
+// session describes the session named id, held by any server sharing
+// the store, or answers 404 (409 if it is closing on this server).
+func (a *api) session(w http.ResponseWriter, r *http.Request, id string) (tether.SessionInfo, bool) {
+	if s := a.srv.Session(id); s != nil {
+		if st, _ := s.State(); st == tether.StateClosed {
+			writeError(w, http.StatusConflict, "session_closed", "session "+quote(id)+" is closed")
+			return tether.SessionInfo{}, false
+		}
+	}
+	info, err := a.srv.Info(r.Context(), id)
+	switch {
+	case errors.Is(err, tether.ErrSessionClosed):
 		writeError(w, http.StatusNotFound, "session_not_found", "no session "+quote(id))
-		return nil
+		return info, false
+	case err != nil:
+		writeAPIError(w, sendError(err))
+		return info, false
 	}
-	if st, _ := s.State(); st == tether.StateClosed {
-		writeError(w, http.StatusConflict, "session_closed", "session "+quote(id)+" is closed")
-		return nil
-	}
-	return s
+	return info, true
 }
 
 // messageBody is a message to send: {"type":"text","text":"…"} or
@@ -159,8 +166,8 @@ func sendError(err error) *apiError {
 }
 
 func (a *api) sendToSession(w http.ResponseWriter, r *http.Request) {
-	s := a.session(w, r.PathValue("id"))
-	if s == nil {
+	id := r.PathValue("id")
+	if _, ok := a.session(w, r, id); !ok {
 		return
 	}
 	typ, p, e := a.readMessage(w, r)
@@ -168,12 +175,16 @@ func (a *api) sendToSession(w http.ResponseWriter, r *http.Request) {
 		writeAPIError(w, e)
 		return
 	}
-	if err := s.Send(r.Context(), typ, p); err != nil {
+	if err := a.srv.Send(r.Context(), id, typ, p); err != nil {
 		writeAPIError(w, sendError(err))
 		return
 	}
 	a.metrics.apiMessages.WithLabelValues("session").Inc()
-	writeJSON(w, http.StatusOK, map[string]any{"session": s.ID(), "queued": 1, "pending": s.Pending()})
+	out := map[string]any{"session": id, "queued": 1}
+	if info, err := a.srv.Info(r.Context(), id); err == nil {
+		out["pending"] = info.Pending
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (a *api) sendToUser(w http.ResponseWriter, r *http.Request) {
@@ -183,7 +194,12 @@ func (a *api) sendToUser(w http.ResponseWriter, r *http.Request) {
 		writeAPIError(w, e)
 		return
 	}
-	members := len(a.srv.UserSessions(user))
+	ids, err := a.srv.UserSessionIDs(r.Context(), user)
+	if err != nil {
+		writeAPIError(w, sendError(err))
+		return
+	}
+	members := len(ids)
 	if members == 0 {
 		writeError(w, http.StatusNotFound, "user_not_found", "user "+quote(user)+" has no session on this server")
 		return
@@ -212,7 +228,12 @@ func (a *api) broadcast(w http.ResponseWriter, r *http.Request) {
 		writeAPIError(w, e)
 		return
 	}
-	members := len(a.srv.RoomMembers(room))
+	ids, err := a.srv.RoomMemberIDs(r.Context(), room)
+	if err != nil {
+		writeAPIError(w, sendError(err))
+		return
+	}
+	members := len(ids)
 	if members == 0 {
 		writeError(w, http.StatusNotFound, "room_not_found", "room "+quote(room)+" has no members")
 		return
@@ -245,11 +266,10 @@ func (a *api) join(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "invalid_field", `"session" is required: the ID of the session to add`)
 		return
 	}
-	s := a.session(w, b.Session)
-	if s == nil {
+	if _, ok := a.session(w, r, b.Session); !ok {
 		return
 	}
-	switch err := s.Join(room); {
+	switch err := a.srv.Join(r.Context(), b.Session, room); {
 	case errors.Is(err, tether.ErrTooManyRooms):
 		writeError(w, http.StatusConflict, "too_many_rooms", err.Error())
 		return
@@ -257,21 +277,35 @@ func (a *api) join(w http.ResponseWriter, r *http.Request) {
 		writeAPIError(w, sendError(err))
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"room": room, "session": s.ID(), "rooms": nonNil(s.Rooms())})
+	a.writeRooms(w, r, room, b.Session)
+}
+
+// writeRooms answers with the rooms a session is in now.
+func (a *api) writeRooms(w http.ResponseWriter, r *http.Request, room, id string) {
+	info, err := a.srv.Info(r.Context(), id)
+	if err != nil {
+		writeAPIError(w, sendError(err))
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"room": room, "session": id, "rooms": nonNil(info.Rooms)})
 }
 
 func (a *api) leave(w http.ResponseWriter, r *http.Request) {
 	room := r.PathValue("room")
-	s := a.session(w, r.PathValue("session"))
-	if s == nil {
+	id := r.PathValue("session")
+	info, ok := a.session(w, r, id)
+	if !ok {
 		return
 	}
-	if !contains(s.Rooms(), room) {
-		writeError(w, http.StatusNotFound, "not_member", "session "+quote(s.ID())+" is not in room "+quote(room))
+	if !contains(info.Rooms, room) {
+		writeError(w, http.StatusNotFound, "not_member", "session "+quote(id)+" is not in room "+quote(room))
 		return
 	}
-	s.Leave(room)
-	writeJSON(w, http.StatusOK, map[string]any{"room": room, "session": s.ID(), "rooms": nonNil(s.Rooms())})
+	if err := a.srv.Leave(r.Context(), id, room); err != nil {
+		writeAPIError(w, sendError(err))
+		return
+	}
+	a.writeRooms(w, r, room, id)
 }
 
 type kickBody struct {
@@ -279,8 +313,8 @@ type kickBody struct {
 }
 
 func (a *api) kick(w http.ResponseWriter, r *http.Request) {
-	s := a.session(w, r.PathValue("id"))
-	if s == nil {
+	id := r.PathValue("id")
+	if _, ok := a.session(w, r, id); !ok {
 		return
 	}
 	var b kickBody
@@ -296,12 +330,12 @@ func (a *api) kick(w http.ResponseWriter, r *http.Request) {
 	if reason == "" {
 		reason = "kicked"
 	}
-	a.sessions.setKickReason(s.ID(), reason)
-	if err := s.Close(reason); err != nil {
+	a.sessions.setKickReason(id, reason)
+	if err := a.srv.Kick(r.Context(), id, reason); err != nil {
 		writeAPIError(w, sendError(err))
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"session": s.ID(), "closed": true, "reason": reason})
+	writeJSON(w, http.StatusOK, map[string]any{"session": id, "closed": true, "reason": reason})
 }
 
 func quote(s string) string {

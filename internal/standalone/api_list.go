@@ -30,14 +30,14 @@ type sessionView struct {
 	Meta              map[string]string `json:"meta"`
 }
 
-func viewOf(s *tether.Session) (sessionView, bool) {
-	st, since := s.State()
+func viewOf(info tether.SessionInfo) (sessionView, bool) {
+	st, since := info.State, info.Since
 	if st != tether.StateConnected && st != tether.StateDisconnected {
 		return sessionView{}, false
 	}
 	v := sessionView{
-		ID: s.ID(), User: s.UserID(), State: st.String(), Pending: s.Pending(),
-		Rooms: nonNil(s.Rooms()), Created: s.Created().UTC(), Meta: s.Meta(),
+		ID: info.ID, User: info.UserID, State: st.String(), Pending: info.Pending,
+		Rooms: nonNil(info.Rooms), Created: info.Created.UTC(), Meta: info.Meta,
 	}
 	if st == tether.StateDisconnected && !since.IsZero() {
 		t := since.UTC()
@@ -51,8 +51,8 @@ func viewOf(s *tether.Session) (sessionView, bool) {
 
 func (a *api) getSession(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	if s := a.srv.Session(id); s != nil {
-		if v, ok := viewOf(s); ok {
+	if info, err := a.srv.Info(r.Context(), id); err == nil {
+		if v, ok := viewOf(info); ok {
 			writeJSON(w, http.StatusOK, v)
 			return
 		}
@@ -116,16 +116,29 @@ func (a *api) listSessions(w http.ResponseWriter, r *http.Request) {
 		}
 		after = &c
 	}
-	var list []*tether.Session
+	// Rooms and users are indexed by the store: those lists cover every
+	// server sharing it. The unfiltered list is of this server's sessions.
+	var ids []string
+	var err error
 	room, byRoom := q.Get("room"), q.Has("room")
 	user, byUser := q.Get("user"), q.Has("user")
 	switch {
 	case byRoom:
-		list = a.srv.RoomMembers(room)
+		ids, err = a.srv.RoomMemberIDs(r.Context(), room)
 	case byUser:
-		list = a.srv.UserSessions(user)
+		ids, err = a.srv.UserSessionIDs(r.Context(), user)
 	default:
-		a.srv.Sessions(func(s *tether.Session) bool { list = append(list, s); return true })
+		a.srv.Sessions(func(s *tether.Session) bool { ids = append(ids, s.ID()); return true })
+	}
+	if err != nil {
+		writeAPIError(w, sendError(err))
+		return
+	}
+	var list []tether.SessionInfo
+	for _, id := range ids {
+		if info, err := a.srv.Info(r.Context(), id); err == nil {
+			list = append(list, info)
+		}
 	}
 	type row struct {
 		c cursor
@@ -133,7 +146,7 @@ func (a *api) listSessions(w http.ResponseWriter, r *http.Request) {
 	}
 	rows := make([]row, 0, len(list))
 	for _, s := range list {
-		if byUser && s.UserID() != user {
+		if byUser && s.UserID != user {
 			continue
 		}
 		v, ok := viewOf(s)
@@ -168,12 +181,9 @@ type roomView struct {
 	Members []string `json:"members"` // session IDs, sorted
 }
 
-func (a *api) roomView(name string) roomView {
-	ms := a.srv.RoomMembers(name)
-	v := roomView{Name: name, Members: make([]string, 0, len(ms))}
-	for _, s := range ms {
-		v.Members = append(v.Members, s.ID())
-	}
+func (a *api) roomView(r *http.Request, name string) roomView {
+	ms, _ := a.srv.RoomMemberIDs(r.Context(), name)
+	v := roomView{Name: name, Members: append(make([]string, 0, len(ms)), ms...)}
 	sort.Strings(v.Members)
 	v.Size = len(v.Members)
 	return v
@@ -185,7 +195,7 @@ func (a *api) listRooms(w http.ResponseWriter, r *http.Request) {
 		Rooms []roomView `json:"rooms"`
 	}{Rooms: make([]roomView, 0, len(names))}
 	for name := range names {
-		if v := a.roomView(name); v.Size > 0 {
+		if v := a.roomView(r, name); v.Size > 0 {
 			out.Rooms = append(out.Rooms, v)
 		}
 	}
@@ -195,7 +205,7 @@ func (a *api) listRooms(w http.ResponseWriter, r *http.Request) {
 
 func (a *api) getRoom(w http.ResponseWriter, r *http.Request) {
 	room := r.PathValue("room")
-	v := a.roomView(room)
+	v := a.roomView(r, room)
 	if v.Size == 0 {
 		writeError(w, http.StatusNotFound, "room_not_found", "room "+quote(room)+" has no members")
 		return

@@ -243,7 +243,10 @@ func (h *hooks) onClose(ctx context.Context, s *tether.Session, c tether.Closure
 		ev.Error = c.Err.Error()
 	}
 	if c.Cause == tether.CauseKicked {
-		ev.Reason = st.kickReason
+		ev.Reason = c.Reason
+		if ev.Reason == "" && st != nil {
+			ev.Reason = st.kickReason
+		}
 	}
 	ev.Counts = map[string]int64{"unacked": int64(c.Unacked)}
 	h.d.Notify(ev)
