@@ -202,6 +202,11 @@ func (srv *Server) hold(rec *Record) *Session {
 	srv.mu.Lock()
 	if old := srv.sessions[rec.ID]; old != nil {
 		srv.mu.Unlock()
+		// Claimed twice by this server (adopted as an orphan while a
+		// client resumed it here): the later lease is ours.
+		old.mu.Lock()
+		old.lease = max(old.lease, rec.Lease)
+		old.mu.Unlock()
 		return old
 	}
 	srv.sessions[rec.ID] = s
@@ -217,9 +222,9 @@ func (srv *Server) hold(rec *Record) *Session {
 // handOver gives a session to the server that asked for it: the local
 // connection goes, queued hooks run, the state is saved and released.
 func (srv *Server) handOver(id, to string) {
-	ctx, cancel := srv.storeCtx()
-	defer cancel()
 	released := func() {
+		ctx, cancel := srv.storeCtx()
+		defer cancel()
 		_ = srv.cluster.Notify(ctx, to, Notice{Kind: NoticeReleased, Session: id, From: srv.node})
 	}
 	s := srv.Session(id)
@@ -232,6 +237,8 @@ func (srv *Server) handOver(id, to string) {
 		s.mu.Lock()
 		lease := s.lease
 		s.mu.Unlock()
+		ctx, cancel := srv.storeCtx()
+		defer cancel()
 		if err := srv.store.Release(ctx, id, lease); err != nil && !errors.Is(err, ErrFenced) && !errors.Is(err, ErrNotFound) {
 			srv.log.Warn("tether: cannot release session", "session", id, "err", err)
 		}

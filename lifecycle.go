@@ -134,8 +134,17 @@ func (s *Session) run(ev *event) {
 		}
 	case evClose:
 		cl := ev.info.(Closure)
-		var owned bool
-		cl.Unacked, owned = s.bury(cl.Cause)
+		var owned, retry bool
+		cl.Unacked, owned, retry = s.bury(cl.Cause)
+		if retry {
+			info := ev.info
+			time.AfterFunc(time.Second, func() {
+				s.mu.Lock()
+				s.post(event{kind: evClose, info: info})
+				s.mu.Unlock()
+			})
+			return
+		}
 		if !owned {
 			return // another server took the session over
 		}
@@ -220,7 +229,7 @@ func (s *Session) persistIn() bool {
 // bury replaces the session with a tombstone and returns how many
 // messages the client never acknowledged; ok is false if another server
 // owns the session now (it runs the close hook, not us).
-func (s *Session) bury(cause Cause) (unacked int, ok bool) {
+func (s *Session) bury(cause Cause) (unacked int, ok, retry bool) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(s.srv.ctx), s.srv.o.HandshakeTimeout)
 	defer cancel()
 	t := &Tombstone{ID: s.id, UserID: s.user, Reason: cause.lossReason(), Closed: time.Now()}
@@ -236,7 +245,20 @@ func (s *Session) bury(cause Cause) (unacked int, ok bool) {
 	switch err := s.srv.store.Close(ctx, s.id, lease, t); {
 	case errors.Is(err, ErrFenced):
 		ok = false
+	case errors.Is(err, ErrNotFound) && s.srv.cluster != nil:
+		ok = false // another server took the session over and ended it
 	case err != nil && !errors.Is(err, ErrNotFound):
+		if s.srv.cluster != nil {
+			select {
+			case <-s.srv.done:
+			default:
+				// The session is still in the shared store, where another
+				// server could resume it: try again before telling anyone
+				// it is over.
+				s.srv.log.Warn("tether: cannot close session in store; retrying", "session", s.id, "err", err)
+				return unacked, false, true
+			}
+		}
 		s.srv.log.Warn("tether: cannot close session in store", "session", s.id, "err", err)
 	}
 	s.srv.removeSession(s)
@@ -246,7 +268,7 @@ func (s *Session) bury(cause Cause) (unacked int, ok bool) {
 		close(s.buryWait)
 	}
 	s.mu.Unlock()
-	return unacked, ok
+	return unacked, ok, false
 }
 
 // end closes the session for good; it reports false if it already was.
