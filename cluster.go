@@ -35,11 +35,19 @@ func (srv *Server) startCluster() {
 		return
 	}
 	srv.cluster = cl
-	srv.node = cl.Node()
 	srv.cl.releases = make(map[string]chan struct{})
 	srv.cl.adopting = make(map[string]chan struct{})
 	cl.Listen(srv.onNotice)
 	srv.spawn(srv.adoptLoop)
+}
+
+// nodeName is this server's name in the cluster ("" when alone). The
+// store may change it after this server lost its liveness.
+func (srv *Server) nodeName() string {
+	if srv.cluster == nil {
+		return ""
+	}
+	return srv.cluster.Node()
 }
 
 // onNotice handles a notice from another server or from the store. It
@@ -125,12 +133,12 @@ func (srv *Server) adopt(ctx context.Context, id string) (*Session, error) {
 	if err != nil {
 		return nil, err
 	}
-	if srv.cluster != nil && rec.Owner != "" && rec.Owner != srv.node {
+	if srv.cluster != nil && rec.Owner != "" && rec.Owner != srv.nodeName() {
 		if err := srv.takeFrom(ctx, rec.Owner, id); err != nil {
 			return nil, err
 		}
 	}
-	rec, err = srv.store.Claim(ctx, id, srv.node)
+	rec, err = srv.store.Claim(ctx, id, srv.nodeName())
 	if err != nil {
 		return nil, err
 	}
@@ -154,7 +162,7 @@ func (srv *Server) takeFrom(ctx context.Context, owner, id string) error {
 		}
 		srv.cl.mu.Unlock()
 	}()
-	if err := srv.cluster.Notify(ctx, owner, Notice{Kind: NoticeRelease, Session: id, From: srv.node}); err != nil {
+	if err := srv.cluster.Notify(ctx, owner, Notice{Kind: NoticeRelease, Session: id, From: srv.nodeName()}); err != nil {
 		return err
 	}
 	t := time.NewTimer(handoverWait)
@@ -225,7 +233,7 @@ func (srv *Server) handOver(id, to string) {
 	released := func() {
 		ctx, cancel := srv.storeCtx()
 		defer cancel()
-		_ = srv.cluster.Notify(ctx, to, Notice{Kind: NoticeReleased, Session: id, From: srv.node})
+		_ = srv.cluster.Notify(ctx, to, Notice{Kind: NoticeReleased, Session: id, From: srv.nodeName()})
 	}
 	s := srv.Session(id)
 	if s == nil {
@@ -265,6 +273,7 @@ func (s *Session) leave(cause Cause, code wire.CloseCode, reason string, after f
 	s.conn = nil
 	if s.state == stateConnected {
 		s.post(event{kind: evDisconnect, info: Disconnect{Cause: cause, Err: errors.New(reason)}})
+		s.detached = time.Now() // so that, released, it is an orphan someone expires
 	}
 	s.state = stateDisconnected
 	s.expGen++
@@ -357,9 +366,9 @@ func (srv *Server) remote(ctx context.Context, id string, n Notice, here func(*S
 	if err != nil {
 		return err
 	}
-	if rec.Owner != "" && rec.Owner != srv.node {
+	if rec.Owner != "" && rec.Owner != srv.nodeName() {
 		if alive, err := srv.cluster.Alive(ctx, rec.Owner); err == nil && alive {
-			n.From = srv.node
+			n.From = srv.nodeName()
 			return srv.cluster.Notify(ctx, rec.Owner, n)
 		}
 	}

@@ -252,7 +252,7 @@ func (srv *Server) Info(ctx context.Context, sessionID string) (SessionInfo, err
 			return SessionInfo{}, ErrSessionClosed
 		}
 		return SessionInfo{ID: s.id, UserID: s.user, State: st, Since: since, Created: s.created,
-			Pending: s.Pending(), Rooms: s.Rooms(), Meta: s.Meta(), Node: srv.node}, nil
+			Pending: s.Pending(), Rooms: s.Rooms(), Meta: s.Meta(), Node: srv.nodeName()}, nil
 	}
 	rec, err := srv.store.Load(ctx, sessionID)
 	if errors.Is(err, ErrNotFound) {

@@ -54,12 +54,11 @@ type Server struct {
 	sessions map[string]*Session
 	conns    map[*conn]struct{}
 	draining bool
-	final    bool // draining, second phase: no more Sends
+	final    bool          // draining, second phase: no more Sends
 	drained  chan struct{} // closed when draining and no connection is left
 	active   tracker       // goroutines Shutdown waits for
 	done     chan struct{} // closed when Shutdown starts
 	cluster  Cluster       // the store, when it is shared; nil otherwise
-	node     string        // this server's name in the cluster
 	cl       clusterState
 }
 
@@ -392,7 +391,7 @@ func (srv *Server) open(ctx context.Context, c *conn, r *http.Request, user stri
 	token, th := newToken()
 	s := &Session{srv: srv, id: newID(), user: user, created: time.Now(), token: th, lease: 1}
 	rec := &Record{
-		ID: s.id, UserID: user, Token: th, Created: s.created, Owner: srv.node,
+		ID: s.id, UserID: user, Token: th, Created: s.created, Owner: srv.nodeName(),
 		MaxMessages: srv.o.MaxReplayMessages, MaxBytes: srv.o.MaxReplayBytes,
 	}
 	if err := srv.store.Create(ctx, rec); err != nil {
