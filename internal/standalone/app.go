@@ -29,6 +29,7 @@ type App struct {
 	apiKey   string
 	draining atomic.Bool
 	handler  http.Handler
+	redis    *redisBackend // nil with the in-memory store
 }
 
 // NewLogger returns the logger -log-format and -log-level ask for.
@@ -86,7 +87,17 @@ func New(cfg *Config, log *slog.Logger, assets fs.FS) (*App, error) {
 		}
 		a.hooks, h.d = d, d
 	}
+	var store tether.Store
+	if cfg.RedisAddr != "" {
+		st, err := openRedis(cfg, log)
+		if err != nil {
+			return nil, err
+		}
+		a.redis, store = st, st.store
+		h.epoch = randomString(6) + "."
+	}
 	a.srv = tether.NewServer(h.options(&tether.Options{
+		Store:              store,
 		GraceWindow:        cfg.GraceWindow,
 		HeartbeatInterval:  cfg.HeartbeatInterval,
 		HeartbeatTimeout:   cfg.HeartbeatTimeout,
@@ -212,6 +223,9 @@ func (a *App) shutdown(hs *http.Server) error {
 		}
 	}
 	wg.Wait()
+	if a.redis != nil {
+		a.redis.close()
+	}
 	msg := "tether: shut down"
 	if failed {
 		msg = "tether: shut down, with losses (see above)"
@@ -260,5 +274,7 @@ func (c *Config) Redacted() []any {
 		"grace_window", c.GraceWindow.String(), "heartbeat_interval", c.HeartbeatInterval.String(),
 		"heartbeat_timeout", c.HeartbeatTimeout.String(), "restart_jitter", c.RestartJitter.String(),
 		"shutdown_timeout", c.ShutdownTimeout.String(), "log_format", c.LogFormat, "log_level", c.LogLevel,
+		"redis_addr", c.RedisAddr, "redis_password", secret(c.RedisPassword), "redis_prefix", c.RedisPrefix,
+		"node_name", c.NodeName, "node_liveness", c.NodeLiveness.String(),
 	}
 }

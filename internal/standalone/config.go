@@ -53,6 +53,12 @@ type Config struct {
 	LogFormat string
 	LogLevel  string
 
+	RedisAddr     string // comma-separated; empty: the in-memory store
+	RedisPassword string
+	RedisPrefix   string
+	NodeName      string
+	NodeLiveness  time.Duration
+
 	// Derived by Parse.
 	Origins  []string
 	Warnings []string          // logged once the logger exists
@@ -124,6 +130,11 @@ func (c *Config) flagSet() *flag.FlagSet {
 	fs.DurationVar(&c.RestartJitter, "restart-jitter", 2*time.Second, "on shutdown, clients are told to reconnect after a random delay up to this")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "on SIGTERM/SIGINT, time allowed to drain clients and deliver webhooks before exiting")
 
+	fs.StringVar(&c.RedisAddr, "redis-addr", "", "Redis address(es), host:port, comma-separated for Sentinel or Cluster; sessions then live in Redis, several servers share them and a client may resume on any; empty means the in-memory store (one process)")
+	fs.StringVar(&c.RedisPassword, "redis-password", "", "Redis password")
+	fs.StringVar(&c.RedisPrefix, "redis-prefix", "tether", "prefix of every Redis key and channel; servers that share sessions use the same one")
+	fs.StringVar(&c.NodeName, "node-name", "", "this server's name among those sharing Redis; empty means a random one")
+	fs.DurationVar(&c.NodeLiveness, "node-liveness", 5*time.Second, "a server that has not renewed its liveness in Redis for this long is dead: others take its sessions over")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 	return fs

@@ -27,6 +27,9 @@ type hooks struct {
 	d        dispatcher // nil: broadcast mode
 	m        *metrics
 	sessions *sessionTable
+	// epoch makes event IDs counted per process unique across the
+	// servers a session moves between: "" alone, "<random>." with Redis.
+	epoch string
 	log      *slog.Logger
 }
 
@@ -202,7 +205,7 @@ func (h *hooks) onDisconnect(ctx context.Context, s *tether.Session, d tether.Di
 	}
 	var n int
 	h.sessions.update(s.ID(), func(st *sessionState) { st.disconnects++; n = st.disconnects })
-	ev := h.event("disconnect", s, fmt.Sprintf("disconnect:%d", n))
+	ev := h.event("disconnect", s, fmt.Sprintf("disconnect:%s%d", h.epoch, n))
 	ev.Cause = cause
 	if d.Err != nil {
 		ev.Error = d.Err.Error()
@@ -219,7 +222,7 @@ func (h *hooks) onResume(ctx context.Context, s *tether.Session, r tether.Resume
 	}
 	var n int
 	h.sessions.update(s.ID(), func(st *sessionState) { st.resumes++; n = st.resumes })
-	ev := h.event("resume", s, fmt.Sprintf("resume:%d", n))
+	ev := h.event("resume", s, fmt.Sprintf("resume:%s%d", h.epoch, n))
 	ev.Counts = map[string]int64{
 		"replayed_to_client": int64(r.ToClient), "replayed_from_client": int64(r.FromClient),
 		"offline_ms": r.Offline.Milliseconds(),

@@ -45,6 +45,17 @@ func (c *Config) validate() error {
 	default:
 		return bad("log-level", "%q: want debug, info, warn or error", c.LogLevel)
 	}
+	if c.RedisAddr != "" {
+		if strings.ContainsAny(c.RedisPrefix, "{}") || c.RedisPrefix == "" {
+			return bad("redis-prefix", "%q: must be non-empty and without { or }", c.RedisPrefix)
+		}
+		if c.NodeLiveness < 500*time.Millisecond {
+			return bad("node-liveness", "%v: must be at least 500ms", c.NodeLiveness)
+		}
+		if c.NodeLiveness >= c.GraceWindow {
+			return bad("node-liveness", "%v: must be shorter than -grace-window (%v)", c.NodeLiveness, c.GraceWindow)
+		}
+	}
 
 	if c.APIKey != "" && len(c.APIKey) < 16 {
 		c.Warnings = append(c.Warnings, "-api-key is shorter than 16 characters: easy to guess")
