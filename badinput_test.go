@@ -319,3 +319,46 @@ func TestOriginChecked(t *testing.T) {
 		t.Fatalf("foreign origin: close %d, want 4403", code)
 	}
 }
+
+// TestStaleAttemptRefused: a resume stamped older than the one that holds
+// the session (an attempt the client gave up on, arriving late) is
+// refused with 4007 and does not take the session.
+func TestStaleAttemptRefused(t *testing.T) {
+	ts := startServer(t, nil)
+	rc, err := rawDial(t, ts.directURL(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := rc.hello(&wire.Hello{Attempt: 100})
+	var last uint64 // client messages sent so far
+	resume := func(token []byte, attempt uint64) (*rawConn, *wire.Welcome, uint16) {
+		rc, err := rawDial(t, ts.directURL(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rc.send(wire.AppendHello(nil, &wire.Hello{SessionID: w.SessionID, Token: token, Epoch: w.Epoch,
+			Written: last, Last: last, Attempt: attempt}))
+		f, err := rc.next(5 * time.Second)
+		if err != nil {
+			code, _ := closeCodeOf(err)
+			return rc, nil, code
+		}
+		return rc, f.Welcome, 0
+	}
+	newer, w2, code := resume(w.Token, 300)
+	if code != 0 || !w2.Resumed() {
+		t.Fatalf("resume with attempt 300: %d", code)
+	}
+	// The abandoned attempt 200 arrives late, with the token it had.
+	if _, _, code := resume(w.Token, 200); tether.CloseCode(code) != tether.CloseSuperseded {
+		t.Fatalf("late attempt 200: close %d, want 4007", code)
+	}
+	// The newer connection still holds the session.
+	newer.send(wire.AppendSeqFrame(nil, wire.TypeAck, 0))
+	newer.send(append(wire.AppendMessageHeader(nil, true, 1), "still here"...))
+	last = 1
+	ts.hooks.waitFor(t, "message on the newer connection", 5*time.Second, func() bool { return len(ts.hooks.msgs[w.SessionID]) == 1 })
+	if _, _, code := resume(w2.Token, 400); code != 0 {
+		t.Fatalf("a later attempt with the current token: close %d", code)
+	}
+}

@@ -87,6 +87,7 @@ const (
 	CloseTryAgain          = CloseCode(wire.CloseTryAgain)
 	CloseServerError       = CloseCode(wire.CloseServerError)
 	CloseRateLimited       = CloseCode(wire.CloseRateLimited)
+	CloseSuperseded        = CloseCode(wire.CloseSuperseded)
 	CloseProtocolViolation = CloseCode(wire.CloseProtocolViolation)
 	CloseUnauthorized      = CloseCode(wire.CloseUnauthorized)
 	CloseForbidden         = CloseCode(wire.CloseForbidden)

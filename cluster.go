@@ -25,7 +25,7 @@ var ErrBusy = errors.New("tether: session held by another server")
 // clusterState is a server's part in a cluster.
 type clusterState struct {
 	mu       sync.Mutex
-	releases map[string]chan struct{} // session → closed when its owner released it
+	releases map[string]chan bool     // session → true when its owner released it, false if it refused
 	adopting map[string]chan struct{} // session → closed when its adoption ended
 }
 
@@ -35,7 +35,7 @@ func (srv *Server) startCluster() {
 		return
 	}
 	srv.cluster = cl
-	srv.cl.releases = make(map[string]chan struct{})
+	srv.cl.releases = make(map[string]chan bool)
 	srv.cl.adopting = make(map[string]chan struct{})
 	cl.Listen(srv.onNotice)
 	srv.spawn(srv.adoptLoop)
@@ -59,11 +59,11 @@ func (srv *Server) onNotice(n Notice) {
 			s.woke(n.Seq)
 		}
 	case NoticeRelease:
-		srv.spawn(func() { srv.handOver(n.Session, n.From) })
-	case NoticeReleased:
+		srv.spawn(func() { srv.handOver(n.Session, n.From, n.Seq) })
+	case NoticeReleased, NoticeStale:
 		srv.cl.mu.Lock()
 		if ch := srv.cl.releases[n.Session]; ch != nil {
-			close(ch)
+			ch <- n.Kind == NoticeReleased
 			delete(srv.cl.releases, n.Session)
 		}
 		srv.cl.mu.Unlock()
@@ -98,10 +98,14 @@ func (s *Session) woke(seq uint64) {
 // adopt makes this server the owner of a session it does not hold: a
 // client resumes here, or the session must be ended here. A live owner is
 // asked to hand the session over first.
-func (srv *Server) adopt(ctx context.Context, id string) (*Session, error) {
+func (srv *Server) adopt(ctx context.Context, id string, attempt uint64) (*Session, error) {
 	for {
 		if s := srv.Session(id); s != nil {
-			return s, nil
+			if !s.isMoved() {
+				return s, nil
+			}
+			srv.awaitGone(ctx, s)
+			continue
 		}
 		srv.cl.mu.Lock()
 		if srv.cl.adopting == nil {
@@ -133,25 +137,44 @@ func (srv *Server) adopt(ctx context.Context, id string) (*Session, error) {
 	if err != nil {
 		return nil, err
 	}
-	if srv.cluster != nil && rec.Owner != "" && rec.Owner != srv.nodeName() {
-		if err := srv.takeFrom(ctx, rec.Owner, id); err != nil {
+	if attempt != 0 && attempt <= rec.Attempt {
+		return nil, errStale
+	}
+	me := srv.nodeName()
+	if rec.Owner != "" && rec.Owner != me {
+		if err := srv.takeFrom(ctx, rec.Owner, id, attempt); err != nil {
 			return nil, err
 		}
 	}
-	rec, err = srv.store.Claim(ctx, id, srv.nodeName())
+	// Claim from the owner we asked, or nobody: if a third server took
+	// the session meanwhile, it keeps it.
+	rec, err = srv.cluster.ClaimFrom(ctx, id, me, rec.Owner)
+	if errors.Is(err, ErrFenced) {
+		return nil, fmt.Errorf("%w: claimed by another server meanwhile", ErrBusy)
+	}
 	if err != nil {
 		return nil, err
 	}
 	return srv.hold(rec), nil
 }
 
+// awaitGone waits until a session handed over is no longer held here.
+func (srv *Server) awaitGone(ctx context.Context, s *Session) {
+	for srv.Session(s.id) == s && ctx.Err() == nil {
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// errStale refuses a connection attempt older than the one attached.
+var errStale = errors.New("tether: superseded connection attempt")
+
 // takeFrom asks a live owner to release a session and waits for it.
-func (srv *Server) takeFrom(ctx context.Context, owner, id string) error {
+func (srv *Server) takeFrom(ctx context.Context, owner, id string, attempt uint64) error {
 	alive, err := srv.cluster.Alive(ctx, owner)
 	if err != nil || !alive {
 		return err
 	}
-	ch := make(chan struct{})
+	ch := make(chan bool, 1)
 	srv.cl.mu.Lock()
 	srv.cl.releases[id] = ch
 	srv.cl.mu.Unlock()
@@ -162,13 +185,16 @@ func (srv *Server) takeFrom(ctx context.Context, owner, id string) error {
 		}
 		srv.cl.mu.Unlock()
 	}()
-	if err := srv.cluster.Notify(ctx, owner, Notice{Kind: NoticeRelease, Session: id, From: srv.nodeName()}); err != nil {
+	if err := srv.cluster.Notify(ctx, owner, Notice{Kind: NoticeRelease, Session: id, From: srv.nodeName(), Seq: attempt}); err != nil {
 		return err
 	}
 	t := time.NewTimer(handoverWait)
 	defer t.Stop()
 	select {
-	case <-ch:
+	case released := <-ch:
+		if !released {
+			return errStale
+		}
 		return nil
 	case <-t.C:
 	case <-ctx.Done():
@@ -186,7 +212,10 @@ func (srv *Server) takeFrom(ctx context.Context, owner, id string) error {
 			return nil
 		}
 		select {
-		case <-ch:
+		case released := <-ch:
+			if !released {
+				return errStale
+			}
 			return nil
 		case <-time.After(200 * time.Millisecond):
 		case <-ctx.Done():
@@ -201,7 +230,7 @@ func (srv *Server) hold(rec *Record) *Session {
 	s := &Session{
 		srv: srv, id: rec.ID, user: rec.UserID, created: rec.Created,
 		state: stateDisconnected, meta: rec.Meta, token: rec.Token, prevToken: rec.PrevToken,
-		in: rec.In, processed: rec.In, savedIn: rec.In, out: rec.Out, acked: rec.Acked, lease: rec.Lease,
+		in: rec.In, processed: rec.In, savedIn: rec.In, out: rec.Out, acked: rec.Acked, lease: rec.Lease, attempt: rec.Attempt,
 		detached: rec.Detached,
 	}
 	if s.detached.IsZero() {
@@ -229,15 +258,23 @@ func (srv *Server) hold(rec *Record) *Session {
 
 // handOver gives a session to the server that asked for it: the local
 // connection goes, queued hooks run, the state is saved and released.
-func (srv *Server) handOver(id, to string) {
-	released := func() {
+func (srv *Server) handOver(id, to string, attempt uint64) {
+	reply := func(kind NoticeKind) {
 		ctx, cancel := srv.storeCtx()
 		defer cancel()
-		_ = srv.cluster.Notify(ctx, to, Notice{Kind: NoticeReleased, Session: id, From: srv.nodeName()})
+		_ = srv.cluster.Notify(ctx, to, Notice{Kind: kind, Session: id, From: srv.nodeName()})
 	}
+	released := func() { reply(NoticeReleased) }
 	s := srv.Session(id)
 	if s == nil {
 		released()
+		return
+	}
+	s.mu.Lock()
+	stale := attempt != 0 && attempt <= s.attempt
+	s.mu.Unlock()
+	if stale {
+		reply(NoticeStale)
 		return
 	}
 	if !s.leave(CauseReplaced, wire.CloseReplaced, "tether: session resumed on another server", func() {
@@ -372,7 +409,7 @@ func (srv *Server) remote(ctx context.Context, id string, n Notice, here func(*S
 			return srv.cluster.Notify(ctx, rec.Owner, n)
 		}
 	}
-	s, err := srv.adopt(ctx, id)
+	s, err := srv.adopt(ctx, id, 0)
 	if err != nil {
 		if errors.Is(err, ErrNotFound) {
 			return ErrSessionClosed

@@ -173,12 +173,12 @@ func (k evKind) String() string {
 }
 
 // save writes the session's record to the store.
-func (s *Session) save() {
+func (s *Session) save() error {
 	ctx, cancel := context.WithTimeout(s.srv.ctx, s.srv.o.HandshakeTimeout)
 	defer cancel()
 	rec, err := s.srv.store.Load(ctx, s.id)
 	if err != nil {
-		return
+		return err
 	}
 	s.mu.Lock()
 	rec.Meta = maps.Clone(s.meta)
@@ -186,17 +186,20 @@ func (s *Session) save() {
 	rec.In = s.processed
 	rec.Detached = s.detached
 	rec.Lease = s.lease
+	rec.Attempt = s.attempt
 	s.mu.Unlock()
 	switch err := s.srv.store.Save(ctx, rec); {
 	case errors.Is(err, ErrFenced):
 		s.srv.drop(s)
+		return err
 	case err != nil:
 		s.srv.log.Warn("tether: cannot save session", "session", s.id, "err", err)
-	default:
-		s.mu.Lock()
-		s.savedIn = max(s.savedIn, rec.In)
-		s.mu.Unlock()
+		return err
 	}
+	s.mu.Lock()
+	s.savedIn = max(s.savedIn, rec.In)
+	s.mu.Unlock()
+	return nil
 }
 
 // persistIn makes the processed client messages durable before they are

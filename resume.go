@@ -58,6 +58,12 @@ func (s *Session) resume(ctx context.Context, c *conn, user string, h *wire.Hell
 		s.srv.log.Warn("tether: resume by another user", "session", s.id, "owner", s.user, "user", user)
 		return wire.CloseForbidden, "tether: session belongs to another user"
 	}
+	if h.Attempt != 0 && h.Attempt <= s.attempt {
+		// An attempt the client abandoned, arriving late: it must not take
+		// the session from the newer one.
+		s.mu.Unlock()
+		return wire.CloseSuperseded, "tether: a newer connection attempt holds the session"
+	}
 	if h.Recv < rec.Acked || h.Recv > rec.Out {
 		s.mu.Unlock()
 		return wire.CloseProtocolViolation, fmt.Sprintf("tether: resume recv %d outside [%d, %d]", h.Recv, rec.Acked, rec.Out)
@@ -77,6 +83,7 @@ func (s *Session) resume(ctx context.Context, c *conn, user string, h *wire.Hell
 		s.prevToken = s.token
 	}
 	s.token = newHash
+	s.attempt = max(s.attempt, h.Attempt)
 	s.state = stateConnected
 	s.detached = time.Time{}
 	s.expGen++
@@ -131,6 +138,11 @@ func (s *Session) welcome(req *resumeReq) (Resume, bool) {
 	s.mu.Unlock()
 	if !current {
 		return Resume{}, false
+	}
+	if err == nil && s.srv.cluster != nil {
+		// Another server may hold the session next: it must know the new
+		// token and what was processed before the client does.
+		err = s.save()
 	}
 	if err != nil {
 		s.srv.log.Error("tether: store unavailable", "session", s.id, "err", err)

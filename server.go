@@ -295,10 +295,19 @@ func (srv *Server) accept(ctx context.Context, wc *ws.Conn, r *http.Request, use
 	var tomb *Tombstone
 	if h.SessionID != "" {
 		s := srv.Session(h.SessionID)
+		if s != nil && s.isMoved() {
+			// Being handed to another server: let that finish, then take
+			// it back from there.
+			srv.awaitGone(ctx, s)
+			s = nil
+		}
 		if s == nil && srv.cluster != nil {
 			// Held by another server, or orphaned: take it over.
 			var err error
-			switch s, err = srv.adopt(ctx, h.SessionID); {
+			switch s, err = srv.adopt(ctx, h.SessionID, h.Attempt); {
+			case errors.Is(err, errStale):
+				srv.refuse(wc, wire.CloseSuperseded, "tether: a newer connection attempt holds the session")
+				return
 			case err == nil, errors.Is(err, ErrNotFound):
 			default:
 				srv.log.Warn("tether: cannot take a session over", "session", h.SessionID, "err", err)
@@ -327,7 +336,7 @@ func (srv *Server) accept(ctx context.Context, wc *ws.Conn, r *http.Request, use
 			return
 		}
 	}
-	srv.open(ctx, c, r, user, prev, tomb)
+	srv.open(ctx, c, r, user, h.Attempt, prev, tomb)
 }
 
 // lostSession explains why the session a client asked for is gone, with
@@ -362,7 +371,7 @@ func (srv *Server) lostSession(ctx context.Context, user string, h *wire.Hello) 
 }
 
 // open starts a new session on c.
-func (srv *Server) open(ctx context.Context, c *conn, r *http.Request, user string, prev *Loss, tomb *Tombstone) {
+func (srv *Server) open(ctx context.Context, c *conn, r *http.Request, user string, attempt uint64, prev *Loss, tomb *Tombstone) {
 	epoch, err := srv.store.Epoch(ctx)
 	if err != nil {
 		srv.log.Error("tether: store unavailable", "err", err)
@@ -389,9 +398,9 @@ func (srv *Server) open(ctx context.Context, c *conn, r *http.Request, user stri
 	}
 
 	token, th := newToken()
-	s := &Session{srv: srv, id: newID(), user: user, created: time.Now(), token: th, lease: 1}
+	s := &Session{srv: srv, id: newID(), user: user, created: time.Now(), token: th, lease: 1, attempt: attempt}
 	rec := &Record{
-		ID: s.id, UserID: user, Token: th, Created: s.created, Owner: srv.nodeName(),
+		ID: s.id, UserID: user, Token: th, Created: s.created, Owner: srv.nodeName(), Attempt: attempt,
 		MaxMessages: srv.o.MaxReplayMessages, MaxBytes: srv.o.MaxReplayBytes,
 	}
 	if err := srv.store.Create(ctx, rec); err != nil {

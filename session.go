@@ -70,6 +70,7 @@ type Session struct {
 	final     bool          // draining: no more Sends, the last seq is being announced
 	appending int           // Sends between their check and their store append
 	lease     uint64        // fencing token of our ownership
+	attempt   uint64        // stamp of the client's last accepted connection attempt
 	savedIn   uint64        // last processed seq the store has
 	moved     bool          // another server holds the session now, or it is being handed over
 	out       uint64        // last seq this server assigned to a message for the client

@@ -37,7 +37,8 @@ type Store interface {
 	// Load returns a copy of a session's record, or ErrNotFound.
 	Load(ctx context.Context, id string) (*Record, error)
 
-	// Save updates a session's Token, PrevToken, Meta, In and Detached.
+	// Save updates a session's Token, PrevToken, Meta, In, Detached and
+	// Attempt.
 	// Every other field is unchanged. It fails with ErrFenced if rec.Lease
 	// is not the current lease.
 	Save(ctx context.Context, rec *Record) error
@@ -118,6 +119,10 @@ type Cluster interface {
 	Listen(fn func(Notice))
 	// Alive reports whether a node renewed its liveness recently.
 	Alive(ctx context.Context, node string) (bool, error)
+	// ClaimFrom is Claim, but only if the session is still owned by from,
+	// or by nobody; otherwise it fails with ErrFenced. Two servers that
+	// both saw owner X can then not both take the session from X.
+	ClaimFrom(ctx context.Context, id, node, from string) (*Record, error)
 	// Adopt claims for this node up to max orphans: disconnected sessions
 	// whose owner released them or died. The caller expires them unless
 	// their clients come back.
@@ -129,7 +134,7 @@ type Notice struct {
 	Kind    NoticeKind
 	Session string
 	From    string // sending node
-	Seq     uint64 // Wake: the last seq appended
+	Seq     uint64 // Wake: the last seq appended; Release: the client's connection attempt
 	Reason  string // Kick: the close reason
 }
 
@@ -144,6 +149,7 @@ const (
 	NoticeKick                           // end this session (Session.Close)
 	NoticeOverflow                       // a remote Append overflowed: end it with CauseOverflow
 	NoticeLost                           // this node lost its liveness: drop every session
+	NoticeStale                          // refused: the Release asked for an older connection attempt than the one attached
 )
 
 // Store errors.
@@ -172,6 +178,7 @@ type Record struct {
 	In        uint64    // last client→server seq processed
 	Out       uint64    // last server→client seq assigned (kept by the store)
 	Acked     uint64    // last server→client seq acknowledged (kept by the store)
+	Attempt   uint64    // stamp of the client's last accepted connection attempt
 	Owner     string    // node holding the session; "" when none
 	Lease     uint64    // fencing token: grows with every Claim (kept by the store)
 

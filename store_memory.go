@@ -152,6 +152,7 @@ func (s *MemoryStore) Save(_ context.Context, rec *Record) error {
 	ms.rec.Meta = maps.Clone(rec.Meta)
 	ms.rec.In = rec.In
 	ms.rec.Detached = rec.Detached
+	ms.rec.Attempt = rec.Attempt
 	return nil
 }
 

@@ -71,6 +71,7 @@ type Client struct {
 	cc           *cconn
 	hint         time.Duration // server's reconnect delay from GoAway
 	hinted       bool
+	attempt      uint64 // stamp of the last connection attempt
 	finalOut     uint64 // server's last seq from a final GoAway
 	haveFinal    bool
 }

@@ -160,8 +160,11 @@ func (c *Client) connect() (*cconn, *wire.Welcome, error) {
 	}
 	wc := ws.NewConn(nc, true, maxRead, pre)
 	c.mu.Lock()
+	// Every attempt is stamped later than the last, so a server can tell
+	// an attempt that arrives after a newer one and refuse it.
+	c.attempt = max(c.attempt+1, uint64(time.Now().UnixMilli()))
 	h := &wire.Hello{SessionID: c.sessionID, Token: c.token, Epoch: c.epoch, Recv: c.recv,
-		Acked: c.acked, Written: c.written, Last: c.last, Window: uint64(c.o.MaxOutbox)}
+		Acked: c.acked, Written: c.written, Last: c.last, Window: uint64(c.o.MaxOutbox), Attempt: c.attempt}
 	c.mu.Unlock()
 	dl, _ := ctx.Deadline()
 	_ = nc.SetDeadline(dl)
@@ -312,7 +315,7 @@ func causeOf(code tether.CloseCode) tether.Cause {
 		return tether.CauseProtocolViolation
 	case tether.CloseUnauthorized, tether.CloseForbidden:
 		return tether.CauseUnauthorized
-	case tether.CloseReplaced:
+	case tether.CloseReplaced, tether.CloseSuperseded:
 		return tether.CauseReplaced
 	case tether.CloseKicked:
 		return tether.CauseKicked

@@ -37,6 +37,16 @@ func (s *Store) canon(node string) string {
 
 // Claim implements tether.Cluster.
 func (s *Store) Claim(ctx context.Context, id, node string) (*tether.Record, error) {
+	return s.claim(ctx, id, node, nil)
+}
+
+// ClaimFrom implements tether.Cluster: Claim, only if the session is
+// still owned by from, or by nobody.
+func (s *Store) ClaimFrom(ctx context.Context, id, node, from string) (*tether.Record, error) {
+	return s.claim(ctx, id, node, &from)
+}
+
+func (s *Store) claim(ctx context.Context, id, node string, from *string) (*tether.Record, error) {
 	node = s.canon(node)
 	if err := s.mayOwn(node); err != nil {
 		return nil, err
@@ -46,7 +56,11 @@ func (s *Store) Claim(ctx context.Context, id, node string) (*tether.Record, err
 		b.add("sadd", s.ownedKey(node), id)
 		b.then()
 	}
-	res := b.eval(scClaim, s.sessionKeys(id), s.ttl(), node)
+	args := []any{s.ttl(), node}
+	if from != nil {
+		args = append(args, s.canon(*from))
+	}
+	res := b.eval(scClaim, s.sessionKeys(id), args...)
 	if err := s.exec(b); err != nil {
 		return nil, err
 	}
@@ -60,6 +74,13 @@ func (s *Store) Claim(ctx context.Context, id, node string) (*tether.Record, err
 	rec, prev, err := claimed(id, v)
 	if err != nil {
 		return nil, err
+	}
+	if rec == nil {
+		// Someone else claimed it meanwhile.
+		if node != "" && prev != node {
+			_ = s.rdb.SRem(ctx, s.ownedKey(node), id).Err()
+		}
+		return nil, tether.ErrFenced
 	}
 	if prev != "" && prev != node {
 		if err := s.rdb.SRem(ctx, s.ownedKey(prev), id).Err(); err != nil {

@@ -23,6 +23,7 @@ const (
 	fCreated  = "created"
 	fDetached = "detached"
 	fIn       = "in"
+	fAttempt  = "att"
 	fOut      = "out"
 	fAcked    = "acked"
 	fOwner    = "owner"
@@ -43,6 +44,7 @@ func createFields(rec *tether.Record, owner string) []any {
 		fCreated, encodeTime(rec.Created),
 		fDetached, encodeTime(rec.Detached),
 		fIn, u64(rec.In),
+		fAttempt, u64(rec.Attempt),
 		fOut, "0",
 		fAcked, "0",
 		fOwner, owner,
@@ -82,6 +84,8 @@ func decodeRecord(id string, fields, rooms []any) (*tether.Record, error) {
 			rec.Detached, err = decodeTime(v)
 		case fIn:
 			rec.In, err = strconv.ParseUint(v, 10, 64)
+		case fAttempt:
+			rec.Attempt, err = strconv.ParseUint(v, 10, 64)
 		case fOut:
 			rec.Out, err = strconv.ParseUint(v, 10, 64)
 		case fAcked:

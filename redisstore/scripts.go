@@ -83,7 +83,7 @@ var scSave = script(`
 local l = redis.call('HGET', KEYS[1], 'lease')
 if not l then return -1 end
 if l ~= ARGV[2] then return -2 end
-redis.call('HSET', KEYS[1], 'tok', ARGV[3], 'prev', ARGV[4], 'meta', ARGV[5], 'in', ARGV[6], 'detached', ARGV[7])
+redis.call('HSET', KEYS[1], 'tok', ARGV[3], 'prev', ARGV[4], 'meta', ARGV[5], 'in', ARGV[6], 'detached', ARGV[7], 'att', ARGV[8])
 touch(ARGV[1])
 return 1
 `)
@@ -99,14 +99,14 @@ return 1
 `)
 
 // scClaim: ARGV ttl, node[, expected owner]. With an expected owner it
-// claims only a session still owned by it (Adopt's compare-and-swap) and
-// otherwise returns {0, owner}. A claim returns {1, previous owner,
-// HGETALL, rooms}.
+// claims only a session still owned by it, or by nobody (a
+// compare-and-swap: Adopt's, and ClaimFrom's), and otherwise returns {0,
+// owner}. A claim returns {1, previous owner, HGETALL, rooms}.
 var scClaim = script(`
 local h = redis.call('HMGET', KEYS[1], 'owner', 'lease')
 if not h[2] then return -1 end
 local prev = h[1] or ''
-if ARGV[3] and prev ~= ARGV[3] then return {0, prev} end
+if ARGV[3] and prev ~= ARGV[3] and prev ~= '' then return {0, prev} end
 redis.call('HSET', KEYS[1], 'owner', ARGV[2])
 redis.call('HINCRBY', KEYS[1], 'lease', 1)
 touch(ARGV[1])

@@ -301,7 +301,7 @@ func (s *Store) Load(ctx context.Context, id string) (*tether.Record, error) {
 // Save implements tether.Store.
 func (s *Store) Save(ctx context.Context, rec *tether.Record) error {
 	v, err := s.run(ctx, scSave, rec.ID, s.ttl(), u64(rec.Lease), rec.Token[:], rec.PrevToken[:],
-		encodeMeta(rec.Meta), u64(rec.In), encodeTime(rec.Detached))
+		encodeMeta(rec.Meta), u64(rec.In), encodeTime(rec.Detached), u64(rec.Attempt))
 	if err != nil {
 		return err
 	}

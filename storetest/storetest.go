@@ -144,6 +144,7 @@ func record(id string) *tether.Record {
 		Meta:        map[string]string{"k": "v", "id": id},
 		Rooms:       []string{"lobby", "room-" + id},
 		Owner:       "node-1",
+		Attempt:     5,
 		Created:     time.Now(),
 		MaxMessages: roomyMessages,
 		MaxBytes:    roomyBytes,
@@ -404,6 +405,9 @@ func diffRecord(got, want *tether.Record, out, acked uint64) []string {
 	if got.Owner != want.Owner {
 		add("Owner", got.Owner, want.Owner)
 	}
+	if got.Attempt != want.Attempt {
+		add("Attempt", got.Attempt, want.Attempt)
+	}
 	if got.Out != out {
 		add("Out", got.Out, out)
 	}
@@ -546,6 +550,7 @@ func testSaveUpdatesFields(h *harness) {
 	rec.Meta = map[string]string{"new": "1", "other": "2"}
 	rec.In = 42
 	rec.Detached = time.Now()
+	rec.Attempt = 1764160000000
 	h.save(rec)
 	h.checkRecord("Load after Save", h.load("a"), rec, 0, 0)
 

@@ -30,7 +30,7 @@ type hooks struct {
 	// epoch makes event IDs counted per process unique across the
 	// servers a session moves between: "" alone, "<random>." with Redis.
 	epoch string
-	log      *slog.Logger
+	log   *slog.Logger
 }
 
 // sessionTable keeps what the server tracks per session besides the

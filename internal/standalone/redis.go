@@ -33,7 +33,7 @@ func openRedis(cfg *Config, log *slog.Logger) (*redisBackend, error) {
 	defer cancel()
 	if err := rdb.Ping(ctx).Err(); err != nil {
 		_ = rdb.Close()
-		return nil, &ConfigError{Setting: "redis-addr", Err: fmt.Errorf("Redis at %s does not answer: %w", cfg.RedisAddr, err)}
+		return nil, &ConfigError{Setting: "redis-addr", Err: fmt.Errorf("no answer from Redis at %s: %w", cfg.RedisAddr, err)}
 	}
 	st, err := redisstore.New(ctx, redisstore.Options{
 		Redis: rdb, Prefix: cfg.RedisPrefix, Node: cfg.NodeName, Liveness: cfg.NodeLiveness, Logger: log,

@@ -26,6 +26,7 @@ const (
 	CloseTryAgain          CloseCode = 4004 // server at capacity; reconnect with backoff
 	CloseServerError       CloseCode = 4005 // the application failed on this session; the session is over
 	CloseRateLimited       CloseCode = 4006 // sending faster than allowed; reconnect with backoff
+	CloseSuperseded        CloseCode = 4007 // a newer connection attempt of this client holds the session
 	CloseProtocolViolation CloseCode = 4400 // malformed or out-of-order frame, bad ack
 	CloseUnauthorized      CloseCode = 4401 // authentication failed
 	CloseForbidden         CloseCode = 4403 // resume refused: wrong token or another user's session
@@ -81,6 +82,8 @@ func (c CloseCode) String() string {
 		return "server-error"
 	case CloseRateLimited:
 		return "rate-limited"
+	case CloseSuperseded:
+		return "superseded"
 	case CloseProtocolViolation:
 		return "protocol-violation"
 	case CloseUnauthorized:

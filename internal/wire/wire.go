@@ -75,6 +75,11 @@ type Hello struct {
 	Written   uint64 // highest client→server seq ever written to a connection
 	Last      uint64 // highest client→server seq the client has assigned
 	Window    uint64 // most unacknowledged messages the client will send; the server enforces it
+	// Attempt stamps this connection attempt: it grows with every attempt
+	// of the client (the client sends max(previous+1, Unix milliseconds)),
+	// so a server can refuse an older attempt that arrives late and would
+	// take the session from a newer one. 0: not given (an old client).
+	Attempt uint64
 }
 
 // Welcome flags.
@@ -166,6 +171,7 @@ func AppendHello(b []byte, h *Hello) []byte {
 	b = binary.AppendUvarint(b, h.Written)
 	b = binary.AppendUvarint(b, h.Last)
 	b = binary.AppendUvarint(b, h.Window)
+	b = binary.AppendUvarint(b, h.Attempt)
 	return b
 }
 
@@ -255,6 +261,9 @@ func Decode(b []byte) (Frame, error) {
 		h.Written = d.uvarint("written")
 		h.Last = d.uvarint("last")
 		h.Window = d.uvarint("window")
+		if d.err == nil && len(d.b) > 0 {
+			h.Attempt = d.uvarint("attempt")
+		}
 		if d.err == nil && !(h.Acked <= h.Written && h.Written <= h.Last) {
 			d.err = malformed("want acked <= written <= last, got %d, %d, %d", h.Acked, h.Written, h.Last)
 		}

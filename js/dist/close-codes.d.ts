@@ -12,6 +12,7 @@ export declare const CloseCode: {
     readonly tryAgain: 4004;
     readonly serverError: 4005;
     readonly rateLimited: 4006;
+    readonly superseded: 4007;
     readonly protocolViolation: 4400;
     readonly unauthorized: 4401;
     readonly forbidden: 4403;

@@ -30,7 +30,10 @@ export declare class SessionState {
     readonly outbox: Outbox;
     /** The session ID as text ('' before the first WELCOME). */
     get id(): string;
-    /** The HELLO for the next connection. */
+    /** Stamp of the last connection attempt. */
+    attempt: number;
+    /** The HELLO for the next connection; each is stamped later than the
+     * last, so that a server refuses an abandoned attempt arriving late. */
     hello(window: number): HelloFrame;
     /** Queues a message, assigning the next seq. */
     enqueue(e: OutboxEntry): void;

@@ -31,13 +31,17 @@ export class SessionState {
         this.gen = 0;
         /** Messages with acked < seq ≤ last. */
         this.outbox = new Outbox();
+        /** Stamp of the last connection attempt. */
+        this.attempt = 0;
     }
     /** The session ID as text ('' before the first WELCOME). */
     get id() {
         return fromUtf8Loose(this.sessionId);
     }
-    /** The HELLO for the next connection. */
+    /** The HELLO for the next connection; each is stamped later than the
+     * last, so that a server refuses an abandoned attempt arriving late. */
     hello(window) {
+        this.attempt = Math.max(this.attempt + 1, Date.now());
         return {
             type: 'hello',
             sessionId: this.sessionId,
@@ -48,6 +52,7 @@ export class SessionState {
             written: this.written,
             last: this.last,
             window,
+            attempt: this.attempt,
         };
     }
     /** Queues a message, assigning the next seq. */

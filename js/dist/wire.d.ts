@@ -29,6 +29,8 @@ export interface HelloFrame {
     written: number;
     last: number;
     window: number;
+    /** Stamps the connection attempt: greater than every earlier one (0: not given). */
+    attempt: number;
 }
 /** WELCOME: the server's answer to HELLO (S→C). */
 export interface WelcomeFrame {

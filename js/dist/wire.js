@@ -30,7 +30,7 @@ export function encodeFrame(f) {
             pushBytes(out, f.sessionId);
             pushBytes(out, f.token);
             pushBytes(out, f.epoch);
-            for (const v of [f.recv, f.acked, f.written, f.last, f.window])
+            for (const v of [f.recv, f.acked, f.written, f.last, f.window, f.attempt])
                 pushVarint(out, v);
             break;
         case 'welcome':
@@ -104,6 +104,7 @@ export function decodeFrame(buf) {
                 written: r.varint('written'),
                 last: r.varint('last'),
                 window: r.varint('window'),
+                attempt: r.more() ? r.varint('attempt') : 0,
             };
             if (!(h.acked <= h.written && h.written <= h.last)) {
                 throw new MalformedFrameError(`hello: want acked <= written <= last, got ${h.acked}, ${h.written}, ${h.last}`);
@@ -147,6 +148,10 @@ class Reader {
         const [v, next] = readVarint(this.buf, this.pos, field);
         this.pos = next;
         return v;
+    }
+    /** Whether bytes remain (an optional trailing field may follow). */
+    more() {
+        return this.pos < this.buf.length;
     }
     byte(field) {
         if (this.pos >= this.buf.length)

@@ -15,6 +15,7 @@ export const CloseCode = {
   tryAgain: 4004,
   serverError: 4005,
   rateLimited: 4006,
+  superseded: 4007,
   protocolViolation: 4400,
   unauthorized: 4401,
   forbidden: 4403,
@@ -65,7 +66,7 @@ export function causeOf(code: number): Cause {
     case CloseCode.unsupported: return 'protocol-violation';
     case CloseCode.unauthorized:
     case CloseCode.forbidden: return 'unauthorized';
-    case CloseCode.replaced: return 'replaced';
+    case CloseCode.replaced: case CloseCode.superseded: return 'replaced';
     case CloseCode.kicked: return 'kicked';
     case CloseCode.rateLimited: return 'rate-limited';
     case CloseCode.tooBig:

@@ -44,8 +44,13 @@ export class SessionState {
     return fromUtf8Loose(this.sessionId);
   }
 
-  /** The HELLO for the next connection. */
+  /** Stamp of the last connection attempt. */
+  attempt = 0;
+
+  /** The HELLO for the next connection; each is stamped later than the
+   * last, so that a server refuses an abandoned attempt arriving late. */
   hello(window: number): HelloFrame {
+    this.attempt = Math.max(this.attempt + 1, Date.now());
     return {
       type: 'hello',
       sessionId: this.sessionId,
@@ -56,6 +61,7 @@ export class SessionState {
       written: this.written,
       last: this.last,
       window,
+      attempt: this.attempt,
     };
   }
 

@@ -39,6 +39,8 @@ export interface HelloFrame {
   written: number;
   last: number;
   window: number;
+  /** Stamps the connection attempt: greater than every earlier one (0: not given). */
+  attempt: number;
 }
 
 /** WELCOME: the server's answer to HELLO (S→C). */
@@ -92,7 +94,7 @@ export function encodeFrame(f: Frame): Uint8Array {
       pushBytes(out, f.sessionId);
       pushBytes(out, f.token);
       pushBytes(out, f.epoch);
-      for (const v of [f.recv, f.acked, f.written, f.last, f.window]) pushVarint(out, v);
+      for (const v of [f.recv, f.acked, f.written, f.last, f.window, f.attempt]) pushVarint(out, v);
       break;
     case 'welcome':
       out.push(f.flags & 0xff);
@@ -163,6 +165,7 @@ export function decodeFrame(buf: Uint8Array): Frame {
         written: r.varint('written'),
         last: r.varint('last'),
         window: r.varint('window'),
+        attempt: r.more() ? r.varint('attempt') : 0,
       };
       if (!(h.acked <= h.written && h.written <= h.last)) {
         throw new MalformedFrameError(`hello: want acked <= written <= last, got ${h.acked}, ${h.written}, ${h.last}`);
@@ -205,6 +208,11 @@ class Reader {
     const [v, next] = readVarint(this.buf, this.pos, field);
     this.pos = next;
     return v;
+  }
+
+  /** Whether bytes remain (an optional trailing field may follow). */
+  more(): boolean {
+    return this.pos < this.buf.length;
   }
 
   byte(field: string): number {

@@ -46,6 +46,9 @@ test('resume: HELLO carries the counters; replay is delivered, unacked messages 
     sessionId: new TextDecoder().decode(hello.sessionId), token: new TextDecoder().decode(hello.token),
     recv: hello.recv, acked: hello.acked, written: hello.written, last: hello.last,
   }, { sessionId: 's_7Hq2', token: 'T1', recv: 2, acked: 2, written: 3, last: 4 });
+  const first = h.sockets[0].sent[0];
+  assert.ok(hello.type === 'hello' && first.type === 'hello' && hello.attempt > first.attempt,
+    'each attempt is stamped later than the one before');
 
   ws.deliver(welcome({ flags: RESUMED, sessionId: 's_7Hq2', token: 'T2', recv: 2, replay: 2 }));
   await settle();

@@ -14,9 +14,11 @@ test('hello offers tether.v1, asks for a new session and confirms the welcome at
   assert.deepEqual(ws.protocols, ['tether.v1', 'chat']);
   assert.equal(ws.binaryType, 'arraybuffer');
   ws.accept();
+  const sent = ws.sent[0];
+  assert.ok(sent.type === 'hello' && sent.attempt >= Date.now() - 60_000, 'the attempt is stamped');
   assert.deepEqual(ws.sent, [{
     type: 'hello', sessionId: new Uint8Array(0), token: new Uint8Array(0), epoch: new Uint8Array(0),
-    recv: 0, acked: 0, written: 0, last: 0, window: 1024,
+    recv: 0, acked: 0, written: 0, last: 0, window: 1024, attempt: sent.type === 'hello' ? sent.attempt : -1,
   }]);
   ws.deliver(welcome({ sessionId: 's_7Hq2' }));
   await settle();

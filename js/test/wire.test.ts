@@ -116,7 +116,7 @@ test('control frames ignore trailing bytes; messages keep them as payload', () =
 
 test('strings of exactly 64 bytes are fine, 65 are not', () => {
   const id = new Uint8Array(64).fill(0x61);
-  const f: Frame = { type: 'hello', sessionId: id, token: id, epoch: id, recv: 0, acked: 0, written: 0, last: 0, window: 0 };
+  const f: Frame = { type: 'hello', sessionId: id, token: id, epoch: id, recv: 0, acked: 0, written: 0, last: 0, window: 0, attempt: 0 };
   const b = encodeFrame(f);
   assert.deepEqual(decodeFrame(b), f);
   assert.throws(() => encodeFrame({ ...f, token: new Uint8Array(65) }), RangeError);
@@ -133,7 +133,7 @@ test('the annotated example of PROTOCOL.md §13 decodes', () => {
   const resume = decodeFrame(unhex('0106735f374871321000112233445566778899aabbccddeeff0465702d3102020304ac02'));
   assert.deepEqual({ ...asGolden(resume) }, {
     type: 'hello', sessionId: 's_7Hq2', token: '00112233445566778899aabbccddeeff', epoch: 'ep-1',
-    recv: 2, acked: 2, written: 3, last: 4, window: 300,
+    recv: 2, acked: 2, written: 3, last: 4, window: 300, attempt: 0,
   });
   assert.deepEqual(decodeFrame(unhex('08dc0b0004')), { type: 'goaway', retryAfter: 1500, flags: 0, lastSeq: 4 });
 });
