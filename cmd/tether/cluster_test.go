@@ -138,6 +138,12 @@ type clusterNode struct {
 
 func startNodes(t *testing.T, n int, redisAddr string, be *clusterBackend, extra ...string) ([]*clusterNode, string) {
 	t.Helper()
+	return startNodesVia(t, n, redisAddr, be, func(int) string { return redisAddr }, extra...)
+}
+
+// startNodesVia is startNodes where node i reaches Redis at via(i).
+func startNodesVia(t *testing.T, n int, redisAddr string, be *clusterBackend, via func(int) string, extra ...string) ([]*clusterNode, string) {
+	t.Helper()
 	prefix := "tt" + randomHex(5)
 	t.Cleanup(func() {
 		c := redis.NewClient(&redis.Options{Addr: redisAddr})
@@ -151,7 +157,7 @@ func startNodes(t *testing.T, n int, redisAddr string, be *clusterBackend, extra
 	for i := range n {
 		nd := &clusterNode{name: fmt.Sprintf("node%d", i)}
 		args := append([]string{
-			"-redis-addr", redisAddr, "-redis-prefix", prefix, "-node-name", nd.name, "-node-liveness", "1s",
+			"-redis-addr", via(i), "-redis-prefix", prefix, "-node-name", nd.name, "-node-liveness", "1s",
 			"-anonymous", "-api-key", "test-api-key-0123456789",
 			"-webhook-url", be.srv.URL, "-webhook-secret", string(be.secret),
 			"-heartbeat-interval", "300ms", "-heartbeat-timeout", "700ms", "-grace-window", "60s",
@@ -393,4 +399,155 @@ func apiSend(p *proc, id, text string) (int, map[string]any) {
 	var m map[string]any
 	_ = json.NewDecoder(resp.Body).Decode(&m)
 	return resp.StatusCode, m
+}
+
+// TestNodePartitionedFromRedis: a node loses Redis while its clients send
+// and are sent to. It refuses new work with a clear error; its clients
+// move to the other nodes and lose nothing that was accepted.
+func TestNodePartitionedFromRedis(t *testing.T) {
+	if testing.Short() {
+		t.Skip("partition test skipped in -short mode")
+	}
+	redisAddr := needRedis(t)
+	be := newClusterBackend(t)
+	rp, err := faultproxy.New(redisAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rp.Close() })
+	nodes, _ := startNodesVia(t, 3, redisAddr, be, func(i int) string {
+		if i == 0 {
+			return rp.Addr() // node 0 reaches Redis through a proxy we can blackhole
+		}
+		return redisAddr
+	})
+	var toNode0 atomic.Bool
+	toNode0.Store(true)
+	var rr atomic.Int64
+	const k, n = 4, 80
+	type cl struct {
+		c  *client.Client
+		r  *rec
+		id string
+	}
+	var cls []*cl
+	for range k {
+		x := &cl{r: &rec{}}
+		o := x.r.options("")
+		o.NetDial = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			nd := nodes[0]
+			if !toNode0.Load() {
+				nd = nodes[rr.Add(1)%3]
+			}
+			var d net.Dialer
+			return d.DialContext(ctx, network, nd.proxy.Addr())
+		}
+		ctx, cancel := context.WithTimeout(bg, 10*time.Second)
+		c, err := client.Dial(ctx, "ws://tether.invalid/ws?room=lobby", o)
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(bg, 3*time.Second)
+			defer cancel()
+			_ = c.Close(ctx)
+			<-c.Done()
+		})
+		x.c, x.id = c, c.SessionID()
+		cls = append(cls, x)
+	}
+	toNode0.Store(false) // reconnections go round the three nodes
+
+	var wg sync.WaitGroup
+	var cut atomic.Bool
+	for i, x := range cls {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			for j := 1; j <= n; j++ {
+				err := x.c.Send(bg, tether.Text, fmt.Appendf(nil, "c%d", j))
+				for tries := 0; errors.Is(err, client.ErrOutboxFull) && tries < 4000; tries++ {
+					time.Sleep(5 * time.Millisecond)
+					err = x.c.Send(bg, tether.Text, fmt.Appendf(nil, "c%d", j))
+				}
+				if err != nil {
+					t.Errorf("client %d send %d: %v", i, j, err)
+					return
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			for j := 1; j <= n; j++ {
+				nd := nodes[1+j%2] // the API of the healthy nodes
+				for tries := 0; ; tries++ {
+					if st, m := apiSend(nd.p, x.id, fmt.Sprintf("s%d", j)); st == 200 {
+						break
+					} else if tries > 100 {
+						t.Errorf("send s%d: %d %v", j, st, m)
+						return
+					}
+					time.Sleep(20 * time.Millisecond)
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+		}()
+	}
+	time.Sleep(300 * time.Millisecond)
+	rp.Blackhole(true) // node 0 can no longer reach Redis
+	cut.Store(true)
+
+	// While cut off, node 0 refuses new work clearly.
+	time.Sleep(2500 * time.Millisecond)
+	st, m := apiSend(nodes[0].p, cls[0].id, "through the partitioned node")
+	if st != http.StatusServiceUnavailable {
+		t.Errorf("API of the partitioned node: %d %v, want 503", st, m)
+	} else {
+		t.Logf("API of the partitioned node: %d %v", st, m)
+	}
+	r := &rec{}
+	o := r.options("")
+	o.MaxAttempts = 1
+	o.NetDial = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, network, nodes[0].proxy.Addr())
+	}
+	ctx, cancel := context.WithTimeout(bg, 15*time.Second)
+	_, err = client.Dial(ctx, "ws://tether.invalid/ws?room=lobby", o)
+	cancel()
+	if code := tether.CloseStatus(err); code != tether.CloseTryAgain {
+		t.Errorf("new session on the partitioned node: %v, want close 4004", err)
+	} else {
+		t.Logf("new session on the partitioned node: %v", err)
+	}
+
+	wg.Wait()
+	for i, x := range cls {
+		deadline := time.Now().Add(30 * time.Second)
+		for !(len(x.r.texts()) >= n && len(be.messages(x.id)) >= n && x.c.Pending() == 0) {
+			if time.Now().After(deadline) {
+				t.Errorf("client %d did not settle: received %d, the backend has %d, pending %d, status %v (%v)",
+					i, len(x.r.texts()), len(be.messages(x.id)), x.c.Pending(), x.c.Status(), x.c.Err())
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	time.Sleep(300 * time.Millisecond)
+	for i, x := range cls {
+		if x.c.SessionID() != x.id {
+			t.Errorf("client %d lost its session", i)
+		}
+		if v := sequenceErrors(x.r.texts(), "s", n, nil); v != "" {
+			t.Errorf("client %d received: %s", i, v)
+		}
+		if v := sequenceErrors(be.messages(x.id), "c", n, nil); v != "" {
+			t.Errorf("backend from client %d: %s", i, v)
+		}
+	}
+	be.mu.Lock()
+	t.Logf("webhooks delivered again with the same key after the partition: %d", be.redelivs)
+	be.mu.Unlock()
 }

@@ -28,7 +28,13 @@ func openRedis(cfg *Config, log *slog.Logger) (*redisBackend, error) {
 			addrs = append(addrs, a)
 		}
 	}
-	rdb := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: addrs, Password: cfg.RedisPassword})
+	// Short timeouts: a server cut off from Redis must answer "unavailable"
+	// within a couple of seconds, not hang its clients and API callers.
+	rdb := redis.NewUniversalClient(&redis.UniversalOptions{
+		Addrs: addrs, Password: cfg.RedisPassword,
+		DialTimeout: 2 * time.Second, ReadTimeout: time.Second, WriteTimeout: time.Second,
+		PoolTimeout: 2 * time.Second, MaxRetries: 1,
+	})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := rdb.Ping(ctx).Err(); err != nil {
