@@ -362,3 +362,27 @@ func TestStaleAttemptRefused(t *testing.T) {
 		t.Fatalf("a later attempt with the current token: close %d", code)
 	}
 }
+
+// TestDivergedCountersStartANewSession: a client whose counters cannot
+// match the session's (it restored an old snapshot, or the store lost its
+// last writes) gets a new session with reason "diverged", not a dead end.
+func TestDivergedCountersStartANewSession(t *testing.T) {
+	ts := startServer(t, nil)
+	rc, err := rawDial(t, ts.directURL(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := rc.hello(&wire.Hello{})
+	rc2, err := rawDial(t, ts.directURL(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w2 := rc2.hello(&wire.Hello{SessionID: w.SessionID, Token: w.Token, Epoch: w.Epoch, Recv: 5, Written: 2, Last: 3})
+	if w2.Resumed() || w2.SessionID == w.SessionID || w2.Reason != wire.ReasonDiverged {
+		t.Fatalf("welcome = %+v, want a new session with reason diverged", w2)
+	}
+	ts.hooks.waitFor(t, "open with the loss", 5*time.Second, func() bool {
+		p := ts.hooks.opens[w2.SessionID].Previous
+		return p != nil && p.Reason == tether.ReasonDiverged && p.Carried == 1 && p.FromClient == 2
+	})
+}

@@ -43,6 +43,7 @@ const (
 	ReasonShutdown    = LossReason(wire.ReasonShutdown)    // closed by a server shutdown
 	ReasonServerError = LossReason(wire.ReasonServerError) // closed by a fault in the application
 	ReasonClosed      = LossReason(wire.ReasonClosed)      // closed for another reason
+	ReasonDiverged    = LossReason(wire.ReasonDiverged)    // the two sides' counters disagree: one lost state
 )
 
 func (r LossReason) String() string { return wire.LossReason(r).String() }

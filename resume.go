@@ -64,13 +64,15 @@ func (s *Session) resume(ctx context.Context, c *conn, user string, h *wire.Hell
 		s.mu.Unlock()
 		return wire.CloseSuperseded, "tether: a newer connection attempt holds the session"
 	}
-	if h.Recv < rec.Acked || h.Recv > rec.Out {
+	if h.Recv < rec.Acked || h.Recv > rec.Out || h.Last < s.in || h.Acked > s.in {
+		// One side lost state (a client restored an old snapshot, a store
+		// lost its last writes): this session cannot continue, but the
+		// client can start a new one and be told.
 		s.mu.Unlock()
-		return wire.CloseProtocolViolation, fmt.Sprintf("tether: resume recv %d outside [%d, %d]", h.Recv, rec.Acked, rec.Out)
-	}
-	if h.Last < s.in || h.Acked > s.in {
-		s.mu.Unlock()
-		return wire.CloseProtocolViolation, fmt.Sprintf("tether: resume last %d, acked %d, server has %d", h.Last, h.Acked, s.in)
+		s.srv.log.Warn("tether: resume with counters that disagree", "session", s.id,
+			"client_recv", h.Recv, "server_acked", rec.Acked, "server_out", rec.Out,
+			"client_last", h.Last, "client_acked", h.Acked, "server_in", s.in)
+		return closeDiverged, ""
 	}
 	old := s.conn
 	req := &resumeReq{c: c, h: h, token: token, epoch: epoch}
@@ -114,6 +116,10 @@ func (s *Session) resume(ctx context.Context, c *conn, user string, h *wire.Hell
 	}
 	return 0, ""
 }
+
+// closeDiverged tells accept that a resume's counters disagree with the
+// session's; it is never sent.
+const closeDiverged wire.CloseCode = 0xffff
 
 // resumeReq is a resume waiting for its Welcome.
 type resumeReq struct {

@@ -320,6 +320,12 @@ func (srv *Server) accept(ctx context.Context, wc *ws.Conn, r *http.Request, use
 			if code == 0 {
 				return
 			}
+			if code == closeDiverged {
+				prev = &Loss{SessionID: h.SessionID, Reason: ReasonDiverged, ToClient: -1,
+					FromClient: int64(h.Written - h.Acked), Carried: int64(h.Last - h.Written)}
+				srv.open(ctx, c, r, user, h.Attempt, prev, nil)
+				return
+			}
 			if code != wire.CloseTryAgain || reason != "" {
 				srv.refuse(wc, code, reason)
 				return

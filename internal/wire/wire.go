@@ -136,6 +136,7 @@ const (
 	ReasonShutdown    LossReason = 5 // the session was closed by a server shutdown
 	ReasonServerError LossReason = 6 // the session was closed by a fault in the application
 	ReasonClosed      LossReason = 7 // the session was closed for another reason
+	ReasonDiverged    LossReason = 8 // the client's and the server's counters disagree: one side lost state
 )
 
 func (r LossReason) String() string {
@@ -156,6 +157,8 @@ func (r LossReason) String() string {
 		return "server-error"
 	case ReasonClosed:
 		return "closed"
+	case ReasonDiverged:
+		return "diverged"
 	}
 	return fmt.Sprintf("reason(%d)", byte(r))
 }

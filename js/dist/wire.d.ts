@@ -80,6 +80,6 @@ export declare function encodeFrame(f: Frame): Uint8Array;
  */
 export declare function decodeFrame(buf: Uint8Array): Frame;
 /** Names of WELCOME.reason values (docs/PROTOCOL.md §8), as the Go side prints them. */
-export type LossReason = 'none' | 'expired' | 'overflow' | 'unknown-session' | 'server-restarted' | 'server-shutdown' | 'server-error' | 'closed';
+export type LossReason = 'none' | 'expired' | 'overflow' | 'unknown-session' | 'server-restarted' | 'server-shutdown' | 'server-error' | 'closed' | 'diverged';
 /** The name of a WELCOME.reason; unknown values read as 'closed' (§8). */
 export declare function lossReasonName(reason: number): LossReason;

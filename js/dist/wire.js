@@ -170,7 +170,7 @@ class Reader {
     }
 }
 const reasonNames = [
-    'none', 'expired', 'overflow', 'unknown-session', 'server-restarted', 'server-shutdown', 'server-error', 'closed',
+    'none', 'expired', 'overflow', 'unknown-session', 'server-restarted', 'server-shutdown', 'server-error', 'closed', 'diverged',
 ];
 /** The name of a WELCOME.reason; unknown values read as 'closed' (§8). */
 export function lossReasonName(reason) {

@@ -239,10 +239,11 @@ export type LossReason =
   | 'server-restarted'
   | 'server-shutdown'
   | 'server-error'
-  | 'closed';
+  | 'closed'
+  | 'diverged';
 
 const reasonNames: readonly LossReason[] = [
-  'none', 'expired', 'overflow', 'unknown-session', 'server-restarted', 'server-shutdown', 'server-error', 'closed',
+  'none', 'expired', 'overflow', 'unknown-session', 'server-restarted', 'server-shutdown', 'server-error', 'closed', 'diverged',
 ];
 
 /** The name of a WELCOME.reason; unknown values read as 'closed' (§8). */
