@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 	"unicode/utf8"
+
+	"github.com/tether-ws/tether/internal/wire"
 )
 
 // Room errors.
@@ -156,7 +158,17 @@ func (srv *Server) local(ids []string) []*Session {
 	return out
 }
 
+// appendEacher is a store that appends one message to many sessions in
+// one round trip (redisstore does), which a broadcast on a shared store
+// needs: one round trip per member would not scale.
+type appendEacher interface {
+	AppendEach(ctx context.Context, ids []string, m Message) ([]uint64, []error)
+}
+
 func (srv *Server) fanOut(ctx context.Context, ids []string, typ MessageType, p []byte) (int, error) {
+	if ae, ok := srv.store.(appendEacher); ok && srv.cluster != nil && len(ids) > 1 {
+		return srv.fanOutBatch(ctx, ae, ids, typ, p)
+	}
 	n := 0
 	for _, id := range ids {
 		switch err := srv.sendTo(ctx, id, typ, p); {
@@ -273,4 +285,38 @@ func (s *Session) isMoved() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.moved
+}
+
+// fanOutBatch appends to every member at once, then wakes the writers of
+// the members held here (the store wakes the other servers).
+func (srv *Server) fanOutBatch(ctx context.Context, ae appendEacher, ids []string, typ MessageType, p []byte) (int, error) {
+	const chunk = 512
+	n := 0
+	var firstErr error
+	for len(ids) > 0 {
+		part := ids[:min(chunk, len(ids))]
+		ids = ids[len(part):]
+		seqs, errs := ae.AppendEach(ctx, part, Message{Type: typ, Data: p})
+		for i, id := range part {
+			switch err := errs[i]; {
+			case err == nil:
+				n++
+				if s := srv.Session(id); s != nil {
+					s.woke(seqs[i])
+				}
+			case errors.Is(err, ErrNotFound):
+			case errors.Is(err, ErrOverflow):
+				if s := srv.Session(id); s != nil && !s.isMoved() {
+					s.end(CauseOverflow, ErrOverflow, wire.CloseOverflow, "tether: replay buffer overflow")
+				} else {
+					srv.remoteOverflow(ctx, id)
+				}
+			default:
+				if firstErr == nil {
+					firstErr = fmt.Errorf("failed to send: %w", err)
+				}
+			}
+		}
+	}
+	return n, firstErr
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strconv"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/tether-ws/tether"
 )
 
@@ -73,4 +74,34 @@ func (s *Store) Ack(ctx context.Context, id string, seq uint64) error {
 	}
 	_, err = status(v)
 	return err
+}
+
+// AppendEach appends one message to each of several sessions in one round
+// trip (a pipeline of the Append script): what a broadcast needs. seqs[i]
+// and errs[i] are Append's results for ids[i].
+func (s *Store) AppendEach(ctx context.Context, ids []string, m tether.Message) (seqs []uint64, errs []error) {
+	entry := append([]byte{byte(m.Type)}, m.Data...)
+	b := newBatch(ctx)
+	cmds := make([]*redis.Cmd, len(ids))
+	node, ch := s.Node(), s.channel("")
+	for i, id := range ids {
+		cmds[i] = b.eval(scAppend, s.sessionKeys(id), node, ch, id, s.ttl(), entry)
+	}
+	_ = s.exec(b) // each reply is looked at below
+	seqs, errs = make([]uint64, len(ids)), make([]error, len(ids))
+	for i, c := range cmds {
+		v, err := c.Result()
+		if err == nil {
+			v, err = status(v)
+		}
+		if err == nil {
+			last, ok := v.(int64)
+			if !ok {
+				err = errCorrupt
+			}
+			seqs[i] = uint64(last)
+		}
+		errs[i] = err
+	}
+	return seqs, errs
 }

@@ -43,7 +43,7 @@ func redisAddr() string {
 
 // needRedis fails (never skips) when Redis is not reachable: the cluster
 // guarantees are only proven against the real thing.
-func needRedis(t *testing.T) {
+func needRedis(t testing.TB) {
 	t.Helper()
 	c := redis.NewClient(&redis.Options{Addr: redisAddr()})
 	defer c.Close()
@@ -101,7 +101,7 @@ type node struct {
 }
 
 type cluster struct {
-	t      *testing.T
+	t      testing.TB
 	prefix string
 	nodes  []*node
 	rec    *recorder
@@ -111,7 +111,7 @@ type cluster struct {
 
 // startCluster starts n nodes sharing one Redis prefix, and a balancer in
 // front of them.
-func startCluster(t *testing.T, n int, mutate func(*tether.Options)) *cluster {
+func startCluster(t testing.TB, n int, mutate func(*tether.Options)) *cluster {
 	t.Helper()
 	needRedis(t)
 	c := &cluster{t: t, prefix: randomPrefix(), rec: newRecorder(), mutate: mutate}
@@ -221,7 +221,7 @@ type balancer struct {
 	wg     sync.WaitGroup
 }
 
-func newBalancer(t *testing.T, target func() string) *balancer {
+func newBalancer(t testing.TB, target func() string) *balancer {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -367,7 +367,7 @@ func (c *cluster) dial(r *clientRec, o *client.Options) *client.Client {
 }
 
 // waitUntil polls cond until it holds or d passes.
-func waitUntil(t *testing.T, d time.Duration, what string, cond func() bool) {
+func waitUntil(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for !cond() {
