@@ -51,6 +51,10 @@ func (s *Store) claim(ctx context.Context, id, node string, from *string) (*teth
 	if err := s.mayOwn(node); err != nil {
 		return nil, err
 	}
+	// The record returned must count the acks held here.
+	if err := s.flushAck(ctx, id); err != nil {
+		return nil, err
+	}
 	b := newBatch(ctx)
 	if node != "" {
 		b.add("sadd", s.ownedKey(node), id)
@@ -82,6 +86,11 @@ func (s *Store) claim(ctx context.Context, id, node string, from *string) (*teth
 		}
 		return nil, tether.ErrFenced
 	}
+	if node == s.Node() {
+		s.loc.claimed(rec)
+	} else {
+		s.forgetSession(ctx, id)
+	}
 	if prev != "" && prev != node {
 		if err := s.rdb.SRem(ctx, s.ownedKey(prev), id).Err(); err != nil {
 			s.log.Debug("redisstore: stale ownership entry left", "session", id, "node", prev, "err", err)
@@ -110,12 +119,17 @@ func claimed(id string, v any) (rec *tether.Record, owner string, err error) {
 
 // Release implements tether.Store. A released session that is
 // disconnected becomes an orphan: listed for Adopt before it leaves its
-// owner's set, so that it is always in one or the other.
+// owner's set, so that it is always in one or the other. The session's
+// ack held here is flushed first, for the next owner to see.
 func (s *Store) Release(ctx context.Context, id string, lease uint64) error {
+	if err := s.flushAck(ctx, id); err != nil {
+		return err
+	}
 	v, err := s.run(ctx, scRelease, id, u64(lease))
 	if err != nil {
 		return err
 	}
+	s.forgetSession(ctx, id)
 	if v, err = status(v); err != nil {
 		return err
 	}
@@ -250,6 +264,7 @@ func (a *adoption) claim(ctx context.Context, ids []string, expect map[string]st
 		case err != nil:
 			s.log.Warn("redisstore: cannot adopt session", "session", id, "err", err)
 		case rec != nil:
+			s.loc.claimed(rec)
 			a.recs = append(a.recs, rec)
 			a.done = append(a.done, id)
 			if owner != "" && owner != a.me {

@@ -1,6 +1,7 @@
 package redisstore
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -290,4 +291,42 @@ func decodeNotice(p string) (tether.Notice, error) {
 	n.Session, body = body[:v[2]], body[v[2]:]
 	n.From, n.Reason = body[:v[3]], body[v[3]:]
 	return n, nil
+}
+
+// wakeData is what a wake carries besides the notice: the session's
+// message bound and the entries appended, the last of which has the
+// wake's seq.
+type wakeData struct {
+	maxm uint64
+	ents []entry
+}
+
+// decodeWake parses the entries of a wake (written by scAppend in the
+// notice's reason): "maxm\n", then for each entry its length, a space and
+// the entry (type byte, payload). The payloads share one allocation.
+func decodeWake(p string) (*wakeData, error) {
+	head, rest, ok := strings.Cut(p, "\n")
+	if !ok {
+		return nil, errCorrupt
+	}
+	maxm, err := strconv.ParseUint(head, 10, 64)
+	if err != nil {
+		return nil, errCorrupt
+	}
+	w := &wakeData{maxm: maxm}
+	b := []byte(rest)
+	for len(b) > 0 {
+		sp := bytes.IndexByte(b, ' ')
+		if sp <= 0 || sp > 20 {
+			return nil, errCorrupt
+		}
+		n, err := strconv.ParseUint(string(b[:sp]), 10, 64)
+		if err != nil || n == 0 || n > uint64(len(b)-sp-1) {
+			return nil, errCorrupt
+		}
+		e := b[sp+1 : sp+1+int(n) : sp+1+int(n)]
+		w.ents = append(w.ents, entry{typ: tether.MessageType(e[0]), data: e[1:], ok: true})
+		b = b[sp+1+int(n):]
+	}
+	return w, nil
 }

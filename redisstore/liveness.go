@@ -163,6 +163,7 @@ func (s *Store) renew() result {
 // blocks the liveness loop, even behind a slow listener.
 func (s *Store) lose(why string) {
 	s.down.Store(true)
+	s.loc.forgetAll() // others may take the sessions: what is known here may go stale
 	s.log.Error("redisstore: node lost its liveness; its sessions may be taken over", "node", s.Node(), "why", why)
 	select {
 	case s.lost <- tether.Notice{Kind: tether.NoticeLost, From: s.Node()}:

@@ -13,46 +13,92 @@ import (
 // message with seq s is at index s-acked-1, and Ack is an LTRIM.
 
 // Append implements tether.Store: one round trip, waking the owner from
-// inside the script.
+// inside the script. An append to a session this node owns is cached
+// (cache.go). If it overflows while this store holds an ack of the
+// session not yet in Redis, the ack is flushed and the append tried once
+// more: a late ack must not fail it.
 func (s *Store) Append(ctx context.Context, id string, msgs ...tether.Message) (uint64, error) {
 	n := 0
 	for i := range msgs {
 		n += 1 + len(msgs[i].Data)
 	}
 	buf := make([]byte, 0, n) // one allocation for every entry
-	args := make([]any, 0, 4+len(msgs))
-	args = append(args, s.Node(), s.channel(""), id, s.ttl())
+	args := make([]any, 0, 5+len(msgs))
+	args = append(args, s.Node(), s.channel(""), id, s.ttl(), wakeMaxBytes)
 	for i := range msgs {
 		start := len(buf)
 		buf = append(buf, byte(msgs[i].Type))
 		buf = append(buf, msgs[i].Data...)
 		args = append(args, buf[start:len(buf):len(buf)])
 	}
-	v, err := s.run(ctx, scAppend, id, args...)
-	if err != nil {
-		return 0, err
+	for try := 0; ; try++ {
+		flushed := s.loc.flushed.Load()
+		v, err := s.run(ctx, scAppend, id, args...)
+		if err != nil {
+			return 0, err
+		}
+		if v, err = status(v); err != nil {
+			if err == tether.ErrOverflow && try == 0 && s.loc.mayFree(id, flushed) {
+				if ferr := s.flushAck(ctx, id); ferr != nil {
+					return 0, err
+				}
+				continue
+			}
+			return 0, err
+		}
+		last, owned, maxm, err := appendReply(v)
+		if err != nil {
+			return 0, err
+		}
+		if len(msgs) > 0 {
+			s.loc.appended(id, last, owned, maxm, msgs)
+		}
+		return last, nil
 	}
-	if v, err = status(v); err != nil {
-		return 0, err
-	}
-	last, ok := v.(int64)
-	if !ok {
-		return 0, errCorrupt
-	}
-	return uint64(last), nil
 }
 
-// Read implements tether.Store: one round trip; the script cuts the run
+// appendReply decodes scAppend's reply.
+func appendReply(v any) (last uint64, owned bool, maxm uint64, err error) {
+	if n, ok := v.(int64); ok { // an empty append
+		return uint64(n), false, 0, nil
+	}
+	a := slice(v)
+	if len(a) != 3 {
+		return 0, false, 0, errCorrupt
+	}
+	out, ok1 := a[0].(int64)
+	mine, ok2 := a[1].(int64)
+	m, ok3 := a[2].(int64)
+	if !ok1 || !ok2 || !ok3 || out < 0 || m < 0 {
+		return 0, false, 0, errCorrupt
+	}
+	return uint64(out), mine == 1, uint64(m), nil
+}
+
+// Read implements tether.Store. The cache answers when it holds after+1;
+// otherwise it is one round trip (two if an ack below after+1 must be
+// flushed first, so that Redis reports the gap): the script cuts the run
 // at maxBytes, so no more than that crosses the network.
 func (s *Store) Read(ctx context.Context, id string, after uint64, maxBytes int, dst []tether.Message) ([]tether.Message, error) {
-	v, err := s.run(ctx, scRead, id, u64(after), strconv.Itoa(max(maxBytes, 0)))
+	maxBytes = max(maxBytes, 0)
+	dst, hit, flush := s.loc.read(id, after, maxBytes, dst)
+	if hit {
+		return dst, nil
+	}
+	if flush {
+		if err := s.flushAck(ctx, id); err != nil {
+			return dst, err
+		}
+	}
+	v, err := s.run(ctx, scRead, id, u64(after), strconv.Itoa(maxBytes))
 	if err != nil {
 		return dst, err
 	}
 	if v, err = status(v); err != nil {
 		return dst, err
 	}
-	for i, e := range slice(v) {
+	a := slice(v)
+	for i, e := range a {
 		b, _ := e.(string)
 		if len(b) == 0 {
 			return dst, errCorrupt
@@ -63,45 +109,52 @@ func (s *Store) Read(ctx context.Context, id string, after uint64, maxBytes int,
 			Seq:  after + 1 + uint64(i),
 		})
 	}
-	return dst, nil
-}
-
-// Ack implements tether.Store: one round trip.
-func (s *Store) Ack(ctx context.Context, id string, seq uint64) error {
-	v, err := s.run(ctx, scAck, id, u64(seq))
-	if err != nil {
-		return err
+	if len(a) > 0 {
+		s.loc.sawLast(id, after+uint64(len(a)))
 	}
-	_, err = status(v)
-	return err
+	return dst, nil
 }
 
 // AppendEach appends one message to each of several sessions in one round
 // trip (a pipeline of the Append script): what a broadcast needs. seqs[i]
-// and errs[i] are Append's results for ids[i].
+// and errs[i] are Append's results for ids[i]. Sessions that overflow
+// while this store holds an unflushed ack of theirs are tried once more,
+// after the flush, as Append does.
 func (s *Store) AppendEach(ctx context.Context, ids []string, m tether.Message) (seqs []uint64, errs []error) {
 	entry := append([]byte{byte(m.Type)}, m.Data...)
-	b := newBatch(ctx)
-	cmds := make([]*redis.Cmd, len(ids))
 	node, ch := s.Node(), s.channel("")
-	for i, id := range ids {
-		cmds[i] = b.eval(scAppend, s.sessionKeys(id), node, ch, id, s.ttl(), entry)
-	}
-	_ = s.exec(b) // each reply is looked at below
 	seqs, errs = make([]uint64, len(ids)), make([]error, len(ids))
-	for i, c := range cmds {
-		v, err := c.Result()
-		if err == nil {
-			v, err = status(v)
-		}
-		if err == nil {
-			last, ok := v.(int64)
-			if !ok {
-				err = errCorrupt
-			}
-			seqs[i] = uint64(last)
-		}
-		errs[i] = err
+	owned, maxm := make([]bool, len(ids)), make([]uint64, len(ids))
+	todo := make([]int, len(ids)) // indexes of ids to append
+	for i := range todo {
+		todo[i] = i
 	}
+	for try := 0; len(todo) > 0; try++ {
+		flushed := s.loc.flushed.Load()
+		b := newBatch(ctx)
+		cmds := make([]*redis.Cmd, len(todo))
+		for j, i := range todo {
+			cmds[j] = b.eval(scAppend, s.sessionKeys(ids[i]), node, ch, ids[i], s.ttl(), wakeMaxBytes, entry)
+		}
+		_ = s.exec(b) // each reply is looked at below
+		var again []int
+		for j, c := range cmds {
+			i := todo[j]
+			v, err := c.Result()
+			if err == nil {
+				v, err = status(v)
+			}
+			if err == tether.ErrOverflow && try == 0 && s.loc.mayFree(ids[i], flushed) && s.flushAck(ctx, ids[i]) == nil {
+				again = append(again, i)
+				continue
+			}
+			if err == nil {
+				seqs[i], owned[i], maxm[i], err = appendReply(v)
+			}
+			errs[i] = err
+		}
+		todo = again
+	}
+	s.loc.appendedEach(ids, seqs, owned, maxm, m)
 	return seqs, errs
 }

@@ -106,6 +106,9 @@ func (s *Store) receive() {
 				s.log.Warn("redisstore: malformed notice dropped", "channel", m.Channel)
 				continue
 			}
+			if n.Kind == tether.NoticeWake {
+				s.cacheWake(&n)
+			}
 			s.deliver(n)
 		}
 	}
@@ -151,4 +154,19 @@ func (s *Store) dispatch() {
 			s.call(n)
 		}
 	}
+}
+
+// cacheWake caches the entries a wake carries (in its Reason, which a
+// wake has no other use for), before the listener learns of them: the
+// writer it wakes then finds them here.
+func (s *Store) cacheWake(n *tether.Notice) {
+	var w *wakeData
+	if n.Reason != "" {
+		var err error
+		if w, err = decodeWake(n.Reason); err != nil {
+			s.log.Warn("redisstore: malformed wake entries dropped", "session", n.Session)
+		}
+		n.Reason = ""
+	}
+	s.loc.woke(n.Session, n.Seq, w)
 }

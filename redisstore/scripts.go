@@ -124,29 +124,34 @@ if h[3] and h[3] ~= '' then orphan = 1 end
 return {h[2] or '', orphan}
 `)
 
-// scAppend: ARGV node, channel prefix, session ID, ttl, entries... The
-// bounds are checked before anything is written. The sizes list holds,
-// for each entry, the payload bytes appended up to and including it, so
-// Ack learns the bytes it frees from one LINDEX. The owner, if another
-// node, is woken here: no second round trip.
+// scAppend: ARGV node, channel prefix, session ID, ttl, wake limit,
+// entries... The bounds are checked before anything is written. The
+// sizes list holds, for each entry, the payload bytes appended up to and
+// including it, so Ack learns the bytes it frees from one LINDEX. The
+// owner, if another node, is woken here: no second round trip. The wake
+// carries the entries (if they total at most the wake limit) so that the
+// owner can cache them instead of reading them back: "maxm\n" then, for
+// each entry, its length, a space and the entry (see decodeWake). It
+// returns {out, 1 if the appending node owns the session, maxm}, or out
+// alone for an empty append.
 var scAppend = script(`
 local h = redis.call('HMGET', KEYS[1], 'out', 'acked', 'maxm', 'maxb', 'bytes', 'tb', 'owner')
 if not h[1] then return -1 end
 local out = tonumber(h[1])
-local n = #ARGV - 4
+local n = #ARGV - 5
 if n == 0 then return out end
 local acked, maxm, maxb = tonumber(h[2]), tonumber(h[3]), tonumber(h[4])
 if maxm > 0 and out - acked + n > maxm then return -3 end
 local add = 0
-for i = 5, #ARGV do add = add + #ARGV[i] - 1 end
+for i = 6, #ARGV do add = add + #ARGV[i] - 1 end
 local bytes = tonumber(h[5]) + add
 if maxb > 0 and bytes > maxb then return -3 end
-for i = 5, #ARGV, 256 do
+for i = 6, #ARGV, 256 do
   redis.call('RPUSH', KEYS[2], unpack(ARGV, i, math.min(i + 255, #ARGV)))
 end
 if maxb > 0 then
   local cum, sizes = tonumber(h[6]), {}
-  for i = 5, #ARGV do
+  for i = 6, #ARGV do
     cum = cum + #ARGV[i] - 1
     sizes[#sizes + 1] = fmt(cum)
     if #sizes == 256 then
@@ -163,12 +168,23 @@ if out == acked then
 end
 out = out + n
 redis.call('HSET', KEYS[1], 'out', fmt(out))
-local owner = h[7]
-if owner and owner ~= '' and owner ~= ARGV[1] then
+local owner = h[7] or ''
+if owner ~= '' and owner ~= ARGV[1] then
+  local ents = ''
+  if add + n <= tonumber(ARGV[5]) then
+    local parts = {h[3], '\n'}
+    for i = 6, #ARGV do
+      parts[#parts + 1] = #ARGV[i] .. ' '
+      parts[#parts + 1] = ARGV[i]
+    end
+    ents = table.concat(parts)
+  end
   redis.call('PUBLISH', ARGV[2] .. owner,
-    '1 ' .. fmt(out) .. ' ' .. #ARGV[3] .. ' ' .. #ARGV[1] .. ' 0\n' .. ARGV[3] .. ARGV[1])
+    '1 ' .. fmt(out) .. ' ' .. #ARGV[3] .. ' ' .. #ARGV[1] .. ' ' .. #ents .. '\n' .. ARGV[3] .. ARGV[1] .. ents)
 end
-return out
+local mine = 0
+if owner == ARGV[1] then mine = 1 end
+return {out, mine, maxm}
 `)
 
 // scRead: ARGV after, maxBytes. Returns the entries after 'after': the

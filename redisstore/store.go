@@ -78,6 +78,7 @@ type Store struct {
 	keyTTL   time.Duration
 	log      *slog.Logger
 	stats    counter
+	loc      local // read cache and pending acks (cache.go, acks.go)
 
 	nodeMu sync.RWMutex
 	node   string
@@ -152,6 +153,7 @@ func New(ctx context.Context, o Options) (*Store, error) {
 		past:     make(map[string]bool),
 		notices:  make(chan tether.Notice, 256),
 		lost:     make(chan tether.Notice, 1),
+		loc:      newLocal(),
 	}
 	_, s.single = o.Redis.(*redis.Client)
 	o.Redis.AddHook(&s.stats)
@@ -179,15 +181,17 @@ func New(ctx context.Context, o Options) (*Store, error) {
 		return nil, err
 	}
 	s.ps = ps
-	s.wg.Add(3)
+	s.wg.Add(4)
 	go s.liveLoop(sent)
 	go s.receive()
 	go s.dispatch()
+	go s.ackLoop()
 	return s, nil
 }
 
-// Stop stops renewing the node's liveness and listening for notices, and
-// waits for the store's goroutines to end. It deletes nothing: the node
+// Stop stops renewing the node's liveness and listening for notices,
+// flushes the acks it holds (later ones go to Redis at once), and waits
+// for the store's goroutines to end. It deletes nothing: the node
 // counts as dead Liveness later, and its sessions then go to whoever
 // adopts them. The methods of the Store interface keep working as long as
 // the Redis client does.
@@ -246,6 +250,7 @@ func (s *Store) Create(ctx context.Context, rec *tether.Record) error {
 	if err := s.mayOwn(owner); err != nil {
 		return err
 	}
+	s.forgetSession(ctx, rec.ID) // a namesake's leftovers
 	var rooms []string
 	for _, r := range rec.Rooms {
 		if !slices.Contains(rooms, r) {
@@ -282,8 +287,12 @@ func (s *Store) Create(ctx context.Context, rec *tether.Record) error {
 	return nil
 }
 
-// Load implements tether.Store.
+// Load implements tether.Store. An ack of the session held here is
+// flushed first, so that Acked counts it.
 func (s *Store) Load(ctx context.Context, id string) (*tether.Record, error) {
+	if err := s.flushAck(ctx, id); err != nil {
+		return nil, err
+	}
 	v, err := s.run(ctx, scLoad, id)
 	if err != nil {
 		return nil, err
@@ -320,8 +329,11 @@ func (s *Store) SaveIn(ctx context.Context, id string, lease, in uint64) error {
 }
 
 // Close implements tether.Store. The tombstone replaces the session in
-// one script; the indexes are cleaned afterwards.
+// one script; the indexes are cleaned afterwards. What this store held of
+// the session goes first (an ack in flight is waited for, so that it
+// cannot land on a namesake).
 func (s *Store) Close(ctx context.Context, id string, lease uint64, t *tether.Tombstone) error {
+	s.forgetSession(ctx, id)
 	args := []any{u64(lease), s.tombTTL.Milliseconds()}
 	if t != nil {
 		args = append(args, encodeTombstone(t))
