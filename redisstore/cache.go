@@ -445,10 +445,10 @@ func (l *local) sawLast(id string, seq uint64) {
 type ackResult uint8
 
 const (
-	ackSync    ackResult = iota // unknown here: ask Redis now
-	ackDone                     // nothing to do (at or below the current ack)
-	ackQueued                   // recorded, to flush soon
-	ackUrgent                   // recorded; flush now, the session nears its bound
+	ackSync   ackResult = iota // unknown here: ask Redis now
+	ackDone                    // nothing to do (at or below the current ack)
+	ackQueued                  // recorded, to flush soon
+	ackUrgent                  // recorded; flush now, the session nears its bound
 )
 
 // ack records an ack if it can be checked without Redis: seq must be at
