@@ -1,0 +1,294 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"image/png"
+	"math"
+	"net"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestMain lets the test binary play the roles the coordinator starts
+// (worker, proxy): the scenarios under test run through the same code as
+// the command.
+func TestMain(m *testing.M) {
+	if os.Getenv(roleEnv) != "" {
+		os.Exit(mainRole(os.Args[1:]))
+	}
+	os.Exit(m.Run())
+}
+
+func TestPayloadRoundTrip(t *testing.T) {
+	p := appendPayload(nil, kindFan, 3, 12345, 1700000000123456789, 100)
+	if len(p) != 100 {
+		t.Fatalf("payload of %d bytes, want 100", len(p))
+	}
+	for _, in := range [][]byte{p, append(append([]byte{'"'}, p...), '"')} {
+		h, err := parsePayload(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h.kind != kindFan || h.stream != 3 || h.seq != 12345 || h.ts != 1700000000123456789 {
+			t.Fatalf("parsed %+v", h)
+		}
+	}
+	for _, bad := range []string{"", "X:1:2:3:", "F:1:0:3:", "F:1:2", "F:a:2:3:", "hello"} {
+		if _, err := parsePayload([]byte(bad)); err == nil {
+			t.Errorf("%q parsed", bad)
+		}
+	}
+}
+
+func TestSeqCheck(t *testing.T) {
+	var s seqCheck
+	for _, q := range []uint64{1, 2, 5, 3, 3, 6, 1} {
+		s.see(q)
+	}
+	// 4 missing; 3 came late (reorder), then again (dup); 1 again (dup).
+	if s.reorder != 1 || s.dup != 2 || s.recv != 7 {
+		t.Fatalf("reorder %d dup %d recv %d", s.reorder, s.dup, s.recv)
+	}
+	var lost []uint64
+	if n := s.lost(8, func(q uint64) { lost = append(lost, q) }); n != 3 {
+		t.Fatalf("lost %d (%v), want 3: 4, 7, 8", n, lost)
+	}
+	if s.complete(6) {
+		t.Fatal("complete with 4 missing")
+	}
+	s.see(4)
+	if !s.complete(6) || s.complete(7) {
+		t.Fatal("complete is wrong")
+	}
+}
+
+func TestHistQuantiles(t *testing.T) {
+	var h hist
+	for i := 1; i <= 1000; i++ {
+		h.add(time.Duration(i) * time.Millisecond)
+	}
+	for _, c := range []struct {
+		q    float64
+		want time.Duration
+	}{{0.5, 500 * time.Millisecond}, {0.99, 990 * time.Millisecond}} {
+		got := h.quantile(c.q)
+		if math.Abs(float64(got-c.want))/float64(c.want) > 0.05 {
+			t.Errorf("q%.2f = %v, want %v ± 5%%", c.q, got, c.want)
+		}
+	}
+	var m hist
+	m.merge(h)
+	m.merge(h)
+	if m.total() != 2000 {
+		t.Fatalf("merged total %d", m.total())
+	}
+}
+
+// TestVerdict checks the reconciliation: a loss the client was told about
+// is explained, one it was not told about is not, and duplicates never are.
+func TestVerdict(t *testing.T) {
+	reps := []*workerReport{{
+		Fan:                 tally{Recv: 10, Lost: 2},
+		ReportedToClient:    2,
+		UnexplainedDownLost: 0,
+		Up:                  []upSent{{CID: 7, Sent: 5, Unsent: []uint64{4}}, {CID: 8, Sent: 3}},
+	}}
+	up := &upReport{Streams: []upStream{
+		{CID: 7, Highest: 3, Recv: 3},                       // 4 of unknown fate, 5 lost
+		{CID: 8, Highest: 3, Recv: 4, Dup: 1, Missing: nil}, // one duplicate
+	}, ReportedToClient: 2}
+	c := verdict(reps, up, nil)
+	if c.UpLostExplained != 1 || c.UpLostUnexplained != 1 {
+		t.Fatalf("up lost explained %d unexplained %d, want 1 and 1", c.UpLostExplained, c.UpLostUnexplained)
+	}
+	if c.Unexplained != 2 || c.pass() {
+		t.Fatalf("unexplained %d, want 2 (one loss, one duplicate)", c.Unexplained)
+	}
+	c = verdict([]*workerReport{{Fan: tally{Recv: 10}}}, nil, nil)
+	if !c.pass() {
+		t.Fatalf("a clean run failed: %+v", c)
+	}
+}
+
+func TestSummaryAndChart(t *testing.T) {
+	runs := []scenarioResult{
+		{Scenario: "idle", Param: 5000, Target: "tether", Figures: map[string]float64{"rss_kb_per_session": 7}},
+		{Scenario: "idle", Param: 5000, Target: "tether", Run: 2, Figures: map[string]float64{"rss_kb_per_session": 8}},
+		{Scenario: "idle", Param: 5000, Target: "centrifugo", Figures: map[string]float64{"rss_kb_per_session": 48}},
+		{Scenario: "fanout", Param: 2000, Target: "tether", Figures: map[string]float64{"cpu_s_per_1m": 2, "deliveries_per_s": 1e6}},
+		{Scenario: "fanout", Param: 2000, Target: "socketio", Figures: map[string]float64{"cpu_s_per_1m": 11.8, "deliveries_per_s": 2e5}},
+	}
+	rows := summarize(runs)
+	if len(rows) != 3 || rows[0].Median["tether"] != 7.5 || rows[0].Min["tether"] != 7 || rows[0].Max["tether"] != 8 {
+		t.Fatalf("rows %+v", rows)
+	}
+	var b bytes.Buffer
+	writeTable(&b, rows, []string{"tether", "centrifugo", "socketio"})
+	if !strings.Contains(b.String(), "6.40×") || !strings.Contains(b.String(), "7.50 (7.00–8.00)") {
+		t.Fatalf("table:\n%s", b.String())
+	}
+	img := renderChart(rows, []string{"tether", "centrifugo", "socketio"})
+	if err := png.Encode(&bytes.Buffer{}, img); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// soakConfig is the CI soak: a few hundred sessions, traffic both ways,
+// random cuts, half-open links and slow links.
+func soakConfig(n int, dur time.Duration) config {
+	c := config{per: maxPerWorker, shards: 16, conc: 32, timeout: 10 * time.Minute}
+	c.chaos = defaultChaos()
+	c.chaos.N, c.chaos.Dur = n, dur
+	c.chaos.BlackholeEvery = dur / 3
+	c.chaos.SlowEvery = dur / 4
+	c.chaos.Drain = 60 * time.Second
+	return c
+}
+
+// inProcessTarget serves the built-in Tether server from this process.
+func inProcessTarget(t *testing.T, o serveOptions) *target {
+	bs := newBenchServer(o)
+	hs := httptest.NewUnstartedServer(bs)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs.Listener = ln
+	hs.Start()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = bs.srv.Shutdown(ctx)
+		hs.Close()
+	})
+	return &target{name: "tether", kind: "tether", path: "/ws?room=bench", api: apiBench,
+		addr: ln.Addr().String(), pidHint: os.Getpid(), label: "in-process library server"}
+}
+
+func runSoak(t *testing.T, n int, dur time.Duration) {
+	c := soakConfig(n, dur)
+	tg := inProcessTarget(t, serveOptions{HeartbeatInterval: c.chaos.Heartbeat, HeartbeatTimeout: c.chaos.HeartbeatTimeout, Echo: true})
+	r := &runner{cfg: c, logw: os.Stderr}
+	if !testing.Verbose() {
+		r.cfg.quiet = true
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
+	defer cancel()
+	res := r.run(ctx, tg, "chaos", n, 1)
+	if res.Error != "" {
+		t.Fatalf("soak: %s", res.Error)
+	}
+	ck := res.Check
+	t.Logf("%s", summaryLine(&res))
+	if !ck.pass() {
+		t.Fatalf("soak: %d unexplained: fan %+v echo %+v up %+v, notes %q", ck.Unexplained, ck.Fan, ck.Echo, ck.Up, ck.Notes)
+	}
+	if ck.Fan.Lost+ck.Echo.Lost != 0 || ck.Up == nil || ck.Up.Lost != 0 || ck.SessionLost != 0 {
+		t.Fatalf("soak lost messages or sessions: fan %+v echo %+v up %+v, %d sessions lost", ck.Fan, ck.Echo, ck.Up, ck.SessionLost)
+	}
+	if ck.Fan.Recv == 0 || ck.Up.Recv == 0 || ck.Disconnects == 0 || ck.Resumed == 0 {
+		t.Fatalf("the soak did not exercise anything: fan %+v up %+v, %d disconnects, %d resumes", ck.Fan, ck.Up, ck.Disconnects, ck.Resumed)
+	}
+}
+
+// TestQuickChaos is a small chaos run, for -short.
+func TestQuickChaos(t *testing.T) {
+	runSoak(t, 24, 4*time.Second)
+}
+
+// TestSoak is the CI soak: about a minute, a few hundred sessions, random
+// cuts both ways, zero lost, duplicated or reordered messages.
+func TestSoak(t *testing.T) {
+	if testing.Short() {
+		t.Skip("about a minute; skipped with -short")
+	}
+	runSoak(t, 300, 40*time.Second)
+}
+
+// TestLostSessionsAreExplained makes every session expire (a 1 s grace
+// window, every link blackholed for longer) while clients send and get
+// echoes: the losses the checker sees must be exactly those the clients
+// and the server reported, so the run passes although messages were lost.
+func TestLostSessionsAreExplained(t *testing.T) {
+	if testing.Short() {
+		t.Skip("about 30 s; skipped with -short")
+	}
+	c := soakConfig(20, 8*time.Second)
+	c.chaos.Rate, c.chaos.FanRate = 5, 0
+	c.chaos.CutEvery, c.chaos.SlowEvery = 0, 0
+	c.chaos.BlackholeEvery, c.chaos.BlackholeFrac, c.chaos.BlackholeFor = time.Second, 1, 4*time.Second
+	c.chaos.Heartbeat, c.chaos.HeartbeatTimeout = time.Second, time.Second
+	c.quiet = !testing.Verbose()
+	tg := inProcessTarget(t, serveOptions{Grace: time.Second, HeartbeatInterval: time.Second, HeartbeatTimeout: time.Second, Echo: true})
+	r := &runner{cfg: c, logw: os.Stderr}
+	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
+	defer cancel()
+	res := r.run(ctx, tg, "chaos", 20, 1)
+	if res.Error != "" {
+		t.Fatal(res.Error)
+	}
+	ck := res.Check
+	t.Logf("%s", summaryLine(&res))
+	if ck.SessionLost == 0 {
+		t.Fatalf("no session was lost: %+v", ck)
+	}
+	if !ck.pass() {
+		t.Fatalf("reported losses do not explain the losses seen: %+v", ck)
+	}
+	if s := ck.ServerReportedToClient; s == nil || *s != ck.ClientReportedToClient {
+		t.Fatalf("server reported %v lost to clients, clients %d", s, ck.ClientReportedToClient)
+	}
+}
+
+// TestCheckerCatchesBrokenReplay builds this command with the
+// tether_testbreak tag, runs a chaos scenario against its built-in server
+// with replay turned off, and expects the checker to report the loss and
+// the command to fail.
+func TestCheckerCatchesBrokenReplay(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the command; skipped with -short")
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "tether-bench-break")
+	build := exec.Command("go", "build", "-tags", "tether_testbreak", "-o", bin, ".")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	out := filepath.Join(dir, "out.json")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "run", "-targets", "tether", "-tether", "serve", "-scenarios", "chaos",
+		"-chaos-n", "60", "-chaos-for", "8s", "-blackhole-every", "0", "-slow-every", "0", "-quiet", "-json", out)
+	cmd.Env = append(os.Environ(), "TETHER_TEST_BREAK_REPLAY=1")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+		t.Fatalf("tether-bench exited with %v, want status 1 (loss found)\n%s", err, stderr.String())
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res results
+	if err := json.Unmarshal(b, &res); err != nil {
+		t.Fatal(err)
+	}
+	if res.Pass || len(res.Runs) != 1 || res.Runs[0].Check == nil {
+		t.Fatalf("results: pass %v, runs %+v", res.Pass, res.Runs)
+	}
+	ck := res.Runs[0].Check
+	if ck.Unexplained == 0 || ck.Fan.Lost+ck.Echo.Lost == 0 {
+		t.Fatalf("with replay off the checker saw no unexplained loss: %+v", ck)
+	}
+	t.Logf("replay off: %d unexplained (fan %+v, echo %+v, up %+v)", ck.Unexplained, ck.Fan, ck.Echo, ck.Up)
+}
