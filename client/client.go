@@ -259,8 +259,9 @@ func (c *Client) stop() {
 	})
 }
 
-// handled runs after OnMessage returned for messages up to seq.
-func (c *Client) handled(gen, seq uint64) {
+// handled runs after OnMessage returned for messages up to seq, of n
+// payload bytes since the last call.
+func (c *Client) handled(gen, seq uint64, n int) {
 	c.mu.Lock()
 	if gen != c.gen || seq <= c.processed {
 		c.mu.Unlock()
@@ -268,7 +269,7 @@ func (c *Client) handled(gen, seq uint64) {
 	}
 	c.processed = seq
 	if cc := c.cc; cc != nil {
-		cc.ackLater(seq)
+		cc.ackLater(seq, n)
 	}
 	c.mu.Unlock()
 }

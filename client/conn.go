@@ -25,15 +25,19 @@ const maxRead = 16 << 20
 // maxBatch bounds the payload bytes written in one system call.
 const maxBatch = 32 << 10
 
-// ackDelay is how long an ack waits for a message to ride on.
-const ackDelay = 10 * time.Millisecond
+// ackBytes is how many payload bytes may be processed before the ack is
+// urgent: the server bounds its replay buffer in bytes too (1 MiB by
+// default, not announced), and a delayed ack must not overflow it.
+const ackBytes = 64 << 10
 
-// ackLater arranges for the ack of processed messages; c.mu held.
-func (cc *cconn) ackLater(processed uint64) {
+// ackLater arranges for the ack of processed messages, n more payload
+// bytes of them; c.mu held.
+func (cc *cconn) ackLater(processed uint64, n int) {
 	if processed <= cc.ackSent {
 		return
 	}
-	if processed-cc.ackSent >= max(1, cc.c.serverWindow/2) {
+	cc.ackBytes += n
+	if processed-cc.ackSent >= max(1, cc.c.serverWindow/2) || cc.ackBytes >= ackBytes {
 		cc.ackUrgent = true
 		cc.wake()
 		return
@@ -43,7 +47,7 @@ func (cc *cconn) ackLater(processed uint64) {
 	}
 	cc.ackArmed = true
 	if cc.ackT == nil {
-		cc.ackT = time.AfterFunc(ackDelay, func() {
+		cc.ackT = time.AfterFunc(cc.c.o.AckDelay, func() {
 			cc.c.mu.Lock()
 			if cc.ackArmed {
 				cc.ackUrgent = true
@@ -52,7 +56,7 @@ func (cc *cconn) ackLater(processed uint64) {
 			cc.wake()
 		})
 	} else {
-		cc.ackT.Reset(ackDelay)
+		cc.ackT.Reset(cc.c.o.AckDelay)
 	}
 }
 
@@ -78,6 +82,7 @@ type cconn struct {
 	ackSent     uint64
 	ackUrgent   bool        // write the ack even if no message goes out
 	ackArmed    bool        // ackT is running
+	ackBytes    int         // payload bytes processed since the last ack sent
 	ackT        *time.Timer // makes a delayed ack urgent
 	pongDue     bool
 	confirm     bool // send an ack at once: it proves the Welcome arrived
@@ -434,14 +439,14 @@ func (cc *cconn) writeLoop() {
 				}
 			}
 			// An ack rides on whatever goes out; alone it waits for
-			// ackDelay unless it is urgent.
+			// Options.AckDelay unless it is urgent.
 			needAck := ack > cc.ackSent && (cc.ackUrgent || pong || reply || len(msgs) > 0) || cc.confirm
 			if !needAck && !pong && !reply && len(msgs) == 0 {
 				c.mu.Unlock()
 				break
 			}
 			if ack > cc.ackSent {
-				cc.ackUrgent, cc.ackArmed = false, false
+				cc.ackUrgent, cc.ackArmed, cc.ackBytes = false, false, 0
 			}
 			cc.ackSent = max(cc.ackSent, ack)
 			cc.pongDue, cc.replyDue, cc.confirm = false, false, false

@@ -92,7 +92,7 @@ func (Closed) isEvent()       {}
 type dispatcher struct {
 	onMsg   func(tether.Message)
 	onEvent func(Event)
-	done    func(gen uint64, seq uint64) // called after messages' callbacks returned
+	done    func(gen, seq uint64, bytes int) // called after messages' callbacks returned, with their payload bytes
 
 	mu        sync.Mutex
 	q         []item
@@ -107,7 +107,7 @@ type item struct {
 	ev  Event
 }
 
-func newDispatcher(onMsg func(tether.Message), onEvent func(Event), done func(uint64, uint64)) *dispatcher {
+func newDispatcher(onMsg func(tether.Message), onEvent func(Event), done func(gen, seq uint64, bytes int)) *dispatcher {
 	return &dispatcher{onMsg: onMsg, onEvent: onEvent, done: done, bell: make(chan struct{}, 1)}
 }
 
@@ -165,11 +165,12 @@ func (d *dispatcher) run() {
 		d.q = nil
 		d.mu.Unlock()
 		var last, gen uint64
+		n := 0 // payload bytes handled since the last done
 		for _, it := range batch {
 			if it.ev != nil {
 				if last != 0 {
-					d.done(gen, last)
-					last = 0
+					d.done(gen, last, n)
+					last, n = 0, 0
 				}
 				if de, ok := it.ev.(doneEvent); ok {
 					close(de.ch)
@@ -179,15 +180,17 @@ func (d *dispatcher) run() {
 				continue
 			}
 			if last != 0 && it.gen != gen {
-				d.done(gen, last)
+				d.done(gen, last, n)
+				n = 0
 			}
 			if d.onMsg != nil {
 				d.onMsg(it.msg)
 			}
 			last, gen = it.msg.Seq, it.gen
+			n += len(it.msg.Data)
 		}
 		if last != 0 {
-			d.done(gen, last)
+			d.done(gen, last, n)
 		}
 	}
 }

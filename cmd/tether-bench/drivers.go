@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"os"
 	"sync"
 	"time"
 
@@ -41,9 +42,19 @@ func checkLoopbackURL(raw string) error {
 
 type tetherConn struct{ c *client.Client }
 
+// ackDelayEnv passes -client-ack-delay to the workers.
+const ackDelayEnv = "TETHER_BENCH_ACK_DELAY"
+
+// clientAckDelay is the workers' client.Options.AckDelay.
+func clientAckDelay() time.Duration {
+	d, _ := time.ParseDuration(os.Getenv(ackDelayEnv))
+	return d
+}
+
 func dialTether(ctx context.Context, c *bclient, url string, nd netDialFunc) (driverConn, error) {
 	cl, err := client.Dial(ctx, url, &client.Options{
 		NetDial:   nd,
+		AckDelay:  clientAckDelay(),
 		Logger:    discardLog,
 		OnMessage: func(m tether.Message) { c.onMessage(m.Data) },
 		OnEvent: func(e client.Event) {

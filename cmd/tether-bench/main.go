@@ -199,8 +199,15 @@ func parseRunFlags(args []string) (config, error) {
 	fs.StringVar(&c.node, "node", "node", "Node.js for the Socket.IO peer")
 	fs.StringVar(&c.socketioDir, "socketio-dir", "bench/socketio", "directory of server.mjs and worker.mjs, with node_modules installed")
 	fs.StringVar(&c.jsonOut, "json", "", "write every figure to this JSON file")
+	ackDelay := fs.Duration("client-ack-delay", 0, "Tether clients' AckDelay (0: the client's default, 10ms)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
+	}
+	if *ackDelay > 0 {
+		// The workers, started later, inherit it.
+		if err := os.Setenv(ackDelayEnv, ackDelay.String()); err != nil {
+			return c, err
+		}
 	}
 	c.targets, c.scenarios = list(*targets), list(*scenarios)
 	if *spawn != "" {
