@@ -23,7 +23,7 @@ families=("$@")
 for f in "${families[@]}"; do
 	case $f in
 	idle) args=(-scenarios idle -idle-n 5000,19000 -idle-for 30s -repeat 2) ;;
-	fanout) args=(-scenarios fanout -fanout-members 2000 -fanout-msgs 2000 -fanout-size 100 -repeat 2) ;;
+	fanout) args=(-scenarios fanout -fanout-members 2000 -fanout-msgs 2000 -fanout-rate 20 -fanout-size 100 -repeat 2) ;;
 	storm) args=(-scenarios storm -storm-n 1000,10000 -repeat 2) ;;
 	chaos) args=(-scenarios chaos -chaos-n 300 -chaos-for 45s -repeat 2) ;;
 	*) echo "unknown family $f"; exit 2 ;;
