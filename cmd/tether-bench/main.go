@@ -4,6 +4,7 @@
 // throughput, latency and CPU, and reconnect storms. See BENCHMARKS.md.
 //
 //	tether-bench run [flags]                  run scenarios (the default command)
+//	tether-bench soak [flags]                 a minute of chaos against Tether alone, zero loss required
 //	tether-bench chart -in out.json -out bench/chart.png
 //	tether-bench serve [-addr 127.0.0.1:8080] the built-in Tether server
 //	tether-bench rawserve [-addr …]           the raw gobwas/ws peer
@@ -57,6 +58,8 @@ func mainRole(args []string) int {
 	switch sub {
 	case "run":
 		return runMain(args)
+	case "soak":
+		return runMain(soakArgs(args))
 	case "chart":
 		return chartMain(args)
 	case "serve":
@@ -72,9 +75,18 @@ func mainRole(args []string) int {
 	return 2
 }
 
+// soakArgs are the run flags of "soak", the short chaos run CI makes
+// (TestSoak): a few hundred sessions for about a minute, random cuts,
+// blackholes and slow links, zero loss required. Flags given after
+// "soak" override them (the last occurrence of a flag wins).
+func soakArgs(args []string) []string {
+	return append([]string{"-targets", "tether", "-scenarios", "chaos", "-chaos-n", "300", "-chaos-for", "40s"}, args...)
+}
+
 func usage() {
 	fmt.Fprint(os.Stderr, `Usage:
   tether-bench [run] [flags]     run scenarios; "tether-bench run -h" lists the flags
+  tether-bench soak [flags]      the CI soak: chaos, 300 Tether sessions, 40 s (flags as run's)
   tether-bench chart -in out.json -out chart.png
   tether-bench serve [-addr 127.0.0.1:0] [-heartbeat-interval d] ...
   tether-bench rawserve [-addr 127.0.0.1:0]

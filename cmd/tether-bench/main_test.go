@@ -48,6 +48,19 @@ func TestPayloadRoundTrip(t *testing.T) {
 	}
 }
 
+func TestSoakArgs(t *testing.T) {
+	c, err := parseRunFlags(soakArgs([]string{"-chaos-n", "50"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.targets) != 1 || c.targets[0] != "tether" || len(c.scenarios) != 1 || c.scenarios[0] != "chaos" {
+		t.Fatalf("targets %v scenarios %v", c.targets, c.scenarios)
+	}
+	if len(c.chaosN) != 1 || c.chaosN[0] != 50 || c.chaos.Dur != 40*time.Second {
+		t.Fatalf("chaos n %v for %v: the later -chaos-n must win", c.chaosN, c.chaos.Dur)
+	}
+}
+
 func TestSeqCheck(t *testing.T) {
 	var s seqCheck
 	for _, q := range []uint64{1, 2, 5, 3, 3, 6, 1} {
