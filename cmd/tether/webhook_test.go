@@ -218,6 +218,9 @@ func TestWebhooks(t *testing.T) {
 	}
 	b.mu.Unlock()
 
+	// The backend has answered the last event; the server counts it an
+	// instant later.
+	waitUntil(t, "7 webhooks counted as delivered", func() bool { return p.metrics()[`tether_webhook_delivered_total`] >= 7 })
 	m := p.metrics()
 	if m[`tether_webhook_attempts_total{event="message",result="retry"}`] < 3 ||
 		m[`tether_webhook_attempts_total{event="message",result="rejected"}`] != 1 ||
