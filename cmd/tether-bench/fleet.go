@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/tether-ws/tether/internal/loadtest"
 )
 
 // fleet is the worker processes (and, for chaos, their proxies) holding
@@ -226,7 +228,7 @@ func (r *runner) progress(label string, t *target, f *fleet) (stop func()) {
 			}
 			if pid > 0 {
 				cpu, err1 := procCPU(pid)
-				rss, err2 := procRSS(pid)
+				rss, err2 := loadtest.RSS(pid)
 				if err1 == nil && err2 == nil {
 					fmt.Fprintf(&b, " | server cpu %3.0f%% rss %.0f MiB", 100*(cpu-lastCPU).Seconds()/time.Since(lastAt).Seconds(), float64(rss)/1024)
 					lastCPU = cpu

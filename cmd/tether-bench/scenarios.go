@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/tether-ws/tether/internal/loadtest"
 )
 
 // runner runs scenarios and collects their results.
@@ -195,7 +197,7 @@ func minRSS(pid, k int, interval time.Duration) (int64, error) {
 		if i > 0 {
 			time.Sleep(interval)
 		}
-		v, err := procRSS(pid)
+		v, err := loadtest.RSS(pid)
 		if err != nil {
 			return 0, err
 		}

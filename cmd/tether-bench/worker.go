@@ -13,6 +13,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/tether-ws/tether/internal/loadtest"
 )
 
 // The worker role: clients of one kind, driven over stdin/stdout (see
@@ -408,7 +410,7 @@ func (w *worker) start(cmd command) error {
 	if src == nil || !src.IsLoopback() {
 		return fmt.Errorf("source address %q is not a loopback address", cmd.Src)
 	}
-	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: src}, Timeout: 10 * time.Second, Control: bindNoPort}
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: src}, Timeout: 10 * time.Second, Control: loadtest.BindNoPort}
 	conc := max(1, cmd.Conc)
 	w.clients = make([]*bclient, cmd.N)
 	for i := range w.clients {

@@ -78,6 +78,7 @@ import (
 
 	"github.com/tether-ws/tether"
 	"github.com/tether-ws/tether/client"
+	"github.com/tether-ws/tether/internal/loadtest"
 )
 
 var (
@@ -123,22 +124,8 @@ func measure() (sample, error) {
 	debug.FreeOSMemory()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	rss, err := vmRSS()
+	rss, err := loadtest.RSS(0)
 	return sample{rssKB: rss, heapInuse: ms.HeapInuse, stackInuse: ms.StackInuse, goroutines: runtime.NumGoroutine()}, err
-}
-
-// vmRSS reads this process's resident set size in KiB.
-func vmRSS() (int64, error) {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0, err
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			return strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-		}
-	}
-	return 0, errors.New("no VmRSS in /proc/self/status")
 }
 
 func parent() error {
@@ -340,7 +327,7 @@ func child() int {
 		fmt.Println("fail: -src must be a loopback address")
 		return 1
 	}
-	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: src}, Timeout: 10 * time.Second, Control: bindNoPort}
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: src}, Timeout: 10 * time.Second, Control: loadtest.BindNoPort}
 	var (
 		mu      sync.Mutex
 		held    []any // clients or connections, kept reachable
