@@ -121,10 +121,7 @@ func (s *Store) flushAcks(ctx context.Context) (retry bool) {
 	var failed error
 	l.mu.Lock()
 	for _, f := range batch {
-		v, err := f.cmd.Result()
-		if err == nil {
-			_, err = status(v)
-		}
+		_, err := reply(f.cmd)
 		if s.ackDone(f.st, f.seq, err) {
 			retry = true
 			failed = err
@@ -195,10 +192,7 @@ func (s *Store) flushAck(ctx context.Context, id string) error {
 		seq, ch := st.acked, make(chan struct{})
 		st.sent, st.wait = seq, ch
 		l.mu.Unlock()
-		v, err := s.run(ctx, scAck, id, u64(seq))
-		if err == nil {
-			_, err = status(v)
-		}
+		_, err := s.run(ctx, scAck, id, u64(seq))
 		l.mu.Lock()
 		again := s.ackDone(st, seq, err)
 		close(ch)
@@ -236,10 +230,7 @@ func (s *Store) Ack(ctx context.Context, id string, seq uint64) error {
 		kick(s.loc.urgent)
 		return nil
 	}
-	v, err := s.run(ctx, scAck, id, u64(seq))
-	if err == nil {
-		_, err = status(v)
-	}
+	_, err := s.run(ctx, scAck, id, u64(seq))
 	if err == nil {
 		s.loc.acked(id, seq)
 	}

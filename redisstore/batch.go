@@ -113,13 +113,23 @@ func isNoScript(err error) bool {
 }
 
 // run runs one script in one round trip (two the first time after Redis
-// forgot it) and returns its reply.
+// forgot it) and returns its reply (see reply; a nil reply is nil).
 func (s *Store) run(ctx context.Context, sc *redis.Script, id string, args ...any) (any, error) {
-	v, err := sc.Run(ctx, s.rdb, s.sessionKeys(id), args...).Result()
-	if errors.Is(err, redis.Nil) {
+	c := sc.Run(ctx, s.rdb, s.sessionKeys(id), args...)
+	if errors.Is(c.Err(), redis.Nil) {
 		return nil, nil
 	}
-	return v, err
+	return reply(c)
+}
+
+// reply is a script's result: its error, the error its negative code
+// stands for (see status), or its value.
+func reply(c *redis.Cmd) (any, error) {
+	v, err := c.Result()
+	if err != nil {
+		return nil, err
+	}
+	return status(v)
 }
 
 // status interprets a script reply that may be a negative error code.

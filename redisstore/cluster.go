@@ -68,7 +68,7 @@ func (s *Store) claim(ctx context.Context, id, node string, from *string) (*teth
 	if err := s.exec(b); err != nil {
 		return nil, err
 	}
-	v, err := status(res.Val())
+	v, err := reply(res)
 	if errors.Is(err, tether.ErrNotFound) && node != "" {
 		_ = s.rdb.SRem(ctx, s.ownedKey(node), id).Err() // there is nothing to own
 	}
@@ -126,11 +126,8 @@ func (s *Store) Release(ctx context.Context, id string, lease uint64) error {
 		return err
 	}
 	v, err := s.run(ctx, scRelease, id, u64(lease))
+	s.forgetSession(ctx, id) // ours or not, it is not ours to cache any more
 	if err != nil {
-		return err
-	}
-	s.forgetSession(ctx, id)
-	if v, err = status(v); err != nil {
 		return err
 	}
 	a := slice(v)
@@ -244,10 +241,7 @@ func (a *adoption) claim(ctx context.Context, ids []string, expect map[string]st
 	_ = s.exec(b) // each reply is looked at below
 	for i, c := range cmds {
 		id := ids[i]
-		v, err := c.Result()
-		if err == nil {
-			v, err = status(v)
-		}
+		v, err := reply(c)
 		switch {
 		case errors.Is(err, tether.ErrNotFound):
 			a.done = append(a.done, id)

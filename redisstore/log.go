@@ -35,9 +35,6 @@ func (s *Store) Append(ctx context.Context, id string, msgs ...tether.Message) (
 		flushed := s.loc.flushed.Load()
 		v, err := s.run(ctx, scAppend, id, args...)
 		if err != nil {
-			return 0, err
-		}
-		if v, err = status(v); err != nil {
 			if err == tether.ErrOverflow && try == 0 && s.loc.mayFree(id, flushed) {
 				if ferr := s.flushAck(ctx, id); ferr != nil {
 					return 0, err
@@ -94,9 +91,6 @@ func (s *Store) Read(ctx context.Context, id string, after uint64, maxBytes int,
 	if err != nil {
 		return dst, err
 	}
-	if v, err = status(v); err != nil {
-		return dst, err
-	}
 	a := slice(v)
 	for i, e := range a {
 		b, _ := e.(string)
@@ -140,10 +134,7 @@ func (s *Store) AppendEach(ctx context.Context, ids []string, m tether.Message) 
 		var again []int
 		for j, c := range cmds {
 			i := todo[j]
-			v, err := c.Result()
-			if err == nil {
-				v, err = status(v)
-			}
+			v, err := reply(c)
 			if err == tether.ErrOverflow && try == 0 && s.loc.mayFree(ids[i], flushed) && s.flushAck(ctx, ids[i]) == nil {
 				again = append(again, i)
 				continue

@@ -106,11 +106,7 @@ func (s *Store) pruneRooms(ctx context.Context, rooms []string) error {
 // session was in the room already: it repairs an index step lost to a
 // crash.
 func (s *Store) JoinRoom(ctx context.Context, id, room string, max int) error {
-	v, err := s.run(ctx, scJoin, id, room, max, s.ttl())
-	if err != nil {
-		return err
-	}
-	if _, err := status(v); err != nil {
+	if _, err := s.run(ctx, scJoin, id, room, max, s.ttl()); err != nil {
 		return err
 	}
 	b := newBatch(ctx)
@@ -123,11 +119,7 @@ func (s *Store) JoinRoom(ctx context.Context, id, room string, max int) error {
 
 // LeaveRoom implements tether.Store.
 func (s *Store) LeaveRoom(ctx context.Context, id, room string) error {
-	v, err := s.run(ctx, scLeave, id, room)
-	if err != nil {
-		return err
-	}
-	if _, err := status(v); err != nil {
+	if _, err := s.run(ctx, scLeave, id, room); err != nil {
 		return err
 	}
 	b := newBatch(ctx)

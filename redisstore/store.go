@@ -271,7 +271,7 @@ func (s *Store) Create(ctx context.Context, rec *tether.Record) error {
 	if err := s.exec(b); err != nil {
 		return err
 	}
-	if _, err := status(res.Val()); err != nil {
+	if _, err := reply(res); err != nil {
 		return err
 	}
 	if err := s.index(ctx, rec.ID, rec.UserID, rooms); err != nil {
@@ -297,9 +297,6 @@ func (s *Store) Load(ctx context.Context, id string) (*tether.Record, error) {
 	if err != nil {
 		return nil, err
 	}
-	if v, err = status(v); err != nil {
-		return nil, err
-	}
 	a := slice(v)
 	if len(a) != 2 {
 		return nil, errCorrupt
@@ -309,22 +306,14 @@ func (s *Store) Load(ctx context.Context, id string) (*tether.Record, error) {
 
 // Save implements tether.Store.
 func (s *Store) Save(ctx context.Context, rec *tether.Record) error {
-	v, err := s.run(ctx, scSave, rec.ID, s.ttl(), u64(rec.Lease), rec.Token[:], rec.PrevToken[:],
+	_, err := s.run(ctx, scSave, rec.ID, s.ttl(), u64(rec.Lease), rec.Token[:], rec.PrevToken[:],
 		encodeMeta(rec.Meta), u64(rec.In), encodeTime(rec.Detached), u64(rec.Attempt))
-	if err != nil {
-		return err
-	}
-	_, err = status(v)
 	return err
 }
 
 // SaveIn implements tether.Store: one round trip.
 func (s *Store) SaveIn(ctx context.Context, id string, lease, in uint64) error {
-	v, err := s.run(ctx, scSaveIn, id, s.ttl(), u64(lease), u64(in))
-	if err != nil {
-		return err
-	}
-	_, err = status(v)
+	_, err := s.run(ctx, scSaveIn, id, s.ttl(), u64(lease), u64(in))
 	return err
 }
 
@@ -340,9 +329,6 @@ func (s *Store) Close(ctx context.Context, id string, lease uint64, t *tether.To
 	}
 	v, err := s.run(ctx, scClose, id, args...)
 	if err != nil {
-		return err
-	}
-	if v, err = status(v); err != nil {
 		return err
 	}
 	a := slice(v)
