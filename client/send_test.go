@@ -268,3 +268,31 @@ func TestSendValidation(t *testing.T) {
 		t.Fatalf("status = %v", c.Status())
 	}
 }
+
+// TestDelayedAckKeepsServerBufferBounded: with acks delayed for as long
+// as the test lasts and no heartbeat to carry them, the client still acks
+// once 64 KiB are unacknowledged, so a server whose replay buffer holds
+// 200 KiB never overflows while it sends 320 KiB, one message at a time.
+func TestDelayedAckKeepsServerBufferBounded(t *testing.T) {
+	ts := startServer(t, func(o *tether.Options) {
+		o.HeartbeatInterval = time.Minute
+		o.MaxReplayBytes = 200 << 10
+	})
+	r := &rec{}
+	c := dial(t, ts.url(), r, &client.Options{AckDelay: time.Hour})
+	s := ts.session(t, c)
+	payload := make([]byte, 8<<10)
+	const n = 40
+	for i := 1; i <= n; i++ {
+		if err := s.Send(bg, tether.Binary, payload); err != nil {
+			t.Fatalf("send %d (%d KiB sent): %v", i, i*8, err)
+		}
+		waitUntil(t, waitTimeout, fmt.Sprintf("message %d", i), func() bool { return len(r.messages()) == i })
+	}
+	if lost := eventsOf[client.SessionLost](r); len(lost) != 0 {
+		t.Fatalf("session lost: %+v", lost)
+	}
+	if p := s.Pending(); p > 8 {
+		t.Fatalf("the server holds %d unacknowledged messages, want at most 8 (64 KiB)", p)
+	}
+}
