@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"net/http"
 	"strconv"
 	"strings"
 	"sync"
@@ -113,22 +114,29 @@ func TestResumeOnAnotherNode(t *testing.T) {
 	}
 }
 
-// TestRoomsAndKickAcrossNodes: a room spans nodes; a kick reaches the
-// node that holds the session.
+// TestRoomsAndKickAcrossNodes: a room and a user's sessions span nodes,
+// and any node lists them; a kick reaches the node that holds the session.
 func TestRoomsAndKickAcrossNodes(t *testing.T) {
-	c := startCluster(t, 3, nil)
+	c := startCluster(t, 3, func(o *tether.Options) {
+		o.Authenticate = func(r *http.Request) (string, error) { return r.Header.Get("X-User"), nil }
+	})
 	var rs []*clientRec
 	var cs []*client.Client
 	for i := range 3 {
 		c.route(i)
 		r := &clientRec{}
-		cs = append(cs, c.dial(r, nil))
+		cs = append(cs, c.dial(r, &client.Options{Header: http.Header{"X-User": {"alice"}}}))
 		rs = append(rs, r)
 	}
 	waitUntil(t, 5*time.Second, "members", func() bool {
 		ids, _ := c.nodes[0].srv.RoomMemberIDs(bg, "all")
 		return len(ids) == 3
 	})
+	for i, nd := range c.nodes {
+		if ids, err := nd.srv.UserSessionIDs(bg, "alice"); err != nil || len(ids) != 3 {
+			t.Fatalf("node %d lists alice's sessions as %v, %v; want all 3", i, ids, err)
+		}
+	}
 	n, err := c.nodes[0].srv.Broadcast(bg, "all", tether.Text, []byte("hello"))
 	if err != nil || n != 3 {
 		t.Fatalf("broadcast: %d, %v", n, err)
