@@ -45,11 +45,11 @@ type tetherConn struct{ c *client.Client }
 // ackDelayEnv passes -client-ack-delay to the workers.
 const ackDelayEnv = "TETHER_BENCH_ACK_DELAY"
 
-// clientAckDelay is the workers' client.Options.AckDelay.
-func clientAckDelay() time.Duration {
+// clientAckDelay is the workers' client.Options.AckDelay, read once.
+var clientAckDelay = sync.OnceValue(func() time.Duration {
 	d, _ := time.ParseDuration(os.Getenv(ackDelayEnv))
 	return d
-}
+})
 
 func dialTether(ctx context.Context, c *bclient, url string, nd netDialFunc) (driverConn, error) {
 	cl, err := client.Dial(ctx, url, &client.Options{

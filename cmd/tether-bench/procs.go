@@ -42,25 +42,38 @@ type proc struct {
 	waitErr error
 }
 
-// startProc starts cmd and reads its events; the first line may be read
-// by the caller with next (the proxy's "ready").
-func startProc(name string, cmd *exec.Cmd) (*proc, error) {
-	p := &proc{name: name, cmd: cmd, replies: make(chan event, 16), exited: make(chan struct{})}
-	var err error
-	if p.in, err = cmd.StdinPipe(); err != nil {
-		return nil, err
+// startPiped starts cmd with pipes to its stdin and from its stdout, its
+// stderr prefixed with name unless set, killed if this process dies; in
+// its own process group if group (so that its children can be killed
+// with it).
+func startPiped(name string, cmd *exec.Cmd, group bool) (io.WriteCloser, io.ReadCloser, error) {
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, nil, err
 	}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if cmd.Stderr == nil {
 		cmd.Stderr = prefixWriter(name)
 	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: group}
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", name, err)
+		return nil, nil, fmt.Errorf("start %s: %w", name, err)
 	}
+	return in, stdout, nil
+}
+
+// startProc starts cmd and reads its events; the first line may be read
+// by the caller with next (the proxy's "ready").
+func startProc(name string, cmd *exec.Cmd) (*proc, error) {
+	p := &proc{name: name, cmd: cmd, replies: make(chan event, 16), exited: make(chan struct{})}
+	in, stdout, err := startPiped(name, cmd, false)
+	if err != nil {
+		return nil, err
+	}
+	p.in = in
 	go func() {
 		_ = readLines(stdout, func(line []byte) {
 			var ev event
@@ -167,21 +180,11 @@ type server struct {
 // must be given and is polled until it accepts connections.
 func startServer(ctx context.Context, name string, cmd *exec.Cmd, addr string) (*server, error) {
 	s := &server{name: name, cmd: cmd, done: make(chan struct{})}
-	var err error
-	if s.in, err = cmd.StdinPipe(); err != nil {
-		return nil, err
-	}
-	stdout, err := cmd.StdoutPipe()
+	in, stdout, err := startPiped(name, cmd, true)
 	if err != nil {
 		return nil, err
 	}
-	if cmd.Stderr == nil {
-		cmd.Stderr = prefixWriter(name)
-	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", name, err)
-	}
+	s.in = in
 	listening := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stdout)

@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"sync"
 	"time"
 
@@ -132,14 +131,9 @@ func runRawServe(args []string) int {
 	timeout := fs.Duration("timeout", 2*time.Hour, "exit after this long in any case")
 	stdinEOF := fs.Bool("exit-on-eof", false, "exit when stdin ends")
 	_ = fs.Parse(args)
-	if err := checkLoopbackAddr(*addr); err != nil {
-		fmt.Fprintln(os.Stderr, "tether-bench rawserve:", err)
-		return 2
-	}
-	ln, err := net.Listen("tcp", *addr)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "tether-bench rawserve:", err)
-		return 1
+	ln, code := listenLoopback("rawserve", *addr)
+	if ln == nil {
+		return code
 	}
 	hs := &http.Server{Handler: newRawServer(), ReadHeaderTimeout: 10 * time.Second}
 	fmt.Printf("listening %s\n", ln.Addr())

@@ -238,19 +238,29 @@ func runServe(args []string) int {
 			f.Close()
 		}()
 	}
-	if err := checkLoopbackAddr(*addr); err != nil {
-		fmt.Fprintln(os.Stderr, "tether-bench serve:", err)
-		return 2
-	}
-	ln, err := net.Listen("tcp", *addr)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "tether-bench serve:", err)
-		return 1
+	ln, code := listenLoopback("serve", *addr)
+	if ln == nil {
+		return code
 	}
 	bs := newBenchServer(o)
 	hs := &http.Server{Handler: bs, ReadHeaderTimeout: 10 * time.Second}
 	fmt.Printf("listening %s\n", ln.Addr())
 	return serveUntilDone(hs, ln, *timeout, *stdinEOF, func(ctx context.Context) { _ = bs.srv.Shutdown(ctx) })
+}
+
+// listenLoopback listens on addr, which must be on loopback; on failure
+// it says why, as command cmd, and returns the exit status.
+func listenLoopback(cmd, addr string) (net.Listener, int) {
+	if err := checkLoopbackAddr(addr); err != nil {
+		fmt.Fprintf(os.Stderr, "tether-bench %s: %v\n", cmd, err)
+		return nil, 2
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "tether-bench %s: %v\n", cmd, err)
+		return nil, 1
+	}
+	return ln, 0
 }
 
 // serveUntilDone serves until a signal, the timeout or (stdinEOF) the end
