@@ -26,6 +26,13 @@ const (
 	TypePing    Type = 0x06 // server → client heartbeat (carries an ack)
 	TypePong    Type = 0x07 // client → server heartbeat reply (carries an ack)
 	TypeGoAway  Type = 0x08 // both ways: draining before a server restart
+
+	// Room streams (FeatureRooms, negotiated in Hello and Welcome).
+	TypeRoomBinary    Type = 0x09 // server → client: a room's message, binary payload
+	TypeRoomText      Type = 0x0a // server → client: a room's message, UTF-8 payload
+	TypeRoomEvent     Type = 0x0b // server → client: joined, left, presence (sequenced like messages)
+	TypeHistory       Type = 0x0c // client → server: read a room's history
+	TypeHistoryResult Type = 0x0d // server → client: answer to History
 )
 
 func (t Type) String() string {
@@ -46,6 +53,16 @@ func (t Type) String() string {
 		return "pong"
 	case TypeGoAway:
 		return "goaway"
+	case TypeRoomBinary:
+		return "room-binary"
+	case TypeRoomText:
+		return "room-text"
+	case TypeRoomEvent:
+		return "room-event"
+	case TypeHistory:
+		return "history"
+	case TypeHistoryResult:
+		return "history-result"
 	}
 	return fmt.Sprintf("type(0x%02x)", byte(t))
 }
@@ -55,6 +72,20 @@ func (t Type) String() string {
 const (
 	MaxIDLen    = 64
 	MaxTokenLen = 64
+	MaxRoomLen  = 128  // room names; "" is the user's own stream
+	MaxRooms    = 1024 // room positions in a Hello
+	MaxHistory  = 1000 // messages in one History answer
+	MaxUserLen  = 256  // user IDs in presence events
+)
+
+// Features a client (Hello) or server (Welcome) speaks beyond the base
+// protocol. A server uses a feature only if both sides name it.
+const (
+	// FeatureRooms: room messages carry their room and offset (RoomBinary,
+	// RoomText), membership changes are RoomEvents in the session's
+	// stream, the client may present room positions in a Hello that
+	// starts a new session, and may ask for History.
+	FeatureRooms uint64 = 1 << 0
 )
 
 // ErrMalformed is wrapped by every decoding error.
@@ -80,6 +111,20 @@ type Hello struct {
 	// so a server can refuse an older attempt that arrives late and would
 	// take the session from a newer one. 0: not given (an old client).
 	Attempt uint64
+	// Features the client speaks (FeatureRooms). 0: none (an old client).
+	Features uint64
+	// Rooms are the client's positions in the rooms it was in, presented
+	// when the Hello may start a new session, so that the server can
+	// re-admit it and deliver what it missed.
+	Rooms []RoomPosition
+}
+
+// RoomPosition is where a client is in a room's stream: it has every
+// message of the room up to Offset under Epoch.
+type RoomPosition struct {
+	Room   string
+	Epoch  string
+	Offset uint64
 }
 
 // Welcome flags.
@@ -104,6 +149,7 @@ type Welcome struct {
 	MaxSize   uint64 // largest application payload either side may send, bytes
 	Window    uint64 // most unacknowledged messages the server keeps (MaxReplayMessages); ack well before it
 	Grace     uint64 // ms a disconnected session is kept for resume
+	Features  uint64 // features the server will use on this session: those of the Hello it speaks too
 }
 
 // Resumed reports whether the Welcome resumed the requested session.
@@ -175,6 +221,16 @@ func AppendHello(b []byte, h *Hello) []byte {
 	b = binary.AppendUvarint(b, h.Last)
 	b = binary.AppendUvarint(b, h.Window)
 	b = binary.AppendUvarint(b, h.Attempt)
+	if h.Features == 0 && len(h.Rooms) == 0 {
+		return b
+	}
+	b = binary.AppendUvarint(b, h.Features)
+	b = binary.AppendUvarint(b, uint64(len(h.Rooms)))
+	for _, r := range h.Rooms {
+		b = appendString(b, r.Room)
+		b = appendString(b, r.Epoch)
+		b = binary.AppendUvarint(b, r.Offset)
+	}
 	return b
 }
 
@@ -194,6 +250,9 @@ func AppendWelcome(b []byte, w *Welcome) []byte {
 	b = binary.AppendUvarint(b, w.MaxSize)
 	b = binary.AppendUvarint(b, w.Window)
 	b = binary.AppendUvarint(b, w.Grace)
+	if w.Features != 0 {
+		b = binary.AppendUvarint(b, w.Features)
+	}
 	return b
 }
 
@@ -226,16 +285,30 @@ func AppendGoAway(b []byte, g *GoAway) []byte {
 
 // Frame is a decoded frame. Only the fields of its Type are set.
 type Frame struct {
-	Type    Type
-	Seq     uint64 // message seq, or the ack carried by Ack, Ping and Pong
-	Payload []byte // message payload; aliases the decoded buffer
-	Hello   *Hello
-	Welcome *Welcome
-	GoAway  *GoAway
+	Type          Type
+	Seq           uint64 // message or room event seq, or the ack carried by Ack, Ping and Pong
+	Payload       []byte // message payload; aliases the decoded buffer
+	Room          string // room messages: the room ("" is the user's stream)
+	Offset        uint64 // room messages: the message's offset in the room's stream
+	Hello         *Hello
+	Welcome       *Welcome
+	GoAway        *GoAway
+	RoomEvent     *RoomEvent
+	History       *History
+	HistoryResult *HistoryResult
 }
 
 // IsMessage reports whether f carries an application message.
-func (f *Frame) IsMessage() bool { return f.Type == TypeBinary || f.Type == TypeText }
+func (f *Frame) IsMessage() bool {
+	switch f.Type {
+	case TypeBinary, TypeText, TypeRoomBinary, TypeRoomText:
+		return true
+	}
+	return false
+}
+
+// IsText reports whether f is a message with a UTF-8 payload.
+func (f *Frame) IsText() bool { return f.Type == TypeText || f.Type == TypeRoomText }
 
 // Decode parses one frame. Message payloads alias b. Bytes after the
 // fields a control frame defines are ignored, so later minor revisions
@@ -267,6 +340,10 @@ func Decode(b []byte) (Frame, error) {
 		if d.err == nil && len(d.b) > 0 {
 			h.Attempt = d.uvarint("attempt")
 		}
+		if d.err == nil && len(d.b) > 0 {
+			h.Features = d.uvarint("features")
+			h.Rooms = d.positions()
+		}
 		if d.err == nil && !(h.Acked <= h.Written && h.Written <= h.Last) {
 			d.err = malformed("want acked <= written <= last, got %d, %d, %d", h.Acked, h.Written, h.Last)
 		}
@@ -287,6 +364,9 @@ func Decode(b []byte) (Frame, error) {
 		w.MaxSize = d.uvarint("max size")
 		w.Window = d.uvarint("window")
 		w.Grace = d.uvarint("grace")
+		if d.err == nil && len(d.b) > 0 {
+			w.Features = d.uvarint("features")
+		}
 		if d.err == nil && w.SessionID == "" {
 			d.err = malformed("empty session id")
 		}
@@ -297,6 +377,19 @@ func Decode(b []byte) (Frame, error) {
 		g.Flags = d.byte("flags")
 		g.LastSeq = d.uvarint("last seq")
 		f.GoAway = g
+	case TypeRoomBinary, TypeRoomText:
+		f.Seq = d.uvarint("seq")
+		f.Room = d.string("room", MaxRoomLen)
+		f.Offset = d.uvarint("offset")
+		f.Payload = d.b
+		d.b = nil
+	case TypeRoomEvent:
+		f.Seq = d.uvarint("seq")
+		f.RoomEvent = d.roomEvent()
+	case TypeHistory:
+		f.History = d.history()
+	case TypeHistoryResult:
+		f.HistoryResult = d.historyResult()
 	default:
 		return f, malformed("unknown frame type 0x%02x", byte(f.Type))
 	}

@@ -13,6 +13,7 @@ import (
 	"reflect"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"unicode/utf8"
 
@@ -86,6 +87,14 @@ func encodeFrame(f *wire.Frame) []byte {
 		return wire.AppendSeqFrame(nil, f.Type, f.Seq)
 	case wire.TypeGoAway:
 		return wire.AppendGoAway(nil, f.GoAway)
+	case wire.TypeRoomBinary, wire.TypeRoomText:
+		return append(wire.AppendRoomMessageHeader(nil, f.Type == wire.TypeRoomText, f.Seq, f.Room, f.Offset), f.Payload...)
+	case wire.TypeRoomEvent:
+		return wire.AppendRoomEvent(nil, f.Seq, f.RoomEvent)
+	case wire.TypeHistory:
+		return wire.AppendHistory(nil, f.History)
+	case wire.TypeHistoryResult:
+		return wire.AppendHistoryResult(nil, f.HistoryResult)
 	}
 	panic(fmt.Sprintf("encodeFrame: unknown type %v", f.Type))
 }
@@ -95,6 +104,7 @@ func encodeFrame(f *wire.Frame) []byte {
 func checkShape(tb testing.TB, f *wire.Frame) {
 	tb.Helper()
 	hello, welcome, goaway, payload, seq := false, false, false, false, false
+	room, event, history, result := false, false, false, false
 	switch f.Type {
 	case wire.TypeHello:
 		hello = true
@@ -106,10 +116,20 @@ func checkShape(tb testing.TB, f *wire.Frame) {
 		payload, seq = true, true
 	case wire.TypeAck, wire.TypePing, wire.TypePong:
 		seq = true
+	case wire.TypeRoomBinary, wire.TypeRoomText:
+		payload, seq, room = true, true, true
+	case wire.TypeRoomEvent:
+		seq, event = true, true
+	case wire.TypeHistory:
+		history = true
+	case wire.TypeHistoryResult:
+		result = true
 	default:
 		tb.Fatalf("decoded unknown type %v", f.Type)
 	}
 	if (f.Hello != nil) != hello || (f.Welcome != nil) != welcome || (f.GoAway != nil) != goaway ||
+		(f.RoomEvent != nil) != event || (f.History != nil) != history || (f.HistoryResult != nil) != result ||
+		(!room && (f.Room != "" || f.Offset != 0)) ||
 		(!payload && f.Payload != nil) || (payload && f.Payload == nil) || (!seq && f.Seq != 0) {
 		tb.Fatalf("%v frame has the wrong fields set: %+v", f.Type, f)
 	}
@@ -135,6 +155,14 @@ func toGolden(f *wire.Frame) map[string]any {
 		m["last"] = num(h.Last)
 		m["window"] = num(h.Window)
 		m["attempt"] = num(h.Attempt)
+		if h.Features != 0 || h.Rooms != nil {
+			m["features"] = num(h.Features)
+			rooms := []any{}
+			for _, r := range h.Rooms {
+				rooms = append(rooms, map[string]any{"room": r.Room, "epoch": r.Epoch, "offset": num(r.Offset)})
+			}
+			m["rooms"] = rooms
+		}
 	case wire.TypeWelcome:
 		w := f.Welcome
 		m["flags"] = num(uint64(w.Flags))
@@ -151,6 +179,9 @@ func toGolden(f *wire.Frame) map[string]any {
 		m["maxSize"] = num(w.MaxSize)
 		m["window"] = num(w.Window)
 		m["grace"] = num(w.Grace)
+		if w.Features != 0 {
+			m["features"] = num(w.Features)
+		}
 	case wire.TypeBinary, wire.TypeText:
 		m["seq"] = num(f.Seq)
 		m["payload"] = hex.EncodeToString(f.Payload)
@@ -163,6 +194,46 @@ func toGolden(f *wire.Frame) map[string]any {
 		m["retryAfter"] = num(f.GoAway.RetryAfter)
 		m["flags"] = num(uint64(f.GoAway.Flags))
 		m["lastSeq"] = num(f.GoAway.LastSeq)
+	case wire.TypeRoomBinary, wire.TypeRoomText:
+		m["seq"] = num(f.Seq)
+		m["room"] = f.Room
+		m["offset"] = num(f.Offset)
+		m["payload"] = hex.EncodeToString(f.Payload)
+		if f.Type == wire.TypeRoomText {
+			m["text"] = string(f.Payload)
+		}
+	case wire.TypeRoomEvent:
+		e := f.RoomEvent
+		m["seq"] = num(f.Seq)
+		m["kind"] = num(uint64(e.Kind))
+		m["room"] = e.Room
+		m["epoch"] = e.Epoch
+		m["offset"] = num(e.Offset)
+		m["reason"] = num(uint64(e.Reason))
+		m["flags"] = num(uint64(e.Flags))
+		m["lost"] = num(e.Lost)
+		m["skipped"] = num(e.Skipped)
+		m["recovered"] = num(e.Recovered)
+		m["user"] = e.User
+		m["session"] = e.Session
+	case wire.TypeHistory:
+		h := f.History
+		m["id"] = num(h.ID)
+		m["room"] = h.Room
+		m["since"] = num(h.Since)
+		m["limit"] = num(h.Limit)
+	case wire.TypeHistoryResult:
+		r := f.HistoryResult
+		m["id"] = num(r.ID)
+		m["status"] = num(uint64(r.Status))
+		m["epoch"] = r.Epoch
+		m["first"] = num(r.First)
+		m["last"] = num(r.Last)
+		msgs := []any{}
+		for _, hm := range r.Messages {
+			msgs = append(msgs, map[string]any{"offset": num(hm.Offset), "text": hm.Text, "payload": hex.EncodeToString(hm.Payload)})
+		}
+		m["messages"] = msgs
 	}
 	return m
 }
@@ -190,15 +261,13 @@ func TestGolden(t *testing.T) {
 			if err := dec.Decode(&want); err != nil {
 				t.Fatal(err)
 			}
-			for k, v := range want {
-				if n, ok := v.(json.Number); ok {
-					u, err := strconv.ParseUint(string(n), 10, 64)
-					if err != nil || u > maxSafeInteger {
-						t.Errorf("%s = %s: not an integer in [0, 2^53-1]", k, n)
-					}
-					values[u] = true
+			walkNumbers(want, func(k string, n json.Number) {
+				u, err := strconv.ParseUint(string(n), 10, 64)
+				if err != nil || u > maxSafeInteger {
+					t.Errorf("%s = %s: not an integer in [0, 2^53-1]", k, n)
 				}
-			}
+				values[u] = true
+			})
 			types[fmt.Sprint(want["type"])] = true
 
 			f, err := wire.Decode(b)
@@ -219,7 +288,7 @@ func TestGolden(t *testing.T) {
 					t.Errorf("%s: golden %#v, decoded %#v", k, w, g)
 				}
 			}
-			if f.Type == wire.TypeText && !utf8.Valid(f.Payload) {
+			if f.IsText() && !utf8.Valid(f.Payload) {
 				t.Errorf("text payload is not UTF-8")
 			}
 
@@ -227,8 +296,8 @@ func TestGolden(t *testing.T) {
 				t.Errorf("re-encoded\n got %x\nwant %x", enc, b)
 			}
 			if f.IsMessage() {
-				if n := wire.MessageHeaderLen(f.Seq); n != len(b)-len(f.Payload) {
-					t.Errorf("MessageHeaderLen(%d) = %d, want %d", f.Seq, n, len(b)-len(f.Payload))
+				if n := headerLen(&f); n != len(b)-len(f.Payload) {
+					t.Errorf("header length %d, want %d", n, len(b)-len(f.Payload))
 				}
 			}
 		})
@@ -257,13 +326,19 @@ func TestGolden(t *testing.T) {
 		"invalid/empty", "invalid/unknown-type", "invalid/truncated-varint", "invalid/hello-token-too-long",
 		"invalid/welcome-empty-session-id", "invalid/hello-acked-gt-written", "invalid/truncated-string",
 		"invalid/varint-overflow",
+		"hello-rooms", "welcome-rooms", "room-text", "room-binary-user", "room-joined-new", "room-joined-recovered",
+		"room-joined-epoch-changed", "room-left-not-readmitted", "room-presence-join", "history", "history-result",
+		"history-result-forbidden", "invalid/room-text-missing-offset", "invalid/room-name-too-long",
+		"invalid/hello-rooms-truncated", "invalid/hello-too-many-rooms", "invalid/room-event-truncated",
+		"invalid/history-result-bad-type", "invalid/history-result-short",
 	} {
 		if !names[n] {
 			t.Errorf("golden file lacks %q", n)
 		}
 	}
 	for _, ty := range []wire.Type{wire.TypeHello, wire.TypeWelcome, wire.TypeBinary, wire.TypeText,
-		wire.TypeAck, wire.TypePing, wire.TypePong, wire.TypeGoAway} {
+		wire.TypeAck, wire.TypePing, wire.TypePong, wire.TypeGoAway, wire.TypeRoomBinary, wire.TypeRoomText,
+		wire.TypeRoomEvent, wire.TypeHistory, wire.TypeHistoryResult} {
 		if !types[ty.String()] {
 			t.Errorf("golden file has no %s frame", ty)
 		}
@@ -273,6 +348,35 @@ func TestGolden(t *testing.T) {
 			t.Errorf("golden file never uses the value %d", v)
 		}
 	}
+}
+
+// walkNumbers calls fn for every number in v, nested ones included.
+func walkNumbers(v any, fn func(key string, n json.Number)) {
+	var walk func(key string, v any)
+	walk = func(key string, v any) {
+		switch x := v.(type) {
+		case json.Number:
+			fn(key, x)
+		case map[string]any:
+			for k, e := range x {
+				walk(k, e)
+			}
+		case []any:
+			for _, e := range x {
+				walk(key, e)
+			}
+		}
+	}
+	walk("", v)
+}
+
+// headerLen is the length of a message frame's header, from the
+// package's own length function for its type.
+func headerLen(f *wire.Frame) int {
+	if f.Type == wire.TypeRoomBinary || f.Type == wire.TypeRoomText {
+		return wire.RoomMessageHeaderLen(f.Seq, f.Room, f.Offset)
+	}
+	return wire.MessageHeaderLen(f.Seq)
 }
 
 func sortedKeys(ms ...map[string]any) []string {
@@ -298,17 +402,32 @@ func TestGoldenPrefixes(t *testing.T) {
 		}
 		hdr := 0
 		if full.IsMessage() {
-			hdr = wire.MessageHeaderLen(full.Seq)
+			hdr = headerLen(&full)
 		}
-		optional := -1 // a Hello without its last field (Attempt) is valid
-		if full.Type == wire.TypeHello {
-			optional = len(b) - len(binary.AppendUvarint(nil, full.Hello.Attempt))
+		// Optional trailing fields: a Hello may end after window or after
+		// attempt, a Welcome after grace.
+		optional := map[int]bool{}
+		switch full.Type {
+		case wire.TypeHello:
+			h := *full.Hello
+			h.Features, h.Rooms = 0, nil
+			n := len(wire.AppendHello(nil, &h))
+			optional[n-len(binary.AppendUvarint(nil, h.Attempt))] = true
+			if full.Hello.Features != 0 || full.Hello.Rooms != nil {
+				optional[n] = true
+			}
+		case wire.TypeWelcome:
+			w := *full.Welcome
+			w.Features = 0
+			if full.Welcome.Features != 0 {
+				optional[len(wire.AppendWelcome(nil, &w))] = true
+			}
 		}
 		for i := range len(b) {
 			f, err := wire.Decode(b[:i])
-			if i == optional {
-				if err != nil || f.Hello.Attempt != 0 {
-					t.Errorf("%s[:%d]: a Hello without attempt: %+v, %v", gf.Name, i, f.Hello, err)
+			if optional[i] {
+				if err != nil {
+					t.Errorf("%s[:%d]: a %s without its optional fields: %v", gf.Name, i, full.Type, err)
 				}
 				continue
 			}
@@ -341,6 +460,11 @@ func TestControlFrameTrailingBytes(t *testing.T) {
 		want, err := wire.Decode(b)
 		if err != nil {
 			t.Fatalf("%s: %v", gf.Name, err)
+		}
+		if (want.Hello != nil && want.Hello.Features == 0) || (want.Welcome != nil && want.Welcome.Features == 0) {
+			// An earlier revision's frame: what follows is read as the
+			// optional fields added since.
+			continue
 		}
 		for _, tr := range trailers {
 			in := append(slices.Clip(b), tr...)
@@ -397,12 +521,54 @@ func TestLimits(t *testing.T) {
 			t.Errorf("%s over the limit: err = %v", c.name, err)
 		}
 	}
+
+	room128 := string(bytes.Repeat([]byte{'r'}, wire.MaxRoomLen))
+	positions := func(n int, room string) *wire.Hello {
+		h := &wire.Hello{Features: wire.FeatureRooms}
+		for range n {
+			h.Rooms = append(h.Rooms, wire.RoomPosition{Room: room, Epoch: id64, Offset: 1})
+		}
+		return h
+	}
+	result := func(n int) *wire.HistoryResult {
+		r := &wire.HistoryResult{ID: 1}
+		for i := range n {
+			r.Messages = append(r.Messages, wire.HistoryMessage{Offset: uint64(i + 1), Payload: []byte{}})
+		}
+		return r
+	}
+	atLimit := map[string][]byte{
+		"room message room":  wire.AppendRoomMessageHeader(nil, false, 1, room128, 1),
+		"hello rooms":        wire.AppendHello(nil, positions(wire.MaxRooms, room128)),
+		"room event user":    wire.AppendRoomEvent(nil, 1, &wire.RoomEvent{Room: room128, User: strings.Repeat("u", wire.MaxUserLen)}),
+		"history room":       wire.AppendHistory(nil, &wire.History{Room: room128}),
+		"history result all": wire.AppendHistoryResult(nil, result(wire.MaxHistory)),
+	}
+	for name, b := range atLimit {
+		if _, err := wire.Decode(b); err != nil {
+			t.Errorf("%s at the limit: %v", name, err)
+		}
+	}
+	overLimit := map[string][]byte{
+		"room message room":  wire.AppendRoomMessageHeader(nil, false, 1, room128+"r", 1),
+		"hello rooms":        wire.AppendHello(nil, positions(wire.MaxRooms+1, "r")),
+		"hello room name":    wire.AppendHello(nil, positions(1, room128+"r")),
+		"room event user":    wire.AppendRoomEvent(nil, 1, &wire.RoomEvent{User: strings.Repeat("u", wire.MaxUserLen+1)}),
+		"history room":       wire.AppendHistory(nil, &wire.History{Room: room128 + "r"}),
+		"history result all": wire.AppendHistoryResult(nil, result(wire.MaxHistory+1)),
+	}
+	for name, b := range overLimit {
+		if _, err := wire.Decode(b); !errors.Is(err, wire.ErrMalformed) {
+			t.Errorf("%s over the limit: err = %v", name, err)
+		}
+	}
 }
 
 func TestTypeString(t *testing.T) {
 	want := map[wire.Type]string{
 		0x01: "hello", 0x02: "welcome", 0x03: "binary", 0x04: "text",
-		0x05: "ack", 0x06: "ping", 0x07: "pong", 0x08: "goaway",
+		0x05: "ack", 0x06: "ping", 0x07: "pong", 0x08: "goaway", 0x09: "room-binary", 0x0a: "room-text",
+		0x0b: "room-event", 0x0c: "history", 0x0d: "history-result",
 		0x00: "type(0x00)", 0x7f: "type(0x7f)",
 	}
 	for ty, s := range want {
@@ -530,6 +696,63 @@ func TestRoundTrip(t *testing.T) {
 		for range n {
 			ty, seq := types[r.IntN(len(types))], randUint(r)
 			roundTrip(t, r, &wire.Frame{Type: ty, Seq: seq}, func(b []byte) []byte { return wire.AppendSeqFrame(b, ty, seq) })
+		}
+	})
+	t.Run("hello-rooms", func(t *testing.T) {
+		r := rand.New(rand.NewPCG(6, 6))
+		for range n {
+			h := &wire.Hello{SessionID: randString(r, wire.MaxIDLen), Attempt: randUint(r), Features: randUint(r) | 1}
+			for range r.IntN(5) {
+				h.Rooms = append(h.Rooms, wire.RoomPosition{Room: randString(r, wire.MaxRoomLen), Epoch: randString(r, wire.MaxIDLen), Offset: randUint(r)})
+			}
+			roundTrip(t, r, &wire.Frame{Type: wire.TypeHello, Hello: h}, func(b []byte) []byte { return wire.AppendHello(b, h) })
+		}
+	})
+	t.Run("room-message", func(t *testing.T) {
+		r := rand.New(rand.NewPCG(7, 7))
+		for range n {
+			text := r.IntN(2) == 0
+			ty := wire.TypeRoomBinary
+			if text {
+				ty = wire.TypeRoomText
+			}
+			seq, room, off := randUint(r), randString(r, wire.MaxRoomLen), randUint(r)
+			payload := randBytes(r, 300)
+			if payload == nil {
+				payload = []byte{}
+			}
+			if hdr := wire.AppendRoomMessageHeader(nil, text, seq, room, off); len(hdr) != wire.RoomMessageHeaderLen(seq, room, off) {
+				t.Fatalf("RoomMessageHeaderLen = %d, header is %x", wire.RoomMessageHeaderLen(seq, room, off), hdr)
+			}
+			roundTrip(t, r, &wire.Frame{Type: ty, Seq: seq, Room: room, Offset: off, Payload: payload}, func(b []byte) []byte {
+				return append(wire.AppendRoomMessageHeader(b, text, seq, room, off), payload...)
+			})
+		}
+	})
+	t.Run("room-event", func(t *testing.T) {
+		r := rand.New(rand.NewPCG(8, 8))
+		for range n {
+			e := &wire.RoomEvent{Kind: wire.RoomEventKind(r.Uint32()), Room: randString(r, wire.MaxRoomLen), Epoch: randString(r, wire.MaxIDLen),
+				Offset: randUint(r), Reason: wire.RoomReason(r.Uint32()), Flags: byte(r.Uint32()), Lost: randUint(r), Skipped: randUint(r),
+				Recovered: randUint(r), User: randString(r, wire.MaxUserLen), Session: randString(r, wire.MaxIDLen)}
+			seq := randUint(r)
+			roundTrip(t, r, &wire.Frame{Type: wire.TypeRoomEvent, Seq: seq, RoomEvent: e}, func(b []byte) []byte { return wire.AppendRoomEvent(b, seq, e) })
+		}
+	})
+	t.Run("history", func(t *testing.T) {
+		r := rand.New(rand.NewPCG(9, 9))
+		for range n {
+			h := &wire.History{ID: randUint(r), Room: randString(r, wire.MaxRoomLen), Since: randUint(r), Limit: randUint(r)}
+			roundTrip(t, r, &wire.Frame{Type: wire.TypeHistory, History: h}, func(b []byte) []byte { return wire.AppendHistory(b, h) })
+			hr := &wire.HistoryResult{ID: randUint(r), Status: byte(r.Uint32()), Epoch: randString(r, wire.MaxIDLen), First: randUint(r), Last: randUint(r)}
+			for range r.IntN(6) {
+				p := randBytes(r, 40)
+				if p == nil {
+					p = []byte{}
+				}
+				hr.Messages = append(hr.Messages, wire.HistoryMessage{Offset: randUint(r), Text: r.IntN(2) == 0, Payload: p})
+			}
+			roundTrip(t, r, &wire.Frame{Type: wire.TypeHistoryResult, HistoryResult: hr}, func(b []byte) []byte { return wire.AppendHistoryResult(b, hr) })
 		}
 	})
 	t.Run("goaway", func(t *testing.T) {
