@@ -1,6 +1,7 @@
 // Tether's wire format (docs/PROTOCOL.md §3–4), mirroring internal/wire:
 // the frames carried one per WebSocket binary message.
 
+import { fromUtf8Loose, utf8 } from './bytes.js';
 import { MalformedFrameError } from './errors.js';
 import { pushVarint, readVarint } from './varint.js';
 
@@ -9,6 +10,14 @@ export const SUBPROTOCOL = 'tether.v1';
 
 /** Session IDs, tokens and epochs are at most this many bytes. */
 export const MAX_STRING_LEN = 64;
+/** Room names are at most this many bytes ('' is the user's own stream). */
+export const MAX_ROOM_LEN = 128;
+/** At most this many room positions in a HELLO. */
+export const MAX_ROOMS = 1024;
+/** User IDs in presence events are at most this many bytes. */
+export const MAX_USER_LEN = 256;
+/** At most this many messages in one HISTORY_RESULT. */
+export const MAX_HISTORY = 1000;
 
 /** Frame type bytes. */
 export const FrameType = {
@@ -20,6 +29,41 @@ export const FrameType = {
   ping: 0x06,
   pong: 0x07,
   goaway: 0x08,
+  'room-binary': 0x09,
+  'room-text': 0x0a,
+  'room-event': 0x0b,
+  history: 0x0c,
+  'history-result': 0x0d,
+} as const;
+
+/** Feature bits of HELLO.features and WELCOME.features (§3.4). */
+export const FEATURE_ROOMS = 1 << 0;
+
+/** ROOM_EVENT kinds (§14.3). */
+export const RoomEventKind = {
+  joined: 1,
+  left: 2,
+  presenceJoin: 3,
+  presenceLeave: 4,
+} as const;
+
+/** ROOM_EVENT reasons (§14.3). */
+export const RoomReason = {
+  none: 0,
+  historyTrimmed: 1,
+  epochChanged: 2,
+  diverged: 3,
+  notReadmitted: 4,
+} as const;
+
+/** ROOM_EVENT flag bit: the number of messages lost is unknown. */
+export const ROOM_LOST_UNKNOWN = 1 << 0;
+
+/** HISTORY_RESULT statuses (§14.6). */
+export const HistoryStatus = {
+  ok: 0,
+  forbidden: 1,
+  unavailable: 2,
 } as const;
 
 /** WELCOME flag bits. */
@@ -41,6 +85,17 @@ export interface HelloFrame {
   window: number;
   /** Stamps the connection attempt: greater than every earlier one (0: not given). */
   attempt: number;
+  /** Features the client speaks (FEATURE_ROOMS); absent on the wire means 0. */
+  features?: number;
+  /** The client's room positions; present on the wire iff features is. */
+  rooms?: WireRoomPosition[];
+}
+
+/** A room position in a HELLO (§4.1 field 11). */
+export interface WireRoomPosition {
+  room: string;
+  epoch: Uint8Array;
+  offset: number;
 }
 
 /** WELCOME: the server's answer to HELLO (S→C). */
@@ -60,6 +115,8 @@ export interface WelcomeFrame {
   maxSize: number;
   window: number;
   grace: number;
+  /** Features the server uses on this session; absent on the wire means 0. */
+  features?: number;
 }
 
 /** BINARY or TEXT: an application message (both ways). */
@@ -83,8 +140,72 @@ export interface GoAwayFrame {
   lastSeq: number;
 }
 
+/** ROOM_BINARY or ROOM_TEXT: a room's message (S→C, §14.2). */
+export interface RoomMessageFrame {
+  type: 'room-binary' | 'room-text';
+  seq: number;
+  /** The room; '' is the user's own stream. */
+  room: string;
+  /** The message's offset in the room's stream, ≥ 1. */
+  offset: number;
+  payload: Uint8Array;
+}
+
+/** ROOM_EVENT: joined, left, presence; numbered like a message (S→C, §14.3). */
+export interface RoomEventFrame {
+  type: 'room-event';
+  seq: number;
+  kind: number;
+  room: string;
+  epoch: Uint8Array;
+  offset: number;
+  reason: number;
+  flags: number;
+  lost: number;
+  skipped: number;
+  recovered: number;
+  user: string;
+  session: string;
+}
+
+/** HISTORY: read a room's history (C→S, §14.6). */
+export interface HistoryFrame {
+  type: 'history';
+  id: number;
+  room: string;
+  since: number;
+  limit: number;
+}
+
+/** One message of a HISTORY_RESULT. */
+export interface HistoryMessageFrame {
+  offset: number;
+  text: boolean;
+  payload: Uint8Array;
+}
+
+/** HISTORY_RESULT: the answer to HISTORY (S→C, §14.6). */
+export interface HistoryResultFrame {
+  type: 'history-result';
+  id: number;
+  status: number;
+  epoch: Uint8Array;
+  first: number;
+  last: number;
+  messages: HistoryMessageFrame[];
+}
+
 /** Any decoded frame. */
-export type Frame = HelloFrame | WelcomeFrame | MessageFrame | SeqFrame | GoAwayFrame;
+export type Frame =
+  | HelloFrame
+  | WelcomeFrame
+  | MessageFrame
+  | SeqFrame
+  | GoAwayFrame
+  | RoomMessageFrame
+  | RoomEventFrame
+  | HistoryFrame
+  | HistoryResultFrame;
 
 /** Encodes a frame as the payload of one WebSocket binary message. */
 export function encodeFrame(f: Frame): Uint8Array {
@@ -95,6 +216,15 @@ export function encodeFrame(f: Frame): Uint8Array {
       pushBytes(out, f.token);
       pushBytes(out, f.epoch);
       for (const v of [f.recv, f.acked, f.written, f.last, f.window, f.attempt]) pushVarint(out, v);
+      if ((f.features ?? 0) === 0 && (f.rooms?.length ?? 0) === 0) break;
+      pushVarint(out, f.features ?? 0);
+      pushVarint(out, f.rooms?.length ?? 0);
+      if ((f.rooms?.length ?? 0) > MAX_ROOMS) throw new RangeError(`more than ${MAX_ROOMS} room positions`);
+      for (const p of f.rooms ?? []) {
+        pushString(out, p.room, MAX_ROOM_LEN);
+        pushBytes(out, p.epoch);
+        pushVarint(out, p.offset);
+      }
       break;
     case 'welcome':
       out.push(f.flags & 0xff);
@@ -105,15 +235,51 @@ export function encodeFrame(f: Frame): Uint8Array {
       pushVarint(out, f.replay);
       out.push(f.reason & 0xff);
       for (const v of [f.prevIn, f.prevOut, f.heartbeat, f.timeout, f.maxSize, f.window, f.grace]) pushVarint(out, v);
+      if ((f.features ?? 0) !== 0) pushVarint(out, f.features ?? 0);
       break;
     case 'binary':
-    case 'text': {
+    case 'text':
       pushVarint(out, f.seq);
-      const b = new Uint8Array(out.length + f.payload.length);
-      b.set(out);
-      b.set(f.payload, out.length);
-      return b;
-    }
+      return withPayload(out, f.payload);
+    case 'room-binary':
+    case 'room-text':
+      pushVarint(out, f.seq);
+      pushString(out, f.room, MAX_ROOM_LEN);
+      pushVarint(out, f.offset);
+      return withPayload(out, f.payload);
+    case 'room-event':
+      pushVarint(out, f.seq);
+      out.push(f.kind & 0xff);
+      pushString(out, f.room, MAX_ROOM_LEN);
+      pushBytes(out, f.epoch);
+      pushVarint(out, f.offset);
+      out.push(f.reason & 0xff, f.flags & 0xff);
+      pushVarint(out, f.lost);
+      pushVarint(out, f.skipped);
+      pushVarint(out, f.recovered);
+      pushString(out, f.user, MAX_USER_LEN);
+      pushString(out, f.session, MAX_STRING_LEN);
+      break;
+    case 'history':
+      pushVarint(out, f.id);
+      pushString(out, f.room, MAX_ROOM_LEN);
+      pushVarint(out, f.since);
+      pushVarint(out, f.limit);
+      break;
+    case 'history-result':
+      pushVarint(out, f.id);
+      out.push(f.status & 0xff);
+      pushBytes(out, f.epoch);
+      pushVarint(out, f.first);
+      pushVarint(out, f.last);
+      if (f.messages.length > MAX_HISTORY) throw new RangeError(`more than ${MAX_HISTORY} history messages`);
+      pushVarint(out, f.messages.length);
+      for (const m of f.messages) {
+        pushVarint(out, m.offset);
+        out.push(m.text ? 1 : 0);
+        pushBytes(out, m.payload, Infinity);
+      }
+      break;
     case 'ack':
     case 'ping':
     case 'pong':
@@ -128,10 +294,22 @@ export function encodeFrame(f: Frame): Uint8Array {
   return Uint8Array.from(out);
 }
 
-function pushBytes(out: number[], v: Uint8Array): void {
-  if (v.length > MAX_STRING_LEN) throw new RangeError(`string longer than ${MAX_STRING_LEN} bytes`);
+function pushBytes(out: number[], v: Uint8Array, max = MAX_STRING_LEN): void {
+  if (v.length > max) throw new RangeError(`string longer than ${max} bytes`);
   pushVarint(out, v.length);
   for (const b of v) out.push(b);
+}
+
+function pushString(out: number[], s: string, max: number): void {
+  pushBytes(out, utf8(s), max);
+}
+
+/** The header in `out` followed by the payload, as one buffer. */
+function withPayload(out: number[], payload: Uint8Array): Uint8Array {
+  const b = new Uint8Array(out.length + payload.length);
+  b.set(out);
+  b.set(payload, out.length);
+  return b;
 }
 
 /**
@@ -167,6 +345,10 @@ export function decodeFrame(buf: Uint8Array): Frame {
         window: r.varint('window'),
         attempt: r.more() ? r.varint('attempt') : 0,
       };
+      if (r.more()) {
+        h.features = r.varint('features');
+        h.rooms = r.positions();
+      }
       if (!(h.acked <= h.written && h.written <= h.last)) {
         throw new MalformedFrameError(`hello: want acked <= written <= last, got ${h.acked}, ${h.written}, ${h.last}`);
       }
@@ -190,11 +372,39 @@ export function decodeFrame(buf: Uint8Array): Frame {
         window: r.varint('window'),
         grace: r.varint('grace'),
       };
+      if (r.more()) w.features = r.varint('features');
       if (w.sessionId.length === 0) throw new MalformedFrameError('welcome: empty session id');
       return w;
     }
     case FrameType.goaway:
       return { type: 'goaway', retryAfter: r.varint('retry after'), flags: r.byte('flags'), lastSeq: r.varint('last seq') };
+    case FrameType['room-binary']:
+    case FrameType['room-text']: {
+      const seq = r.varint('seq');
+      const room = r.string('room', MAX_ROOM_LEN);
+      const offset = r.varint('offset');
+      return { type: t === FrameType['room-text'] ? 'room-text' : 'room-binary', seq, room, offset, payload: buf.slice(r.pos) };
+    }
+    case FrameType['room-event']:
+      return {
+        type: 'room-event',
+        seq: r.varint('seq'),
+        kind: r.byte('kind'),
+        room: r.string('room', MAX_ROOM_LEN),
+        epoch: r.bytes('epoch'),
+        offset: r.varint('offset'),
+        reason: r.byte('reason'),
+        flags: r.byte('flags'),
+        lost: r.varint('lost'),
+        skipped: r.varint('skipped'),
+        recovered: r.varint('recovered'),
+        user: r.string('user', MAX_USER_LEN),
+        session: r.string('session', MAX_STRING_LEN),
+      };
+    case FrameType.history:
+      return { type: 'history', id: r.varint('id'), room: r.string('room', MAX_ROOM_LEN), since: r.varint('since'), limit: r.varint('limit') };
+    case FrameType['history-result']:
+      return r.historyResult();
   }
   throw new MalformedFrameError(`unknown frame type 0x${t.toString(16).padStart(2, '0')}`);
 }
@@ -220,13 +430,61 @@ class Reader {
     return this.buf[this.pos++];
   }
 
-  bytes(field: string): Uint8Array {
+  bytes(field: string, max = MAX_STRING_LEN): Uint8Array {
     const n = this.varint(`${field} length`);
-    if (n > MAX_STRING_LEN) throw new MalformedFrameError(`${field} longer than ${MAX_STRING_LEN} bytes`);
+    if (n > max) throw new MalformedFrameError(`${field} longer than ${max} bytes`);
     if (this.buf.length - this.pos < n) throw new MalformedFrameError(`truncated ${field}`);
     const v = this.buf.slice(this.pos, this.pos + n);
     this.pos += n;
     return v;
+  }
+
+  /** A length-prefixed UTF-8 string (room names, users, session IDs in room events). */
+  string(field: string, max: number): string {
+    return fromUtf8Loose(this.bytes(field, max));
+  }
+
+  /** Bytes left in the frame. */
+  private left(): number {
+    return this.buf.length - this.pos;
+  }
+
+  /** HELLO field 11: the room positions. */
+  positions(): WireRoomPosition[] {
+    const n = this.varint('room count');
+    // Each position takes at least 3 bytes: check before allocating.
+    if (n > MAX_ROOMS || n > Math.floor(this.left() / 3)) {
+      throw new MalformedFrameError(`${n} room positions (at most ${MAX_ROOMS})`);
+    }
+    const ps: WireRoomPosition[] = [];
+    for (let i = 0; i < n; i++) {
+      ps.push({ room: this.string('room', MAX_ROOM_LEN), epoch: this.bytes('room epoch'), offset: this.varint('room offset') });
+    }
+    return ps;
+  }
+
+  historyResult(): HistoryResultFrame {
+    const res: HistoryResultFrame = {
+      type: 'history-result',
+      id: this.varint('id'),
+      status: this.byte('status'),
+      epoch: this.bytes('epoch'),
+      first: this.varint('first'),
+      last: this.varint('last'),
+      messages: [],
+    };
+    const n = this.varint('count');
+    // Each message takes at least 3 bytes: check before allocating.
+    if (n > MAX_HISTORY || n > Math.floor(this.left() / 3)) {
+      throw new MalformedFrameError(`${n} history messages (at most ${MAX_HISTORY})`);
+    }
+    for (let i = 0; i < n; i++) {
+      const offset = this.varint('offset');
+      const t = this.byte('message type');
+      if (t > 1) throw new MalformedFrameError(`history message type ${t}`);
+      res.messages.push({ offset, text: t === 1, payload: this.bytes('payload', Infinity) });
+    }
+    return res;
   }
 }
 
@@ -249,4 +507,18 @@ const reasonNames: readonly LossReason[] = [
 /** The name of a WELCOME.reason; unknown values read as 'closed' (§8). */
 export function lossReasonName(reason: number): LossReason {
   return reasonNames[reason] ?? 'closed';
+}
+
+/**
+ * Why a room's messages after the client's position were not recovered
+ * (ROOM_EVENT joined, §14.3), as the Go side prints them. 'other' is a
+ * reason this version does not know.
+ */
+export type RoomLossReason = 'none' | 'history-trimmed' | 'epoch-changed' | 'diverged' | 'other';
+
+const roomReasonNames: readonly RoomLossReason[] = ['none', 'history-trimmed', 'epoch-changed', 'diverged'];
+
+/** The name of a joined event's reason. */
+export function roomLossReasonName(reason: number): RoomLossReason {
+  return roomReasonNames[reason] ?? 'other';
 }

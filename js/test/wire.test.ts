@@ -4,7 +4,10 @@ import { test } from 'node:test';
 
 import { MalformedFrameError } from '../src/errors.js';
 import { pushVarint, readVarint, varintLength } from '../src/varint.js';
-import { decodeFrame, encodeFrame, lossReasonName, type Frame } from '../src/wire.js';
+import {
+  decodeFrame, encodeFrame, lossReasonName, MAX_HISTORY, MAX_ROOM_LEN, MAX_ROOMS, MAX_USER_LEN, roomLossReasonName,
+  type Frame, type HelloFrame, type RoomEventFrame,
+} from '../src/wire.js';
 
 interface Golden {
   version: string;
@@ -21,13 +24,34 @@ const str = (b: Uint8Array) => new TextDecoder().decode(b);
 /** A decoded frame in the golden file's JSON shape. */
 function asGolden(f: Frame): Record<string, unknown> {
   switch (f.type) {
-    case 'hello':
-    case 'welcome':
-      return { ...f, sessionId: str(f.sessionId), token: hex(f.token), epoch: str(f.epoch) };
+    case 'hello': {
+      const { features, rooms, ...rest } = f;
+      const g: Record<string, unknown> = { ...rest, sessionId: str(f.sessionId), token: hex(f.token), epoch: str(f.epoch) };
+      // As the Go test: the optional fields are shown when they say something.
+      if ((features ?? 0) !== 0 || (rooms ?? []).length > 0) {
+        g.features = features;
+        g.rooms = (rooms ?? []).map((p) => ({ room: p.room, epoch: str(p.epoch), offset: p.offset }));
+      }
+      return g;
+    }
+    case 'welcome': {
+      const { features, ...rest } = f;
+      const g: Record<string, unknown> = { ...rest, sessionId: str(f.sessionId), token: hex(f.token), epoch: str(f.epoch) };
+      if ((features ?? 0) !== 0) g.features = features;
+      return g;
+    }
     case 'binary':
       return { type: f.type, seq: f.seq, payload: hex(f.payload) };
     case 'text':
       return { type: f.type, seq: f.seq, payload: hex(f.payload), text: str(f.payload) };
+    case 'room-binary':
+      return { type: f.type, seq: f.seq, room: f.room, offset: f.offset, payload: hex(f.payload) };
+    case 'room-text':
+      return { type: f.type, seq: f.seq, room: f.room, offset: f.offset, payload: hex(f.payload), text: str(f.payload) };
+    case 'room-event':
+      return { ...f, epoch: str(f.epoch) };
+    case 'history-result':
+      return { ...f, epoch: str(f.epoch), messages: f.messages.map((m) => ({ offset: m.offset, text: m.text, payload: hex(m.payload) })) };
     default:
       return { ...f };
   }
@@ -142,4 +166,171 @@ test('loss reason names match the Go side; unknown values read as closed', () =>
   assert.deepEqual([0, 1, 2, 3, 4, 5, 6, 7, 9].map(lossReasonName), [
     'none', 'expired', 'overflow', 'unknown-session', 'server-restarted', 'server-shutdown', 'server-error', 'closed', 'closed',
   ]);
+});
+
+// ---- room streams (PROTOCOL.md §14) -----------------------------------------
+
+test('the golden file has every room-stream frame the Go side has', () => {
+  const names = new Set([...golden.frames.map((g) => g.name), ...golden.invalid.map((g) => `invalid/${g.name}`)]);
+  for (const n of [
+    'hello-rooms', 'welcome-rooms', 'room-text', 'room-binary-user', 'room-joined-new', 'room-joined-recovered',
+    'room-joined-epoch-changed', 'room-left-not-readmitted', 'room-presence-join', 'history', 'history-result',
+    'history-result-forbidden', 'invalid/room-text-missing-offset', 'invalid/room-name-too-long',
+    'invalid/hello-rooms-truncated', 'invalid/hello-too-many-rooms', 'invalid/room-event-truncated',
+    'invalid/history-result-bad-type', 'invalid/history-result-short',
+  ]) {
+    assert.ok(names.has(n), `golden file lacks ${n}`);
+  }
+  const types = new Set(golden.frames.map((g) => g.frame.type));
+  for (const t of ['room-binary', 'room-text', 'room-event', 'history', 'history-result']) assert.ok(types.has(t), t);
+});
+
+/** Length of a message frame's header (type, seq, and for room messages room and offset). */
+function headerLen(f: Frame): number {
+  const out: number[] = [];
+  if (f.type === 'binary' || f.type === 'text') pushVarint(out, f.seq);
+  else if (f.type === 'room-binary' || f.type === 'room-text') {
+    pushVarint(out, f.seq);
+    const room = new TextEncoder().encode(f.room);
+    pushVarint(out, room.length);
+    out.push(...room);
+    pushVarint(out, f.offset);
+  } else return -1;
+  return 1 + out.length;
+}
+
+test('every prefix of a golden frame is malformed, except where optional fields or a payload may end it', () => {
+  for (const g of golden.frames) {
+    const b = unhex(g.hex);
+    const full = decodeFrame(b);
+    const optional = new Set<number>();
+    if (full.type === 'hello') {
+      const n = encodeFrame({ ...full, features: undefined, rooms: undefined }).length;
+      const attempt: number[] = [];
+      pushVarint(attempt, full.attempt);
+      optional.add(n - attempt.length);
+      if ((full.features ?? 0) !== 0 || (full.rooms ?? []).length > 0) optional.add(n);
+    }
+    if (full.type === 'welcome' && (full.features ?? 0) !== 0) optional.add(encodeFrame({ ...full, features: undefined }).length);
+    const hdr = headerLen(full);
+    for (let i = 0; i < b.length; i++) {
+      const prefix = b.subarray(0, i);
+      if (optional.has(i)) {
+        assert.doesNotThrow(() => decodeFrame(prefix), `${g.name}[:${i}] lacks only optional fields`);
+        continue;
+      }
+      if (hdr >= 0 && i >= hdr) {
+        const f = decodeFrame(prefix);
+        assert.ok('payload' in f && hex(f.payload) === hex(b.subarray(hdr, i)), `${g.name}[:${i}]: a shorter payload`);
+        continue;
+      }
+      assert.throws(() => decodeFrame(prefix), MalformedFrameError, `${g.name}[:${i}] (${hex(prefix)})`);
+    }
+  }
+});
+
+test('frames that carry all their optional fields ignore trailing bytes; messages take them as payload', () => {
+  const trailers = ['00', 'ff', '80', '05616263', 'ff'.repeat(64)];
+  for (const g of golden.frames) {
+    const want = decodeFrame(unhex(g.hex));
+    // An earlier revision's HELLO or WELCOME: what follows is read as the fields added since.
+    if ((want.type === 'hello' || want.type === 'welcome') && (want.features ?? 0) === 0) continue;
+    for (const tr of trailers) {
+      const got = decodeFrame(unhex(g.hex + tr));
+      if ('payload' in want) {
+        assert.ok('payload' in got && hex(got.payload) === hex(want.payload) + tr, `${g.name} + ${tr}`);
+        continue;
+      }
+      assert.deepEqual(got, want, `${g.name} + ${tr}`);
+    }
+  }
+});
+
+/** Builds a frame by hand, so that it can break the limits the encoder enforces. */
+function raw(...parts: Array<number | Uint8Array | string | ['v', number]>): Uint8Array {
+  const out: number[] = [];
+  for (const p of parts) {
+    if (typeof p === 'number') out.push(p);
+    else if (Array.isArray(p)) pushVarint(out, p[1]);
+    else {
+      const b = typeof p === 'string' ? new TextEncoder().encode(p) : p;
+      pushVarint(out, b.length);
+      out.push(...b);
+    }
+  }
+  return Uint8Array.from(out);
+}
+
+test('room-stream limits: 128-byte rooms, 1024 positions, 256-byte users, 1000 history messages', () => {
+  const room128 = 'r'.repeat(MAX_ROOM_LEN);
+  const epoch64 = new Uint8Array(64).fill(0x65);
+  const hello = (n: number, room: string): HelloFrame => ({
+    type: 'hello', sessionId: new Uint8Array(0), token: new Uint8Array(0), epoch: new Uint8Array(0),
+    recv: 0, acked: 0, written: 0, last: 0, window: 0, attempt: 0, features: 1,
+    rooms: Array.from({ length: n }, () => ({ room, epoch: epoch64, offset: 1 })),
+  });
+  const event = (user: string): RoomEventFrame => ({
+    type: 'room-event', seq: 1, kind: 3, room: room128, epoch: new Uint8Array(0), offset: 0, reason: 0, flags: 0,
+    lost: 0, skipped: 0, recovered: 0, user, session: 's',
+  });
+  const result = (n: number): Frame => ({
+    type: 'history-result', id: 1, status: 0, epoch: new Uint8Array(0), first: 1, last: n,
+    messages: Array.from({ length: n }, (_, i) => ({ offset: i + 1, text: false, payload: new Uint8Array(0) })),
+  });
+
+  // At the limits: encoded and decoded back unchanged.
+  const atLimit: Frame[] = [
+    { type: 'room-binary', seq: 1, room: room128, offset: 1, payload: new Uint8Array([1]) },
+    hello(MAX_ROOMS, room128),
+    event('u'.repeat(MAX_USER_LEN)),
+    { type: 'history', id: 1, room: room128, since: 0, limit: 0 },
+    result(MAX_HISTORY),
+  ];
+  for (const f of atLimit) assert.deepEqual(decodeFrame(encodeFrame(f)), f, f.type);
+
+  // Beyond them: the encoder refuses, and the decoder rejects what a broken peer sends.
+  const beyond: Array<[Frame, Uint8Array]> = [
+    [{ type: 'room-text', seq: 1, room: room128 + 'r', offset: 1, payload: new Uint8Array(0) }, raw(0x0a, ['v', 1], room128 + 'r', ['v', 1])],
+    [hello(MAX_ROOMS + 1, 'r'), raw(0x01, 0, 0, 0, 0, 0, 0, 0, 0, 0, ['v', 1], ['v', MAX_ROOMS + 1],
+      ...Array.from({ length: MAX_ROOMS + 1 }, () => ['r', '', ['v', 1]] as const).flat() as Array<string | ['v', number]>)],
+    [hello(1, room128 + 'r'), raw(0x01, 0, 0, 0, 0, 0, 0, 0, 0, 0, ['v', 1], ['v', 1], room128 + 'r', '', ['v', 1])],
+    [event('u'.repeat(MAX_USER_LEN + 1)), raw(0x0b, ['v', 1], 3, 'lobby', '', 0, 0, 0, 0, 0, 0, 'u'.repeat(MAX_USER_LEN + 1), 's')],
+    [{ type: 'history', id: 1, room: room128 + 'r', since: 0, limit: 0 }, raw(0x0c, ['v', 1], room128 + 'r', 0, 0)],
+    [result(MAX_HISTORY + 1), raw(0x0d, 1, 0, '', 1, 1, ['v', MAX_HISTORY + 1],
+      ...Array.from({ length: MAX_HISTORY + 1 }, (_, i) => [['v', i + 1], 0, ''] as const).flat() as Array<number | string | ['v', number]>)],
+  ];
+  for (const [f, bytes] of beyond) {
+    assert.throws(() => encodeFrame(f), RangeError, `encode ${f.type}`);
+    assert.throws(() => decodeFrame(bytes), MalformedFrameError, `decode ${f.type} ${hex(bytes).slice(0, 40)}`);
+  }
+  // A room position's epoch is an epoch: at most 64 bytes.
+  assert.throws(() => decodeFrame(raw(0x01, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 'lobby', new Uint8Array(65), 1)), MalformedFrameError);
+});
+
+test('room frames round-trip, unknown event kinds and reasons included', () => {
+  const frames: Frame[] = [
+    { type: 'room-text', seq: 2 ** 40, room: 'salle é', offset: 2 ** 53 - 1, payload: new TextEncoder().encode('ok') },
+    { type: 'room-binary', seq: 1, room: '', offset: 1, payload: new Uint8Array(0) },
+    {
+      type: 'room-event', seq: 7, kind: 200, room: 'x', epoch: new Uint8Array([0, 255]), offset: 9, reason: 99, flags: 0xfe,
+      lost: 1, skipped: 2, recovered: 3, user: 'ü', session: 's',
+    },
+    { type: 'history', id: 2 ** 53 - 1, room: '', since: 0, limit: 1000 },
+    { type: 'history-result', id: 3, status: 2, epoch: new Uint8Array(0), first: 0, last: 0, messages: [] },
+    {
+      type: 'welcome', flags: 0, sessionId: new Uint8Array([1]), token: new Uint8Array(0), epoch: new Uint8Array(0), recv: 0,
+      replay: 0, reason: 0, prevIn: 0, prevOut: 0, heartbeat: 1, timeout: 1, maxSize: 1, window: 1, grace: 1, features: 3,
+    },
+  ];
+  for (const f of frames) assert.deepEqual(decodeFrame(encodeFrame(f)), f, f.type);
+  // A HELLO without features but with positions still writes them (features 0).
+  const h: HelloFrame = {
+    type: 'hello', sessionId: new Uint8Array(0), token: new Uint8Array(0), epoch: new Uint8Array(0),
+    recv: 0, acked: 0, written: 0, last: 0, window: 0, attempt: 0, features: 0, rooms: [{ room: 'a', epoch: new Uint8Array(0), offset: 1 }],
+  };
+  assert.deepEqual(decodeFrame(encodeFrame(h)), h);
+});
+
+test('room loss reason names match the Go side', () => {
+  assert.deepEqual([0, 1, 2, 3, 4, 99].map(roomLossReasonName), ['none', 'history-trimmed', 'epoch-changed', 'diverged', 'other', 'other']);
 });
