@@ -57,11 +57,18 @@ const (
 	cacheIdle  = 120  // sweeps without use before cached entries go (about 30s)
 )
 
-// entry is a cached log entry; ok is false in a gap.
+// entry is a cached log entry; ok is false in a gap. A room's message or
+// event keeps its room and offset, as Read returns them.
 type entry struct {
 	data []byte
+	room string
+	off  uint64
 	typ  tether.MessageType
 	ok   bool
+}
+
+func entryOf(m *tether.Message) entry {
+	return entry{data: m.Data, room: m.Room, off: m.Offset, typ: m.Type, ok: true}
 }
 
 // sess is what the store knows of one session. Guarded by local.mu.
@@ -171,8 +178,8 @@ func (l *local) unlink(st *sess) {
 
 // put caches the entry with seq; l.mu held. Entries at or below the floor,
 // too big, or too far below the cached window are left out.
-func (l *local) put(st *sess, seq uint64, typ tether.MessageType, data []byte) {
-	size := len(data) + entryOverhead
+func (l *local) put(st *sess, seq uint64, ne entry) {
+	size := len(ne.data) + entryOverhead
 	if seq <= st.acked || size > l.sessBytes || seq == 0 {
 		return
 	}
@@ -209,7 +216,7 @@ func (l *local) put(st *sess, seq uint64, typ tether.MessageType, data []byte) {
 	if e.ok {
 		return // the same entry, seen twice
 	}
-	*e = entry{data: data, typ: typ, ok: true}
+	*e = ne
 	st.n++
 	st.bytes += size
 	l.bytes += size
@@ -321,59 +328,66 @@ func (l *local) claimed(rec *tether.Record) {
 	st.maxm = uint64(max(rec.MaxMessages, 0))
 }
 
-// appended records this store's own Append of msgs, the last of which got
-// seq last. Entries are cached only for a session this node owns (owned:
-// the script compared); the caller's Data slices are kept, which the Store
-// contract allows.
-func (l *local) appended(id string, last uint64, owned bool, maxm uint64, msgs []tether.Message) {
+// appended records what this store's own script appended to a session:
+// the last p.n of msgs, the last of which got seq p.last. Entries are
+// cached only for a session this node owns (p.owned: the script
+// compared); the caller's Data slices are kept, which the Store contract
+// allows. A script that appended nothing (p.n == 0) tells nothing.
+func (l *local) appended(id string, p pushed, msgs []tether.Message) {
+	if p.n == 0 || p.n > len(msgs) {
+		return
+	}
+	msgs = msgs[len(msgs)-p.n:]
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	st := l.m[id]
-	if !owned {
+	if !p.owned {
 		if st != nil {
 			// Someone else owns it now: keep the ack state (an ack may be
 			// pending), drop the entries.
 			l.clearEnts(st)
-			st.last = max(st.last, last)
+			st.last = max(st.last, p.last)
 		}
 		return
 	}
 	if st == nil {
 		st = l.obtain(id)
 	}
-	st.last = max(st.last, last)
-	st.maxm = maxm
-	first := last - uint64(len(msgs)) + 1
+	st.last = max(st.last, p.last)
+	st.maxm = p.maxm
+	first := p.last - uint64(len(msgs)) + 1
 	for i := range msgs {
-		l.put(st, first+uint64(i), msgs[i].Type, msgs[i].Data)
+		l.put(st, first+uint64(i), entryOf(&msgs[i]))
 	}
 	l.use(st)
 	l.evict(st)
 }
 
 // appendedEach is appended for one message appended to several sessions
-// (AppendEach); seqs[i] == 0 means ids[i] failed.
-func (l *local) appendedEach(ids []string, seqs []uint64, owned []bool, maxm []uint64, m tether.Message) {
+// (pushEach); res[i].n == 0 means nothing was appended to ids[i].
+func (l *local) appendedEach(ids []string, res []pushed, m tether.Message) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	e := entryOf(&m)
 	for i, id := range ids {
-		if seqs[i] == 0 {
+		p := res[i]
+		if p.n != 1 {
 			continue
 		}
 		st := l.m[id]
-		if !owned[i] {
+		if !p.owned {
 			if st != nil {
 				l.clearEnts(st)
-				st.last = max(st.last, seqs[i])
+				st.last = max(st.last, p.last)
 			}
 			continue
 		}
 		if st == nil {
 			st = l.obtain(id)
 		}
-		st.last = max(st.last, seqs[i])
-		st.maxm = maxm[i]
-		l.put(st, seqs[i], m.Type, m.Data)
+		st.last = max(st.last, p.last)
+		st.maxm = p.maxm
+		l.put(st, p.last, e)
 		l.use(st)
 		l.evict(st)
 	}
@@ -390,7 +404,7 @@ func (l *local) woke(id string, last uint64, w *wakeData) {
 		st.maxm = w.maxm
 		first := last - uint64(len(w.ents)) + 1
 		for i, e := range w.ents {
-			l.put(st, first+uint64(i), e.typ, e.data)
+			l.put(st, first+uint64(i), e)
 		}
 	}
 	l.use(st)
@@ -422,7 +436,7 @@ func (l *local) read(id string, after uint64, maxBytes int, dst []tether.Message
 		}
 		total += len(e.data)
 		n++
-		dst = append(dst, tether.Message{Type: e.typ, Data: e.data, Seq: st.base + uint64(i)})
+		dst = append(dst, tether.Message{Type: e.typ, Data: e.data, Seq: st.base + uint64(i), Room: e.room, Offset: e.off})
 	}
 	if n == 0 {
 		return dst, false, false

@@ -33,6 +33,7 @@ const (
 	fMaxBytes = "maxb"
 	fBytes    = "bytes" // unacknowledged payload bytes (kept only with a byte bound)
 	fTotal    = "tb"    // payload bytes ever appended (idem)
+	fFeatures = "feat"  // Record.Features; absent from records written before it (0)
 )
 
 // createFields lists a new record's hash fields and values.
@@ -54,6 +55,7 @@ func createFields(rec *tether.Record, owner string) []any {
 		fMaxBytes, strconv.Itoa(max(rec.MaxBytes, 0)),
 		fBytes, "0",
 		fTotal, "0",
+		fFeatures, u64(rec.Features),
 	}
 }
 
@@ -99,6 +101,8 @@ func decodeRecord(id string, fields, rooms []any) (*tether.Record, error) {
 			rec.MaxMessages, err = strconv.Atoi(v)
 		case fMaxBytes:
 			rec.MaxBytes, err = strconv.Atoi(v)
+		case fFeatures:
+			rec.Features, err = strconv.ParseUint(v, 10, 64)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("%w: session %q field %s: %v", errCorrupt, id, k, err)
@@ -301,9 +305,10 @@ type wakeData struct {
 	ents []entry
 }
 
-// decodeWake parses the entries of a wake (written by scAppend in the
-// notice's reason): "maxm\n", then for each entry its length, a space and
-// the entry (type byte, payload). The payloads share one allocation.
+// decodeWake parses the entries of a wake (written by the append
+// scripts' push in the notice's reason): "maxm\n", then for each entry its
+// length, a space and the entry (see appendEntry). The payloads share one
+// allocation.
 func decodeWake(p string) (*wakeData, error) {
 	head, rest, ok := strings.Cut(p, "\n")
 	if !ok {
@@ -324,8 +329,11 @@ func decodeWake(p string) (*wakeData, error) {
 		if err != nil || n == 0 || n > uint64(len(b)-sp-1) {
 			return nil, errCorrupt
 		}
-		e := b[sp+1 : sp+1+int(n) : sp+1+int(n)]
-		w.ents = append(w.ents, entry{typ: tether.MessageType(e[0]), data: e[1:], ok: true})
+		m, err := decodeEntry(b[sp+1 : sp+1+int(n) : sp+1+int(n)])
+		if err != nil {
+			return nil, err
+		}
+		w.ents = append(w.ents, entryOf(&m))
 		b = b[sp+1+int(n):]
 	}
 	return w, nil

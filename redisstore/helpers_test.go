@@ -199,3 +199,15 @@ func (w tWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimSuffix(string(p), "\n"))
 	return len(p), nil
 }
+
+// join adds a session to a room with no cursor position and no event.
+func join(ctx context.Context, s *Store, id, room string) error {
+	_, _, err := s.JoinRoom(ctx, id, room, 0, tether.RoomPosition{}, nil)
+	return err
+}
+
+// leave removes a session from a room without an event.
+func leave(ctx context.Context, s *Store, id, room string) error {
+	_, _, err := s.LeaveRoom(ctx, id, room, nil)
+	return err
+}

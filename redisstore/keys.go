@@ -10,7 +10,26 @@ import "strings"
 //	<p>:s:{id}:log     list: one entry per unacknowledged message, type byte + payload
 //	<p>:s:{id}:sz      list: cumulative payload bytes at each entry (only when MaxBytes > 0)
 //	<p>:s:{id}:rooms   list: the session's rooms, in join order
+//	<p>:s:{id}:cur     hash: room → the session's cursor there, "offset epoch"
 //	<p>:t:{id}         string: the tombstone, with PEXPIRE TombstoneTTL
+//
+// A room's stream lives in the slot of the room's member set (hash tag:
+// the room), so that Publish is one script on Redis Cluster too:
+//
+//	<p>:room:{room}:meta  hash: epoch, last (offset), bytes (kept payload
+//	                      bytes), and the limits of the last publish
+//	                      (mm, mb, ma: messages, bytes, age in ms)
+//	<p>:room:{room}:hist  list: the kept history, offsets first..last, one
+//	                      entry each: "<unix ms> " + type byte + payload
+//
+// The history is a list guarded by Lua rather than a Redis Stream: offsets
+// are dense, so offset o sits at index o-first and History is one LRANGE;
+// the byte bound needs each trimmed entry's size, which LPOP returns
+// (XTRIM trims by count or ID only); and Streams' IDs, consumer groups and
+// per-entry field maps would be unused weight. Stream keys expire
+// 2×KeyTTL (or the age bound, if longer) after the last Publish; JoinRoom
+// and the owners' periodic renewal extend that while the room has a
+// member (see streams.go).
 //
 // Indexes span sessions, so each lives in a slot of its own and is
 // updated in a second step, after the session's script:
@@ -49,13 +68,20 @@ const (
 	kSizes
 	kRooms
 	kTomb
+	kCurs
 	nKeys
 )
 
 func (s *Store) sessionKeys(id string) []string {
 	t := "{" + tag(id) + "}"
 	base := s.prefix + ":s:" + t
-	return []string{base, base + ":log", base + ":sz", base + ":rooms", s.prefix + ":t:" + t}
+	return []string{base, base + ":log", base + ":sz", base + ":rooms", s.prefix + ":t:" + t, base + ":cur"}
+}
+
+// streamKeys are a room stream's keys, in the order its scripts expect.
+func (s *Store) streamKeys(room string) []string {
+	base := s.roomKey(room)
+	return []string{base + ":meta", base + ":hist"}
 }
 
 func (s *Store) hashKey(id string) string { return s.prefix + ":s:{" + tag(id) + "}" }

@@ -81,7 +81,7 @@ func TestSessionKeysShareASlot(t *testing.T) {
 		if _, err := s.Append(ctx, id, tether.Message{Type: tether.Binary, Data: []byte("x")}, tether.Message{Type: tether.Text}); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.JoinRoom(ctx, id, "r", 0); err != nil {
+		if err := join(ctx, s, id, "r"); err != nil {
 			t.Fatal(err)
 		}
 		if id == "x}y" { // and one tombstone
@@ -112,8 +112,9 @@ func TestSessionKeysShareASlot(t *testing.T) {
 			t.Errorf("key %q of session %q: slot %d, want %d", k, id, slot(k), want)
 		}
 	}
-	// hash, log, sizes, rooms per session; one closed with a tombstone.
-	if want := 4*len(oddIDs) - 4 + 1; seen != want {
+	// hash, log, sizes, rooms, cursors per session; one closed with a
+	// tombstone.
+	if want := 5*len(oddIDs) - 5 + 1; seen != want {
 		t.Errorf("found %d session keys, want %d: %q", seen, want, keys)
 	}
 }
@@ -130,7 +131,7 @@ func TestKeysExpire(t *testing.T) {
 	if _, err := s.Append(ctx, "a", tether.Message{Type: tether.Text, Data: []byte("x")}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.JoinRoom(ctx, "a", "room", 0); err != nil {
+	if err := join(ctx, s, "a", "room"); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Close(ctx, "b", 0, &tether.Tombstone{ID: "b"}); err != nil {

@@ -2,6 +2,10 @@ package redisstore
 
 import (
 	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
 	"strconv"
 
 	"github.com/redis/go-redis/v9"
@@ -9,8 +13,140 @@ import (
 )
 
 // The replay log of a session is a list holding the messages acked+1..out
-// in order, one entry each: the type byte, then the payload. So the
-// message with seq s is at index s-acked-1, and Ack is an LTRIM.
+// in order, one entry each (appendEntry). So the message with seq s is at
+// index s-acked-1, and Ack is an LTRIM.
+//
+// An entry is, for a plain message (no room, no offset, a type other than
+// 0), its type byte then its payload: the format of entries written
+// before room streams, which still decode. Any other message (a room's,
+// or a room event kept in the session's stream) is an extended entry: a
+// 0 byte, the type byte, the header's length (2 bytes, big endian), the
+// header (the offset as a uvarint, then the room), then the payload. The
+// scripts find a payload's size from the first 4 bytes (psize in
+// scripts.go), for the byte bound.
+
+// maxHeader bounds an extended entry's header (2 bytes give its length).
+const maxHeader = math.MaxUint16
+
+// errRoomName: a room name too long for an entry's header.
+var errRoomName = errors.New("redisstore: room name too long")
+
+// appendEntry appends m's log entry to b.
+func appendEntry(b []byte, m *tether.Message) []byte {
+	if m.Room == "" && m.Offset == 0 && m.Type != 0 {
+		b = append(b, byte(m.Type))
+		return append(b, m.Data...)
+	}
+	h := binary.PutUvarint(make([]byte, binary.MaxVarintLen64), m.Offset) + len(m.Room)
+	b = append(b, 0, byte(m.Type), byte(h>>8), byte(h))
+	b = binary.AppendUvarint(b, m.Offset)
+	b = append(b, m.Room...)
+	return append(b, m.Data...)
+}
+
+// entryLen is the length of m's entry.
+func entryLen(m *tether.Message) int {
+	if m.Room == "" && m.Offset == 0 && m.Type != 0 {
+		return 1 + len(m.Data)
+	}
+	n := 0
+	for v := m.Offset; ; v >>= 7 {
+		n++
+		if v < 0x80 {
+			break
+		}
+	}
+	return 4 + n + len(m.Room) + len(m.Data)
+}
+
+// checkRooms refuses messages whose room does not fit an entry.
+func checkRooms(msgs []tether.Message) error {
+	for i := range msgs {
+		if len(msgs[i].Room) > maxHeader-binary.MaxVarintLen64 {
+			return errRoomName
+		}
+	}
+	return nil
+}
+
+// decodeEntry decodes a log entry; Data shares e's memory.
+func decodeEntry(e []byte) (tether.Message, error) {
+	switch {
+	case len(e) == 0:
+		return tether.Message{}, errCorrupt
+	case e[0] != 0:
+		return tether.Message{Type: tether.MessageType(e[0]), Data: e[1:len(e):len(e)]}, nil
+	case len(e) < 4:
+		return tether.Message{}, errCorrupt
+	}
+	h := int(e[2])<<8 | int(e[3])
+	if 4+h > len(e) {
+		return tether.Message{}, errCorrupt
+	}
+	off, n := binary.Uvarint(e[4 : 4+h])
+	if n <= 0 {
+		return tether.Message{}, errCorrupt
+	}
+	return tether.Message{
+		Type:   tether.MessageType(e[1]),
+		Offset: off,
+		Room:   string(e[4+n : 4+h]),
+		Data:   e[4+h : len(e) : len(e)],
+	}, nil
+}
+
+// entryArgs returns the entries of msgs, sharing one allocation.
+func entryArgs(args []any, msgs []tether.Message) []any {
+	n := 0
+	for i := range msgs {
+		n += entryLen(&msgs[i])
+	}
+	buf := make([]byte, 0, n)
+	for i := range msgs {
+		start := len(buf)
+		buf = appendEntry(buf, &msgs[i])
+		args = append(args, buf[start:len(buf):len(buf)])
+	}
+	return args
+}
+
+// pushArgs are the first arguments of every script that appends to a
+// session's log (see push in scripts.go).
+func (s *Store) pushArgs(id string, extra int) []any {
+	args := make([]any, 0, 5+extra)
+	return append(args, s.Node(), s.channel(""), id, s.ttl(), wakeMaxBytes)
+}
+
+// pushed is what a script that appended to a session's log reports: the
+// session's last seq, whether this node owns the session (the script
+// compared), its message bound, and how many of the messages given were
+// appended (the last n; 0 when the script changed nothing).
+type pushed struct {
+	last  uint64
+	owned bool
+	maxm  uint64
+	n     int
+}
+
+// pushedReply decodes the reply of a script that may have appended: {out,
+// mine, maxm, n}, or out alone when it appended nothing.
+func pushedReply(v any) (pushed, error) {
+	if n, ok := v.(int64); ok {
+		return pushed{last: uint64(n)}, nil
+	}
+	a := slice(v)
+	if len(a) != 4 {
+		return pushed{}, errCorrupt
+	}
+	out, ok1 := a[0].(int64)
+	mine, ok2 := a[1].(int64)
+	m, ok3 := a[2].(int64)
+	n, ok4 := a[3].(int64)
+	if !ok1 || !ok2 || !ok3 || !ok4 || out < 0 || m < 0 || n < 0 {
+		return pushed{}, errCorrupt
+	}
+	return pushed{last: uint64(out), owned: mine == 1, maxm: uint64(m), n: int(n)}, nil
+}
 
 // Append implements tether.Store: one round trip, waking the owner from
 // inside the script. An append to a session this node owns is cached
@@ -18,58 +154,46 @@ import (
 // session not yet in Redis, the ack is flushed and the append tried once
 // more: a late ack must not fail it.
 func (s *Store) Append(ctx context.Context, id string, msgs ...tether.Message) (uint64, error) {
-	n := 0
-	for i := range msgs {
-		n += 1 + len(msgs[i].Data)
+	if err := checkRooms(msgs); err != nil {
+		return 0, err
 	}
-	buf := make([]byte, 0, n) // one allocation for every entry
-	args := make([]any, 0, 5+len(msgs))
-	args = append(args, s.Node(), s.channel(""), id, s.ttl(), wakeMaxBytes)
-	for i := range msgs {
-		start := len(buf)
-		buf = append(buf, byte(msgs[i].Type))
-		buf = append(buf, msgs[i].Data...)
-		args = append(args, buf[start:len(buf):len(buf)])
+	args := entryArgs(s.pushArgs(id, len(msgs)), msgs)
+	p, err := s.runPush(ctx, id, scAppend, args)
+	if err != nil {
+		return 0, err
 	}
-	for try := 0; ; try++ {
-		flushed := s.loc.flushed.Load()
-		v, err := s.run(ctx, scAppend, id, args...)
-		if err != nil {
-			if err == tether.ErrOverflow && try == 0 && s.loc.mayFree(id, flushed) {
-				if ferr := s.flushAck(ctx, id); ferr != nil {
-					return 0, err
-				}
-				continue
-			}
-			return 0, err
-		}
-		last, owned, maxm, err := appendReply(v)
-		if err != nil {
-			return 0, err
-		}
-		if len(msgs) > 0 {
-			s.loc.appended(id, last, owned, maxm, msgs)
-		}
-		return last, nil
-	}
+	s.loc.appended(id, p, msgs)
+	return p.last, nil
 }
 
-// appendReply decodes scAppend's reply.
-func appendReply(v any) (last uint64, owned bool, maxm uint64, err error) {
-	if n, ok := v.(int64); ok { // an empty append
-		return uint64(n), false, 0, nil
+// runPush runs a script that appends to a session's log and decodes its
+// reply (see runRetry).
+func (s *Store) runPush(ctx context.Context, id string, sc *redis.Script, args []any) (pushed, error) {
+	v, err := s.runRetry(ctx, id, sc, args)
+	if err != nil {
+		return pushed{}, err
 	}
-	a := slice(v)
-	if len(a) != 3 {
-		return 0, false, 0, errCorrupt
+	if gap := gapOf(v); gap != nil {
+		return pushed{}, gap
 	}
-	out, ok1 := a[0].(int64)
-	mine, ok2 := a[1].(int64)
-	m, ok3 := a[2].(int64)
-	if !ok1 || !ok2 || !ok3 || out < 0 || m < 0 {
-		return 0, false, 0, errCorrupt
+	return pushedReply(v)
+}
+
+// runRetry runs a script that may append to a session's log, and runs it
+// once more after flushing the session's ack if it overflowed while an
+// ack of it was held here.
+func (s *Store) runRetry(ctx context.Context, id string, sc *redis.Script, args []any) (any, error) {
+	for try := 0; ; try++ {
+		flushed := s.loc.flushed.Load()
+		v, err := s.run(ctx, sc, id, args...)
+		if err == tether.ErrOverflow && try == 0 && s.loc.mayFree(id, flushed) {
+			if ferr := s.flushAck(ctx, id); ferr != nil {
+				return nil, err
+			}
+			continue
+		}
+		return v, err
 	}
-	return uint64(out), mine == 1, uint64(m), nil
 }
 
 // Read implements tether.Store. The cache answers when it holds after+1;
@@ -94,14 +218,12 @@ func (s *Store) Read(ctx context.Context, id string, after uint64, maxBytes int,
 	a := slice(v)
 	for i, e := range a {
 		b, _ := e.(string)
-		if len(b) == 0 {
-			return dst, errCorrupt
+		m, err := decodeEntry([]byte(b))
+		if err != nil {
+			return dst, err
 		}
-		dst = append(dst, tether.Message{
-			Type: tether.MessageType(b[0]),
-			Data: []byte(b[1:]),
-			Seq:  after + 1 + uint64(i),
-		})
+		m.Seq = after + 1 + uint64(i)
+		dst = append(dst, m)
 	}
 	if len(a) > 0 {
 		s.loc.sawLast(id, after+uint64(len(a)))
@@ -115,10 +237,28 @@ func (s *Store) Read(ctx context.Context, id string, after uint64, maxBytes int,
 // while this store holds an unflushed ack of theirs are tried once more,
 // after the flush, as Append does.
 func (s *Store) AppendEach(ctx context.Context, ids []string, m tether.Message) (seqs []uint64, errs []error) {
-	entry := append([]byte{byte(m.Type)}, m.Data...)
-	node, ch := s.Node(), s.channel("")
+	if err := checkRooms([]tether.Message{m}); err != nil {
+		return failAll(ids, err)
+	}
+	entry := appendEntry(nil, &m)
+	return s.pushEach(ctx, ids, m, scAppend, func(id string) []any {
+		return append(s.pushArgs(id, 1), entry)
+	})
+}
+
+func failAll(ids []string, err error) ([]uint64, []error) {
+	errs := make([]error, len(ids))
+	for i := range errs {
+		errs[i] = err
+	}
+	return make([]uint64, len(ids)), errs
+}
+
+// pushEach runs, in one pipeline, a script appending m to each session
+// of ids, with the arguments args gives, and retries as runPush does.
+func (s *Store) pushEach(ctx context.Context, ids []string, m tether.Message, sc *redis.Script, args func(id string) []any) (seqs []uint64, errs []error) {
 	seqs, errs = make([]uint64, len(ids)), make([]error, len(ids))
-	owned, maxm := make([]bool, len(ids)), make([]uint64, len(ids))
+	res := make([]pushed, len(ids))
 	todo := make([]int, len(ids)) // indexes of ids to append
 	for i := range todo {
 		todo[i] = i
@@ -128,7 +268,7 @@ func (s *Store) AppendEach(ctx context.Context, ids []string, m tether.Message) 
 		b := newBatch(ctx)
 		cmds := make([]*redis.Cmd, len(todo))
 		for j, i := range todo {
-			cmds[j] = b.eval(scAppend, s.sessionKeys(ids[i]), node, ch, ids[i], s.ttl(), wakeMaxBytes, entry)
+			cmds[j] = b.eval(sc, s.sessionKeys(ids[i]), args(ids[i])...)
 		}
 		_ = s.exec(b) // each reply is looked at below
 		var again []int
@@ -140,12 +280,35 @@ func (s *Store) AppendEach(ctx context.Context, ids []string, m tether.Message) 
 				continue
 			}
 			if err == nil {
-				seqs[i], owned[i], maxm[i], err = appendReply(v)
+				if gap := gapOf(v); gap != nil {
+					err = gap
+				} else {
+					res[i], err = pushedReply(v)
+				}
 			}
-			errs[i] = err
+			seqs[i], errs[i] = res[i].last, err
 		}
 		todo = again
 	}
-	s.loc.appendedEach(ids, seqs, owned, maxm, m)
+	s.loc.appendedEach(ids, res, m)
 	return seqs, errs
+}
+
+// gapOf returns the *tether.RoomGapError a script's reply stands for:
+// {rRoomGap, cursor offset, cursor epoch}; nil for any other reply.
+func gapOf(v any) error {
+	a := slice(v)
+	if len(a) != 3 {
+		return nil
+	}
+	if code, _ := a[0].(int64); code != rRoomGap {
+		return nil
+	}
+	off, _ := a[1].(string)
+	epoch, _ := a[2].(string)
+	n, err := strconv.ParseUint(off, 10, 64)
+	if err != nil {
+		return fmt.Errorf("%w: room cursor %q", errCorrupt, off)
+	}
+	return &tether.RoomGapError{Cursor: tether.RoomPosition{Epoch: epoch, Offset: n}}
 }

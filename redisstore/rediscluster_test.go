@@ -151,7 +151,7 @@ func TestClusterNodes(t *testing.T) {
 	if ids, err := a.RoomMembers(ctx, "lobby"); err != nil || len(ids) != 22 {
 		t.Fatalf("lobby: %d members, %v", len(ids), err)
 	}
-	if err := a.JoinRoom(ctx, "d0", "extra", 0); err != nil {
+	if err := join(ctx, a, "d0", "extra"); err != nil {
 		t.Fatal(err)
 	}
 	sizes, err := a.RoomSizes(ctx)

@@ -102,26 +102,9 @@ func (s *Store) pruneRooms(ctx context.Context, rooms []string) error {
 	return s.rdb.Do(ctx, roomNames("sadd", s.roomsKey(), back)...).Err()
 }
 
-// JoinRoom implements tether.Store. The index is written even when the
-// session was in the room already: it repairs an index step lost to a
-// crash.
-func (s *Store) JoinRoom(ctx context.Context, id, room string, max int) error {
-	if _, err := s.run(ctx, scJoin, id, room, max, s.ttl()); err != nil {
-		return err
-	}
-	b := newBatch(ctx)
-	b.add("sadd", s.roomKey(room), id)
-	b.add("pexpire", s.roomKey(room), s.ttl())
-	b.then()
-	b.add("sadd", s.roomsKey(), room)
-	return s.exec(b)
-}
-
-// LeaveRoom implements tether.Store.
-func (s *Store) LeaveRoom(ctx context.Context, id, room string) error {
-	if _, err := s.run(ctx, scLeave, id, room); err != nil {
-		return err
-	}
+// unindexRoom removes a session from a room's member set, and the room's
+// name from the set of names if the room is empty.
+func (s *Store) unindexRoom(ctx context.Context, id, room string) error {
 	b := newBatch(ctx)
 	b.add("srem", s.roomKey(room), id)
 	card := b.add("scard", s.roomKey(room))

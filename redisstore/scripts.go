@@ -8,7 +8,7 @@ import (
 )
 
 // Every change to a session is one Lua script over the session's own keys
-// (KEYS = sessionKeys: hash, log, sizes, rooms, tombstone), so it is
+// (KEYS = sessionKeys: hash, log, sizes, rooms, tombstone, cursors), so it is
 // atomic and costs one round trip. Scripts report failures as negative
 // integers (below) rather than Redis errors, which stay for real faults.
 // Counters are formatted with %d: Redis would print a large Lua number in
@@ -23,6 +23,8 @@ const (
 	rGap      = -5
 	rTooMany  = -6
 	rExists   = -7
+	rNotMem   = -8
+	rRoomGap  = -9 // replied as {-9, cursor offset, cursor epoch}: see gapOf
 )
 
 // errOf maps a script's negative result to the store error it means.
@@ -42,17 +44,91 @@ func errOf(code int64) error {
 		return tether.ErrTooManyRooms
 	case rExists:
 		return tether.ErrExists
+	case rNotMem:
+		return tether.ErrNotMember
 	}
 	return errors.New("redisstore: unexpected script result")
 }
 
 // prelude is shared by the scripts. touch renews the safety-net expiry of
-// every key of the session that exists.
+// every key of the session that exists. psize is the payload size of a
+// log entry (see log.go). push appends to the log.
 const prelude = `
 local function touch(ttl)
-  for i = 1, 4 do redis.call('PEXPIRE', KEYS[i], ttl) end
+  for _, i in ipairs({1, 2, 3, 4, 6}) do redis.call('PEXPIRE', KEYS[i], ttl) end
 end
 local function fmt(n) return string.format('%d', n) end
+local function psize(e)
+  if string.byte(e, 1) ~= 0 then return #e - 1 end
+  return #e - 4 - string.byte(e, 3) * 256 - string.byte(e, 4)
+end
+` + pushLua
+
+// pushLua appends the entries ARGV[i..j] to the session's log, given h,
+// the HMGET of out, acked, maxm, maxb, bytes, tb and owner; ARGV[1..5]
+// are node, channel prefix, session ID, ttl and wake limit. The bounds
+// are checked before anything is written: it returns -3 (overflow),
+// writing nothing, or out, mine (1 if the calling node owns the
+// session), maxm. The sizes list holds, for each entry, the payload bytes
+// appended up to and including it, so Ack learns the bytes it frees from
+// one LINDEX. The owner, if another node, is woken here: no second round
+// trip. The wake carries the entries (if they total at most the wake
+// limit) so that the owner can cache them instead of reading them back:
+// "maxm\n" then, for each entry, its length, a space and the entry (see
+// decodeWake).
+const pushLua = `
+local function push(h, i, j)
+  local out = tonumber(h[1])
+  local n = j - i + 1
+  local acked, maxm, maxb = tonumber(h[2]), tonumber(h[3]), tonumber(h[4])
+  if maxm > 0 and out - acked + n > maxm then return -3 end
+  local add, raw = 0, 0
+  for k = i, j do
+    add = add + psize(ARGV[k])
+    raw = raw + #ARGV[k]
+  end
+  local bytes = tonumber(h[5]) + add
+  if maxb > 0 and bytes > maxb then return -3 end
+  for k = i, j, 256 do
+    redis.call('RPUSH', KEYS[2], unpack(ARGV, k, math.min(k + 255, j)))
+  end
+  if maxb > 0 then
+    local cum, sizes = tonumber(h[6]), {}
+    for k = i, j do
+      cum = cum + psize(ARGV[k])
+      sizes[#sizes + 1] = fmt(cum)
+      if #sizes == 256 then
+        redis.call('RPUSH', KEYS[3], unpack(sizes))
+        sizes = {}
+      end
+    end
+    if #sizes > 0 then redis.call('RPUSH', KEYS[3], unpack(sizes)) end
+    redis.call('HSET', KEYS[1], 'tb', fmt(cum), 'bytes', fmt(bytes))
+  end
+  if out == acked then
+    redis.call('PEXPIRE', KEYS[2], ARGV[4])
+    redis.call('PEXPIRE', KEYS[3], ARGV[4])
+  end
+  out = out + n
+  redis.call('HSET', KEYS[1], 'out', fmt(out))
+  local owner = h[7] or ''
+  if owner ~= '' and owner ~= ARGV[1] then
+    local ents = ''
+    if raw <= tonumber(ARGV[5]) then
+      local parts = {h[3], '\n'}
+      for k = i, j do
+        parts[#parts + 1] = #ARGV[k] .. ' '
+        parts[#parts + 1] = ARGV[k]
+      end
+      ents = table.concat(parts)
+    end
+    redis.call('PUBLISH', ARGV[2] .. owner,
+      '1 ' .. fmt(out) .. ' ' .. #ARGV[3] .. ' ' .. #ARGV[1] .. ' ' .. #ents .. '\n' .. ARGV[3] .. ARGV[1] .. ents)
+  end
+  local mine = 0
+  if owner == ARGV[1] then mine = 1 end
+  return out, mine, maxm
+end
 `
 
 func script(body string) *redis.Script { return redis.NewScript(prelude + body) }
@@ -68,7 +144,7 @@ return {h, redis.call('LRANGE', KEYS[4], 0, -1)}
 // pairs. Leftovers of an expired namesake are deleted first.
 var scCreate = script(`
 if redis.call('EXISTS', KEYS[1]) == 1 then return -7 end
-redis.call('DEL', KEYS[2], KEYS[3], KEYS[4])
+redis.call('DEL', KEYS[2], KEYS[3], KEYS[4], KEYS[6])
 local r = tonumber(ARGV[2])
 redis.call('HSET', KEYS[1], unpack(ARGV, 3 + r))
 for i = 3, 2 + r, 256 do
@@ -125,66 +201,15 @@ return {h[2] or '', orphan}
 `)
 
 // scAppend: ARGV node, channel prefix, session ID, ttl, wake limit,
-// entries... The bounds are checked before anything is written. The
-// sizes list holds, for each entry, the payload bytes appended up to and
-// including it, so Ack learns the bytes it frees from one LINDEX. The
-// owner, if another node, is woken here: no second round trip. The wake
-// carries the entries (if they total at most the wake limit) so that the
-// owner can cache them instead of reading them back: "maxm\n" then, for
-// each entry, its length, a space and the entry (see decodeWake). It
-// returns {out, 1 if the appending node owns the session, maxm}, or out
-// alone for an empty append.
+// entries... (see push). It returns {out, mine, maxm, n}, or out alone
+// for an empty append.
 var scAppend = script(`
 local h = redis.call('HMGET', KEYS[1], 'out', 'acked', 'maxm', 'maxb', 'bytes', 'tb', 'owner')
 if not h[1] then return -1 end
-local out = tonumber(h[1])
-local n = #ARGV - 5
-if n == 0 then return out end
-local acked, maxm, maxb = tonumber(h[2]), tonumber(h[3]), tonumber(h[4])
-if maxm > 0 and out - acked + n > maxm then return -3 end
-local add = 0
-for i = 6, #ARGV do add = add + #ARGV[i] - 1 end
-local bytes = tonumber(h[5]) + add
-if maxb > 0 and bytes > maxb then return -3 end
-for i = 6, #ARGV, 256 do
-  redis.call('RPUSH', KEYS[2], unpack(ARGV, i, math.min(i + 255, #ARGV)))
-end
-if maxb > 0 then
-  local cum, sizes = tonumber(h[6]), {}
-  for i = 6, #ARGV do
-    cum = cum + #ARGV[i] - 1
-    sizes[#sizes + 1] = fmt(cum)
-    if #sizes == 256 then
-      redis.call('RPUSH', KEYS[3], unpack(sizes))
-      sizes = {}
-    end
-  end
-  if #sizes > 0 then redis.call('RPUSH', KEYS[3], unpack(sizes)) end
-  redis.call('HSET', KEYS[1], 'tb', fmt(cum), 'bytes', fmt(bytes))
-end
-if out == acked then
-  redis.call('PEXPIRE', KEYS[2], ARGV[4])
-  redis.call('PEXPIRE', KEYS[3], ARGV[4])
-end
-out = out + n
-redis.call('HSET', KEYS[1], 'out', fmt(out))
-local owner = h[7] or ''
-if owner ~= '' and owner ~= ARGV[1] then
-  local ents = ''
-  if add + n <= tonumber(ARGV[5]) then
-    local parts = {h[3], '\n'}
-    for i = 6, #ARGV do
-      parts[#parts + 1] = #ARGV[i] .. ' '
-      parts[#parts + 1] = ARGV[i]
-    end
-    ents = table.concat(parts)
-  end
-  redis.call('PUBLISH', ARGV[2] .. owner,
-    '1 ' .. fmt(out) .. ' ' .. #ARGV[3] .. ' ' .. #ARGV[1] .. ' ' .. #ents .. '\n' .. ARGV[3] .. ARGV[1] .. ents)
-end
-local mine = 0
-if owner == ARGV[1] then mine = 1 end
-return {out, mine, maxm}
+if #ARGV == 5 then return tonumber(h[1]) end
+local out, mine, maxm = push(h, 6, #ARGV)
+if out < 0 then return out end
+return {out, mine, maxm, #ARGV - 5}
 `)
 
 // scRead: ARGV after, maxBytes. Returns the entries after 'after': the
@@ -202,7 +227,7 @@ local res, total, i, step = {}, 0, after - acked, 16
 while true do
   local chunk = redis.call('LRANGE', KEYS[2], i, i + step - 1)
   for _, e in ipairs(chunk) do
-    local size = #e - 1
+    local size = psize(e)
     if #res > 0 and total + size > max then return res end
     total = total + size
     res[#res + 1] = e
@@ -231,23 +256,6 @@ redis.call('HSET', KEYS[1], 'acked', fmt(seq))
 return 1
 `)
 
-// scJoin: ARGV room, max, ttl. 1 joined, 0 already in.
-var scJoin = script(`
-if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
-if redis.call('LPOS', KEYS[4], ARGV[1]) then return 0 end
-local max = tonumber(ARGV[2])
-if max > 0 and redis.call('LLEN', KEYS[4]) >= max then return -6 end
-redis.call('RPUSH', KEYS[4], ARGV[1])
-touch(ARGV[3])
-return 1
-`)
-
-// scLeave: ARGV room. 1 left, 0 was not in.
-var scLeave = script(`
-if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
-return redis.call('LREM', KEYS[4], 1, ARGV[1])
-`)
-
 // scClose: ARGV lease (0: any), tombstone TTL[, tombstone]. The tombstone
 // is written before the session goes, in the same script, so a reader
 // sees one or the other. Returns {user, owner, rooms} for the indexes.
@@ -257,7 +265,7 @@ if not h[1] then return -1 end
 if ARGV[1] ~= '0' and h[1] ~= ARGV[1] then return -2 end
 local rooms = redis.call('LRANGE', KEYS[4], 0, -1)
 if ARGV[3] then redis.call('SET', KEYS[5], ARGV[3], 'PX', ARGV[2]) end
-redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4])
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[6])
 return {h[2] or '', h[3] or '', rooms}
 `)
 
@@ -285,4 +293,5 @@ return 0
 var allScripts = []*redis.Script{
 	scLoad, scCreate, scSave, scSaveIn, scClaim, scRelease, scAppend,
 	scRead, scAck, scJoin, scLeave, scClose, scTouch, scDisown,
+	scPublish, scHistory, scAppendRoom,
 }
