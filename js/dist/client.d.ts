@@ -1,5 +1,5 @@
 import { TetherError } from './errors.js';
-import type { Handler, Status, TetherEventName } from './events.js';
+import type { Handler, RoomHistory, RoomPosition, Status, TetherEventName } from './events.js';
 import { type TetherClientOptions } from './options.js';
 import { Receipt } from './outbox.js';
 /**
@@ -36,6 +36,7 @@ export declare class TetherClient {
     private closing;
     private pumpScheduled;
     private readonly spaceWaiters;
+    private readonly historyCalls;
     /**
      * Creates the client and starts connecting (in a microtask, so handlers
      * added right after construction see every event). `url` is ws://,
@@ -50,6 +51,31 @@ export declare class TetherClient {
     get error(): TetherError | undefined;
     /** How many sent messages the server has not acknowledged yet. */
     get pending(): number;
+    /**
+     * The client's position in each room it is in (docs/PROTOCOL.md §14.4):
+     * the last message of the room it received, by room name ('' is the
+     * user's own stream). The client presents them whenever it has to start
+     * a new session, so that the server readmits it and replays what it
+     * missed; pass them to the `rooms` option to carry them further.
+     */
+    rooms(): Record<string, RoomPosition>;
+    /**
+     * Reads a room's history from the server: the kept messages with an
+     * offset above `since` (default 0), at most `limit` (default 0: the
+     * server's, 100; at most 1000). Page on with `since` set to the last
+     * offset returned; `first` says where the history starts. The session
+     * must be in the room ('' is the user's own stream). A call waits for a
+     * connection, and is asked again on the next one if the connection
+     * drops first. Rejects with a TetherError: 'no_rooms' (the server does
+     * not speak room streams), 'forbidden' (not in the room), 'unavailable'
+     * (ask again later), 'busy' (64 calls wait already), 'closed'; or with
+     * `signal.reason` when `signal` aborts.
+     */
+    history(room: string, options?: {
+        since?: number;
+        limit?: number;
+        signal?: AbortSignal;
+    }): Promise<RoomHistory>;
     /** Adds an event handler; returns a function that removes it. */
     on<K extends TetherEventName>(event: K, handler: Handler<K>): () => void;
     /** Removes an event handler. */
@@ -101,6 +127,29 @@ export declare class TetherClient {
     private welcomed;
     private received;
     private onFrame;
+    /**
+     * Applies §6.2 to a numbered frame: true if it is the next one (the
+     * caller then sets recv); false for a repeat, dropped, or a violation,
+     * reported.
+     */
+    private acceptSeq;
+    /** A message's text (undefined for binary), or null after reporting invalid UTF-8. */
+    private textOf;
+    /**
+     * A room's message (§14.4 rule 2): delivered with its room and offset,
+     * unless it is at or below the room's position, i.e. it reached the
+     * client already, in a session that was lost: then it only counts as
+     * processed.
+     */
+    private onRoomMessage;
+    /**
+     * A room event (§14.3, §14.4 rules 1 and 3): numbered like a message,
+     * reported as an event. Unknown kinds only count as processed.
+     */
+    private onRoomEvent;
+    private numbered;
+    /** Whether the server uses room streams on this session. */
+    private speaksRooms;
     /** The server broke the protocol: report it, detach (4000 with the reason) and reconnect. */
     private violation;
     private closedByPeer;

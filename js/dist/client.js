@@ -1,20 +1,22 @@
 // TetherClient: one session kept across any number of WebSocket connections.
 import { defaultEnvironment, watchPage } from './browser.js';
-import { fromUtf8 } from './bytes.js';
+import { fromUtf8, utf8 } from './bytes.js';
 import { systemClock } from './clock.js';
 import { causeOf, CloseCode, shouldReconnect, truncateReason } from './close-codes.js';
 import { Connection } from './connection.js';
 import { Dispatcher } from './dispatcher.js';
 import { MalformedFrameError, TetherError } from './errors.js';
+import { HistoryCalls, historyLimit, MAX_HISTORY_CALLS } from './history.js';
 import { resolveOptions } from './options.js';
 import { makeEntry, outcomeOf, Receipt, settle } from './outbox.js';
 import { Persistence, pickStorage } from './persistence.js';
 import { framesDue } from './pump.js';
 import { Retry } from './retry.js';
+import { publicPosition, seedPositions } from './rooms.js';
 import { SessionState } from './session.js';
 import { resolveUrl, withParam } from './url.js';
 import { Watchdog } from './watchdog.js';
-import { decodeFrame, encodeFrame, GOAWAY_FINAL, SUBPROTOCOL } from './wire.js';
+import { decodeFrame, encodeFrame, FEATURE_ROOMS, GOAWAY_FINAL, MAX_ROOM_LEN, ROOM_LOST_UNKNOWN, RoomEventKind, RoomReason, roomLossReasonName, SUBPROTOCOL, } from './wire.js';
 /** The server caps HELLO.window at this (docs/PROTOCOL.md §4.1). */
 const MAX_WINDOW = 65536;
 /** How long to wait for the server to echo a close frame we sent. */
@@ -49,6 +51,7 @@ export class TetherClient {
         this.closing = false;
         this.pumpScheduled = false;
         this.spaceWaiters = [];
+        this.historyCalls = new HistoryCalls();
         this.listener = {
             open: (conn) => this.opened(conn),
             data: (conn, data) => this.received(conn, data),
@@ -63,12 +66,15 @@ export class TetherClient {
         this.clock = options.clock ?? systemClock;
         this.dispatcher = new Dispatcher((gen, seq) => this.handled(gen, seq));
         this.retry = new Retry(this.o, this.clock, options.random ?? Math.random);
+        if (options.rooms)
+            this.session.rooms.reset(seedPositions(options.rooms));
         const storage = options.storage ?? pickStorage(options.persist);
         if (options.persist && !storage) {
             this.report(new TetherError('storage', `persist: '${options.persist}' asked for, but that storage is not available: the session will not survive a reload`));
         }
         if (options.persist && storage) {
             this.persistence = new Persistence(storage, options.persistKey ?? `tether:${this.url}`, () => this.session.snapshot(), (err) => this.report(new TetherError('storage', `session storage: ${describe(err)}`, { cause: err })));
+            // A stored session, positions included, is newer than the `rooms` option.
             const snap = this.persistence.load();
             if (snap)
                 this.session.restore(snap);
@@ -100,6 +106,48 @@ export class TetherClient {
     /** How many sent messages the server has not acknowledged yet. */
     get pending() {
         return this.session.outbox.length;
+    }
+    /**
+     * The client's position in each room it is in (docs/PROTOCOL.md §14.4):
+     * the last message of the room it received, by room name ('' is the
+     * user's own stream). The client presents them whenever it has to start
+     * a new session, so that the server readmits it and replays what it
+     * missed; pass them to the `rooms` option to carry them further.
+     */
+    rooms() {
+        return this.session.rooms.public();
+    }
+    /**
+     * Reads a room's history from the server: the kept messages with an
+     * offset above `since` (default 0), at most `limit` (default 0: the
+     * server's, 100; at most 1000). Page on with `since` set to the last
+     * offset returned; `first` says where the history starts. The session
+     * must be in the room ('' is the user's own stream). A call waits for a
+     * connection, and is asked again on the next one if the connection
+     * drops first. Rejects with a TetherError: 'no_rooms' (the server does
+     * not speak room streams), 'forbidden' (not in the room), 'unavailable'
+     * (ask again later), 'busy' (64 calls wait already), 'closed'; or with
+     * `signal.reason` when `signal` aborts.
+     */
+    async history(room, options = {}) {
+        if (typeof room !== 'string' || utf8(room).length > MAX_ROOM_LEN) {
+            throw new RangeError(`history: a room is a string of at most ${MAX_ROOM_LEN} bytes`);
+        }
+        const since = options.since ?? 0;
+        if (!Number.isSafeInteger(since) || since < 0)
+            throw new RangeError(`history: since must be a non-negative integer, not ${since}`);
+        const limit = historyLimit(options.limit);
+        options.signal?.throwIfAborted();
+        if (this.closing || this.isStopped())
+            throw closedError();
+        if (this.phase === 'connected' && !this.speaksRooms())
+            throw noRooms();
+        if (this.historyCalls.size >= MAX_HISTORY_CALLS) {
+            throw new TetherError('busy', `${MAX_HISTORY_CALLS} history() calls are waiting for their answer already`);
+        }
+        const answer = this.historyCalls.add(room, since, limit, options.signal);
+        this.schedulePump();
+        return answer;
     }
     /** Adds an event handler; returns a function that removes it. */
     on(event, handler) {
@@ -292,6 +340,8 @@ export class TetherClient {
         this.phase = 'connected';
         this.retry.connected();
         this.persistence?.save(true);
+        if (!this.speaksRooms())
+            this.historyCalls.failAll(noRooms());
         this.setStatus('connected');
         if (lost)
             this.dispatcher.emit('sessionLost', lost);
@@ -347,18 +397,11 @@ export class TetherClient {
         switch (f.type) {
             case 'binary':
             case 'text': {
-                if (f.seq === 0)
-                    return this.violation(conn, 'message seq 0; sequences start at 1');
-                if (f.seq <= s.recv)
-                    return; // a repeat after a resume
-                if (f.seq !== s.recv + 1)
-                    return this.violation(conn, `message seq ${f.seq}, expected ${s.recv + 1}`);
-                let text;
-                if (f.type === 'text') {
-                    text = fromUtf8(f.payload);
-                    if (text === undefined)
-                        return this.violation(conn, `text message ${f.seq} is not UTF-8`);
-                }
+                if (!this.acceptSeq(conn, f.seq))
+                    return;
+                const text = this.textOf(conn, f.type === 'text', f.seq, f.payload);
+                if (text === null)
+                    return;
                 s.recv = f.seq;
                 this.persistence?.save(false);
                 this.dispatcher.message(text !== undefined
@@ -366,6 +409,14 @@ export class TetherClient {
                     : { type: 'binary', data: f.payload, seq: f.seq }, s.gen);
                 return;
             }
+            case 'room-binary':
+            case 'room-text':
+                return this.onRoomMessage(conn, f);
+            case 'room-event':
+                return this.onRoomEvent(conn, f);
+            case 'history-result':
+                this.historyCalls.answer(f);
+                return;
             case 'ack':
             case 'ping':
                 if (f.seq > conn.sent)
@@ -392,6 +443,114 @@ export class TetherClient {
             default:
                 return this.violation(conn, `unexpected ${f.type} frame from the server`);
         }
+    }
+    /**
+     * Applies §6.2 to a numbered frame: true if it is the next one (the
+     * caller then sets recv); false for a repeat, dropped, or a violation,
+     * reported.
+     */
+    acceptSeq(conn, seq) {
+        const s = this.session;
+        if (seq === 0) {
+            this.violation(conn, 'message seq 0; sequences start at 1');
+            return false;
+        }
+        if (seq <= s.recv)
+            return false; // a repeat after a resume
+        if (seq !== s.recv + 1) {
+            this.violation(conn, `message seq ${seq}, expected ${s.recv + 1}`);
+            return false;
+        }
+        return true;
+    }
+    /** A message's text (undefined for binary), or null after reporting invalid UTF-8. */
+    textOf(conn, isText, seq, payload) {
+        if (!isText)
+            return undefined;
+        const text = fromUtf8(payload);
+        if (text !== undefined)
+            return text;
+        this.violation(conn, `text message ${seq} is not UTF-8`);
+        return null;
+    }
+    /**
+     * A room's message (§14.4 rule 2): delivered with its room and offset,
+     * unless it is at or below the room's position, i.e. it reached the
+     * client already, in a session that was lost: then it only counts as
+     * processed.
+     */
+    onRoomMessage(conn, f) {
+        const s = this.session;
+        if (!this.acceptSeq(conn, f.seq))
+            return;
+        if (f.offset === 0)
+            return this.violation(conn, `room message ${f.seq} at offset 0`);
+        const text = this.textOf(conn, f.type === 'room-text', f.seq, f.payload);
+        if (text === null)
+            return;
+        s.recv = f.seq;
+        this.persistence?.save(false);
+        const pos = s.rooms.accept(f.room, f.offset);
+        if (!pos) {
+            this.dispatcher.numbered(f.seq, s.gen);
+            return;
+        }
+        const { room, offset } = f;
+        this.dispatcher.message(text !== undefined
+            ? { type: 'text', data: text, seq: f.seq, room, offset }
+            : { type: 'binary', data: f.payload, seq: f.seq, room, offset }, s.gen, () => s.rooms.commit(room, pos));
+    }
+    /**
+     * A room event (§14.3, §14.4 rules 1 and 3): numbered like a message,
+     * reported as an event. Unknown kinds only count as processed.
+     */
+    onRoomEvent(conn, f) {
+        const s = this.session;
+        if (!this.acceptSeq(conn, f.seq))
+            return;
+        s.recv = f.seq;
+        this.persistence?.save(false);
+        const room = f.room;
+        switch (f.kind) {
+            case RoomEventKind.joined: {
+                const pos = { epoch: f.epoch, offset: f.offset };
+                const prev = s.rooms.set(room, pos);
+                this.numbered(f.seq, 'roomJoined', {
+                    room,
+                    epoch: publicPosition(pos).epoch,
+                    offset: f.offset,
+                    previous: prev && publicPosition(prev),
+                    recovered: f.recovered,
+                    skipped: f.skipped,
+                    lost: f.flags & ROOM_LOST_UNKNOWN ? -1 : f.lost,
+                    reason: roomLossReasonName(f.reason),
+                    reasonCode: f.reason,
+                }, () => s.rooms.commit(room, pos));
+                return;
+            }
+            case RoomEventKind.left: {
+                const prev = s.rooms.delete(room);
+                this.numbered(f.seq, 'roomLeft', {
+                    room,
+                    reason: f.reason === RoomReason.notReadmitted ? 'not-readmitted' : 'left',
+                    previous: prev && publicPosition(prev),
+                }, () => s.rooms.commit(room, undefined));
+                return;
+            }
+            case RoomEventKind.presenceJoin:
+            case RoomEventKind.presenceLeave:
+                this.numbered(f.seq, 'presence', { room, user: f.user, session: f.session, joined: f.kind === RoomEventKind.presenceJoin });
+                return;
+            default:
+                this.dispatcher.numbered(f.seq, s.gen);
+        }
+    }
+    numbered(seq, name, payload, after) {
+        this.dispatcher.numbered(seq, this.session.gen, { name, payload }, after);
+    }
+    /** Whether the server uses room streams on this session. */
+    speaksRooms() {
+        return (this.session.features & FEATURE_ROOMS) !== 0;
     }
     /** The server broke the protocol: report it, detach (4000 with the reason) and reconnect. */
     violation(conn, msg) {
@@ -464,6 +623,12 @@ export class TetherClient {
             conn.send(f);
         if (wrote)
             this.persistence?.save(false);
+        // History requests, once the WELCOME is confirmed (by the frames
+        // above); not after a GOAWAY: they go on the next connection.
+        if (this.speaksRooms() && !conn.stopSending) {
+            for (const f of this.historyCalls.due(conn))
+                conn.send(encodeFrame(f));
+        }
     }
     /** Messages' handlers returned up to seq: ack them. */
     handled(gen, seq) {
@@ -553,6 +718,7 @@ export class TetherClient {
         this.setStatus(status);
         const err = error ?? closedError();
         this.session.outbox.failAll(err);
+        this.historyCalls.failAll(err);
         for (const x of this.spaceWaiters.splice(0))
             refuse(x, err);
         if (status === 'failed')
@@ -616,6 +782,9 @@ export class TetherClient {
 function refuse(w, err) {
     settle(w.entry, err);
     w.reject(err);
+}
+function noRooms() {
+    return new TetherError('no_rooms', 'the server does not speak room streams (WELCOME.features lacks rooms)');
 }
 function closedError() {
     return new TetherError('closed', 'the client is closed');

@@ -4,9 +4,9 @@ import { TetherError } from './errors.js';
 /**
  * Dispatcher calls handlers one at a time in the order items were pushed,
  * from a microtask. An item pushed while a handler runs (say, the handler
- * calls close()) waits for the handler to return. After a run of messages it calls
- * `handled(gen, seq)` with the last one, so the client acks per batch,
- * after the handlers returned.
+ * calls close()) waits for the handler to return. After a run of numbered
+ * items (messages, room events) it calls `handled(gen, seq)` with the last
+ * one, so the client acks per batch, after the handlers returned.
  */
 export class Dispatcher {
     constructor(handled) {
@@ -28,9 +28,16 @@ export class Dispatcher {
     off(name, h) {
         this.handlers.get(name)?.delete(h);
     }
-    /** Queues a message of session generation `gen`. */
-    message(msg, gen) {
-        this.push({ kind: 'message', msg, gen });
+    /** Queues a message of session generation `gen`; `after` runs once its handlers returned. */
+    message(msg, gen, after) {
+        this.push({ kind: 'numbered', seq: msg.seq, gen, msg, after });
+    }
+    /**
+     * Queues a numbered frame that is not a message: a room event (its
+     * handlers are called) or a frame to count as processed only.
+     */
+    numbered(seq, gen, event, after) {
+        this.push({ kind: 'numbered', seq, gen, event, after });
     }
     /** Queues an event. */
     emit(name, payload) {
@@ -54,11 +61,15 @@ export class Dispatcher {
         let gen = 0;
         try {
             for (let item = this.queue.shift(); item; item = this.queue.shift()) {
-                if (item.kind === 'message') {
+                if (item.kind === 'numbered') {
                     if (last !== 0 && item.gen !== gen)
                         this.handled(gen, last);
-                    this.call('message', item.msg);
-                    last = item.msg.seq;
+                    if (item.msg)
+                        this.call('message', item.msg);
+                    else if (item.event)
+                        this.call(item.event.name, item.event.payload);
+                    item.after?.();
+                    last = item.seq;
                     gen = item.gen;
                     continue;
                 }

@@ -1,18 +1,102 @@
 import type { Cause } from './close-codes.js';
 import type { TetherError } from './errors.js';
-import type { LossReason } from './wire.js';
+import type { LossReason, RoomLossReason } from './wire.js';
 /** Where a client is. */
 export type Status = 'connecting' | 'connected' | 'reconnecting' | 'closed' | 'failed';
-/** An application message with its sequence number in its direction. */
+/**
+ * An application message with its sequence number in its direction. A
+ * room's message (docs/PROTOCOL.md §14) also has its `room` ('' is the
+ * user's own stream) and its `offset` in the room's stream.
+ */
 export type Message = {
     type: 'text';
     data: string;
     seq: number;
+    room?: string;
+    offset?: number;
 } | {
     type: 'binary';
     data: Uint8Array;
     seq: number;
+    room?: string;
+    offset?: number;
 };
+/**
+ * Where the client is in a room's stream: it has every message of the room
+ * up to `offset` under `epoch` (the name of the room's history, which
+ * changes when that history may have been lost).
+ */
+export interface RoomPosition {
+    epoch: string;
+    offset: number;
+}
+/**
+ * The session is in a room, at `epoch` and `offset`: the room's next
+ * message has a greater offset. When the client returned to the room after
+ * losing its session (`previous` is the position it presented), the event
+ * says what came back: `recovered` messages of the room follow at once,
+ * before any newer one; `skipped` are still in the room's history but were
+ * not replayed (read them with history()); `lost` are gone, -1 when nobody
+ * can know how many, and `reason` says why.
+ */
+export interface RoomJoinedEvent {
+    room: string;
+    epoch: string;
+    offset: number;
+    /** The client's position in the room before this event, if it had one. */
+    previous: RoomPosition | undefined;
+    recovered: number;
+    skipped: number;
+    /** Messages after `previous` that are gone; -1 when the count is unknown. */
+    lost: number;
+    reason: RoomLossReason;
+    /** The reason as a number (docs/PROTOCOL.md §14.3). */
+    reasonCode: number;
+}
+/**
+ * The session is no longer in a room, and the client forgot its position
+ * there: the application removed it ('left'), or did not let it back in
+ * after its session was lost ('not-readmitted').
+ */
+export interface RoomLeftEvent {
+    room: string;
+    reason: 'left' | 'not-readmitted';
+    /** The position the client had in the room. */
+    previous: RoomPosition | undefined;
+}
+/** A user entered (`joined`) or left a room whose presence events are on. */
+export interface PresenceEvent {
+    room: string;
+    user: string;
+    /** The session that entered, or the last one of the user to leave. */
+    session: string;
+    joined: boolean;
+}
+/** A message read from a room's history. */
+export type HistoryMessage = {
+    type: 'text';
+    data: string;
+    room: string;
+    offset: number;
+} | {
+    type: 'binary';
+    data: Uint8Array;
+    room: string;
+    offset: number;
+};
+/**
+ * A page of a room's history (history()): the kept messages after the
+ * page's start, in offset order. `first` is the oldest offset kept
+ * (`last` + 1 when none is), `last` the room's last offset. Offsets of
+ * another epoch are not comparable.
+ */
+export interface RoomHistory {
+    room: string;
+    epoch: string;
+    first: number;
+    last: number;
+    messages: HistoryMessage[];
+}
 /** A status change. */
 export interface StatusEvent {
     status: Status;
@@ -85,6 +169,9 @@ export interface TetherEventMap {
     reconnecting: ReconnectingEvent;
     resumed: ResumedEvent;
     sessionLost: SessionLostEvent;
+    roomJoined: RoomJoinedEvent;
+    roomLeft: RoomLeftEvent;
+    presence: PresenceEvent;
     failed: FailedEvent;
     closed: ClosedEvent;
     error: ErrorEvent;

@@ -1,4 +1,5 @@
 import type { WebSocketConstructor } from './connection.js';
+import type { RoomPosition } from './events.js';
 /** Options for a TetherClient. Every field is optional. Times are in milliseconds. */
 export interface TetherClientOptions {
     /** More subprotocols to offer after tether.v1. */
@@ -38,6 +39,14 @@ export interface TetherClientOptions {
     persist?: 'session' | 'local' | false;
     /** The storage key. Default 'tether:' + the URL. */
     persistKey?: string;
+    /**
+     * Room positions to start from, by room name (what rooms() returned,
+     * say, in an earlier life of the page): presented whenever the client
+     * starts a new session, so that the server readmits it to those rooms
+     * and replays what it missed. A session restored by `persist` brings
+     * its own positions, which win.
+     */
+    rooms?: Record<string, RoomPosition>;
     /** The WebSocket constructor. Default globalThis.WebSocket. */
     WebSocket?: WebSocketConstructor;
 }

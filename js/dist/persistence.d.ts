@@ -1,4 +1,5 @@
 import type { OutboxEntry } from './outbox.js';
+import type { Position } from './rooms.js';
 /** The Web Storage subset used here. */
 export interface StorageLike {
     getItem(key: string): string | null;
@@ -18,6 +19,8 @@ export interface SessionSnapshot {
     maxSize: number;
     finalOut: number | undefined;
     outbox: OutboxEntry[];
+    /** Room positions, as of the last frame handled. */
+    rooms: Array<[string, Position]>;
 }
 /**
  * Persistence writes the session to storage under one key, at most once

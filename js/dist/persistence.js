@@ -1,7 +1,8 @@
 // Opt-in persistence of the session in Web Storage, so a page reload
 // inside the grace window resumes the same session and delivers what was
 // queued before it exactly once.
-import { fromBase64, toBase64 } from './bytes.js';
+import { fromBase64, toBase64, utf8 } from './bytes.js';
+import { MAX_ROOM_LEN, MAX_ROOMS, MAX_STRING_LEN } from './wire.js';
 const VERSION = 1;
 /**
  * Persistence writes the session to storage under one key, at most once
@@ -51,6 +52,8 @@ export class Persistence {
                 maxSize: num(o.maxSize),
                 finalOut: o.finalOut === null || o.finalOut === undefined ? undefined : num(o.finalOut),
                 outbox,
+                // Absent in what an earlier version stored.
+                rooms: (o.rooms ?? []).map(([room, epoch, offset]) => [str(room), { epoch: fromBase64(epoch), offset: num(offset) }]),
             };
             checkConsistent(snap);
             return snap;
@@ -91,6 +94,7 @@ export class Persistence {
             last: s.last,
             maxSize: s.maxSize,
             finalOut: s.finalOut ?? null,
+            rooms: s.rooms.map(([room, p]) => [room, toBase64(p.epoch), p.offset]),
         });
         try {
             this.storage.setItem(this.key, `${head.slice(0, -1)},"outbox":${this.outboxJson}}`);
@@ -116,7 +120,18 @@ function num(v) {
         throw new Error(`bad counter ${String(v)}`);
     return v;
 }
+function str(v) {
+    if (typeof v !== 'string')
+        throw new Error(`bad room ${String(v)}`);
+    return v;
+}
 function checkConsistent(s) {
+    if (s.rooms.length > MAX_ROOMS)
+        throw new Error('too many rooms');
+    for (const [room, p] of s.rooms) {
+        if (utf8(room).length > MAX_ROOM_LEN || p.epoch.length > MAX_STRING_LEN)
+            throw new Error('bad room position');
+    }
     if (!(s.acked <= s.written && s.written <= s.last && s.processed <= s.recv))
         throw new Error('inconsistent counters');
     let want = s.acked + 1;

@@ -1,6 +1,7 @@
 import type { ResumedEvent, SessionLostEvent } from './events.js';
 import { Outbox, type OutboxEntry } from './outbox.js';
 import type { SessionSnapshot } from './persistence.js';
+import { RoomPositions } from './rooms.js';
 import { type HelloFrame, type WelcomeFrame } from './wire.js';
 /** The default size limit until a WELCOME announces the server's. */
 export declare const DEFAULT_MAX_SIZE: number;
@@ -28,6 +29,10 @@ export declare class SessionState {
     finalOut: number | undefined;
     /** Messages with acked < seq ≤ last. */
     readonly outbox: Outbox;
+    /** Features the server uses on this session (WELCOME.features); 0 before the first WELCOME. */
+    features: number;
+    /** The client's position in each room: kept across connections and sessions. */
+    readonly rooms: RoomPositions;
     /** The session ID as text ('' before the first WELCOME). */
     get id(): string;
     /** Stamp of the last connection attempt. */

@@ -4,7 +4,8 @@ import { fromUtf8Loose } from './bytes.js';
 import { TetherError } from './errors.js';
 import { computeLoss } from './loss.js';
 import { entryMessage, Outbox, settle } from './outbox.js';
-import { lossReasonName, WELCOME_RESUMED } from './wire.js';
+import { RoomPositions } from './rooms.js';
+import { FEATURE_ROOMS, lossReasonName, WELCOME_RESUMED } from './wire.js';
 /** The default size limit until a WELCOME announces the server's. */
 export const DEFAULT_MAX_SIZE = 64 * 1024;
 const empty = new Uint8Array(0);
@@ -31,6 +32,10 @@ export class SessionState {
         this.gen = 0;
         /** Messages with acked < seq ≤ last. */
         this.outbox = new Outbox();
+        /** Features the server uses on this session (WELCOME.features); 0 before the first WELCOME. */
+        this.features = 0;
+        /** The client's position in each room: kept across connections and sessions. */
+        this.rooms = new RoomPositions();
         /** Stamp of the last connection attempt. */
         this.attempt = 0;
     }
@@ -53,6 +58,9 @@ export class SessionState {
             last: this.last,
             window,
             attempt: this.attempt,
+            // Always offered; the positions matter when the HELLO starts a new session.
+            features: FEATURE_ROOMS,
+            rooms: this.rooms.hello(),
         };
     }
     /** Queues a message, assigning the next seq. */
@@ -75,6 +83,7 @@ export class SessionState {
         this.token = w.token;
         this.epoch = w.epoch;
         this.finalOut = undefined;
+        this.features = w.features ?? 0;
     }
     /** Applies a WELCOME that resumed the session (§7.4). */
     resume(w) {
@@ -133,6 +142,7 @@ export class SessionState {
             maxSize: this.maxSize,
             finalOut: this.finalOut,
             outbox: this.outbox.all,
+            rooms: this.rooms.snapshot(),
         };
     }
     /**
@@ -150,5 +160,6 @@ export class SessionState {
         this.maxSize = s.maxSize || DEFAULT_MAX_SIZE;
         this.finalOut = s.finalOut;
         this.outbox.replace(s.outbox);
+        this.rooms.reset(s.rooms);
     }
 }

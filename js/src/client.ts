@@ -1,22 +1,27 @@
 // TetherClient: one session kept across any number of WebSocket connections.
 
 import { defaultEnvironment, watchPage } from './browser.js';
-import { fromUtf8 } from './bytes.js';
+import { fromUtf8, utf8 } from './bytes.js';
 import { systemClock, type Clock } from './clock.js';
 import { causeOf, CloseCode, shouldReconnect, truncateReason, type Cause } from './close-codes.js';
 import { Connection, type ConnectionListener, type WebSocketConstructor } from './connection.js';
 import { Dispatcher } from './dispatcher.js';
 import { MalformedFrameError, TetherError } from './errors.js';
-import type { Handler, Status, TetherEventName } from './events.js';
+import type { Handler, RoomHistory, RoomPosition, Status, TetherEventMap, TetherEventName } from './events.js';
+import { HistoryCalls, historyLimit, MAX_HISTORY_CALLS } from './history.js';
 import { resolveOptions, type ResolvedOptions, type TetherClientOptions } from './options.js';
 import { makeEntry, outcomeOf, Receipt, settle, type OutboxEntry } from './outbox.js';
 import { Persistence, pickStorage } from './persistence.js';
 import { framesDue } from './pump.js';
 import { Retry } from './retry.js';
+import { publicPosition, seedPositions, type Position } from './rooms.js';
 import { SessionState } from './session.js';
 import { resolveUrl, withParam } from './url.js';
 import { Watchdog } from './watchdog.js';
-import { decodeFrame, encodeFrame, GOAWAY_FINAL, SUBPROTOCOL, type Frame, type WelcomeFrame } from './wire.js';
+import {
+  decodeFrame, encodeFrame, FEATURE_ROOMS, GOAWAY_FINAL, MAX_ROOM_LEN, ROOM_LOST_UNKNOWN, RoomEventKind, RoomReason,
+  roomLossReasonName, SUBPROTOCOL, type Frame, type RoomEventFrame, type RoomMessageFrame, type WelcomeFrame,
+} from './wire.js';
 
 /** The server caps HELLO.window at this (docs/PROTOCOL.md §4.1). */
 const MAX_WINDOW = 65_536;
@@ -80,6 +85,7 @@ export class TetherClient {
   private closing = false;
   private pumpScheduled = false;
   private readonly spaceWaiters: SpaceWaiter[] = [];
+  private readonly historyCalls = new HistoryCalls();
 
   /**
    * Creates the client and starts connecting (in a microtask, so handlers
@@ -95,6 +101,7 @@ export class TetherClient {
     this.clock = options.clock ?? systemClock;
     this.dispatcher = new Dispatcher((gen, seq) => this.handled(gen, seq));
     this.retry = new Retry(this.o, this.clock, options.random ?? Math.random);
+    if (options.rooms) this.session.rooms.reset(seedPositions(options.rooms));
 
     const storage = options.storage ?? pickStorage(options.persist);
     if (options.persist && !storage) {
@@ -104,6 +111,7 @@ export class TetherClient {
       this.persistence = new Persistence(storage, options.persistKey ?? `tether:${this.url}`,
         () => this.session.snapshot(),
         (err) => this.report(new TetherError('storage', `session storage: ${describe(err)}`, { cause: err })));
+      // A stored session, positions included, is newer than the `rooms` option.
       const snap = this.persistence.load();
       if (snap) this.session.restore(snap);
     }
@@ -138,6 +146,47 @@ export class TetherClient {
   /** How many sent messages the server has not acknowledged yet. */
   get pending(): number {
     return this.session.outbox.length;
+  }
+
+  /**
+   * The client's position in each room it is in (docs/PROTOCOL.md §14.4):
+   * the last message of the room it received, by room name ('' is the
+   * user's own stream). The client presents them whenever it has to start
+   * a new session, so that the server readmits it and replays what it
+   * missed; pass them to the `rooms` option to carry them further.
+   */
+  rooms(): Record<string, RoomPosition> {
+    return this.session.rooms.public();
+  }
+
+  /**
+   * Reads a room's history from the server: the kept messages with an
+   * offset above `since` (default 0), at most `limit` (default 0: the
+   * server's, 100; at most 1000). Page on with `since` set to the last
+   * offset returned; `first` says where the history starts. The session
+   * must be in the room ('' is the user's own stream). A call waits for a
+   * connection, and is asked again on the next one if the connection
+   * drops first. Rejects with a TetherError: 'no_rooms' (the server does
+   * not speak room streams), 'forbidden' (not in the room), 'unavailable'
+   * (ask again later), 'busy' (64 calls wait already), 'closed'; or with
+   * `signal.reason` when `signal` aborts.
+   */
+  async history(room: string, options: { since?: number; limit?: number; signal?: AbortSignal } = {}): Promise<RoomHistory> {
+    if (typeof room !== 'string' || utf8(room).length > MAX_ROOM_LEN) {
+      throw new RangeError(`history: a room is a string of at most ${MAX_ROOM_LEN} bytes`);
+    }
+    const since = options.since ?? 0;
+    if (!Number.isSafeInteger(since) || since < 0) throw new RangeError(`history: since must be a non-negative integer, not ${since}`);
+    const limit = historyLimit(options.limit);
+    options.signal?.throwIfAborted();
+    if (this.closing || this.isStopped()) throw closedError();
+    if (this.phase === 'connected' && !this.speaksRooms()) throw noRooms();
+    if (this.historyCalls.size >= MAX_HISTORY_CALLS) {
+      throw new TetherError('busy', `${MAX_HISTORY_CALLS} history() calls are waiting for their answer already`);
+    }
+    const answer = this.historyCalls.add(room, since, limit, options.signal);
+    this.schedulePump();
+    return answer;
   }
 
   /** Adds an event handler; returns a function that removes it. */
@@ -340,6 +389,7 @@ export class TetherClient {
     this.phase = 'connected';
     this.retry.connected();
     this.persistence?.save(true);
+    if (!this.speaksRooms()) this.historyCalls.failAll(noRooms());
     this.setStatus('connected');
     if (lost) this.dispatcher.emit('sessionLost', lost);
     if (resumedEv) this.dispatcher.emit('resumed', resumedEv);
@@ -391,14 +441,9 @@ export class TetherClient {
     switch (f.type) {
       case 'binary':
       case 'text': {
-        if (f.seq === 0) return this.violation(conn, 'message seq 0; sequences start at 1');
-        if (f.seq <= s.recv) return; // a repeat after a resume
-        if (f.seq !== s.recv + 1) return this.violation(conn, `message seq ${f.seq}, expected ${s.recv + 1}`);
-        let text: string | undefined;
-        if (f.type === 'text') {
-          text = fromUtf8(f.payload);
-          if (text === undefined) return this.violation(conn, `text message ${f.seq} is not UTF-8`);
-        }
+        if (!this.acceptSeq(conn, f.seq)) return;
+        const text = this.textOf(conn, f.type === 'text', f.seq, f.payload);
+        if (text === null) return;
         s.recv = f.seq;
         this.persistence?.save(false);
         this.dispatcher.message(text !== undefined
@@ -406,6 +451,14 @@ export class TetherClient {
           : { type: 'binary', data: f.payload, seq: f.seq }, s.gen);
         return;
       }
+      case 'room-binary':
+      case 'room-text':
+        return this.onRoomMessage(conn, f);
+      case 'room-event':
+        return this.onRoomEvent(conn, f);
+      case 'history-result':
+        this.historyCalls.answer(f);
+        return;
       case 'ack':
       case 'ping':
         if (f.seq > conn.sent) return this.violation(conn, `ack ${f.seq} beyond last sent ${conn.sent}`);
@@ -429,6 +482,113 @@ export class TetherClient {
       default:
         return this.violation(conn, `unexpected ${f.type} frame from the server`);
     }
+  }
+
+  /**
+   * Applies §6.2 to a numbered frame: true if it is the next one (the
+   * caller then sets recv); false for a repeat, dropped, or a violation,
+   * reported.
+   */
+  private acceptSeq(conn: Connection, seq: number): boolean {
+    const s = this.session;
+    if (seq === 0) {
+      this.violation(conn, 'message seq 0; sequences start at 1');
+      return false;
+    }
+    if (seq <= s.recv) return false; // a repeat after a resume
+    if (seq !== s.recv + 1) {
+      this.violation(conn, `message seq ${seq}, expected ${s.recv + 1}`);
+      return false;
+    }
+    return true;
+  }
+
+  /** A message's text (undefined for binary), or null after reporting invalid UTF-8. */
+  private textOf(conn: Connection, isText: boolean, seq: number, payload: Uint8Array): string | undefined | null {
+    if (!isText) return undefined;
+    const text = fromUtf8(payload);
+    if (text !== undefined) return text;
+    this.violation(conn, `text message ${seq} is not UTF-8`);
+    return null;
+  }
+
+  /**
+   * A room's message (§14.4 rule 2): delivered with its room and offset,
+   * unless it is at or below the room's position, i.e. it reached the
+   * client already, in a session that was lost: then it only counts as
+   * processed.
+   */
+  private onRoomMessage(conn: Connection, f: RoomMessageFrame): void {
+    const s = this.session;
+    if (!this.acceptSeq(conn, f.seq)) return;
+    if (f.offset === 0) return this.violation(conn, `room message ${f.seq} at offset 0`);
+    const text = this.textOf(conn, f.type === 'room-text', f.seq, f.payload);
+    if (text === null) return;
+    s.recv = f.seq;
+    this.persistence?.save(false);
+    const pos = s.rooms.accept(f.room, f.offset);
+    if (!pos) {
+      this.dispatcher.numbered(f.seq, s.gen);
+      return;
+    }
+    const { room, offset } = f;
+    this.dispatcher.message(text !== undefined
+      ? { type: 'text', data: text, seq: f.seq, room, offset }
+      : { type: 'binary', data: f.payload, seq: f.seq, room, offset }, s.gen, () => s.rooms.commit(room, pos));
+  }
+
+  /**
+   * A room event (§14.3, §14.4 rules 1 and 3): numbered like a message,
+   * reported as an event. Unknown kinds only count as processed.
+   */
+  private onRoomEvent(conn: Connection, f: RoomEventFrame): void {
+    const s = this.session;
+    if (!this.acceptSeq(conn, f.seq)) return;
+    s.recv = f.seq;
+    this.persistence?.save(false);
+    const room = f.room;
+    switch (f.kind) {
+      case RoomEventKind.joined: {
+        const pos: Position = { epoch: f.epoch, offset: f.offset };
+        const prev = s.rooms.set(room, pos);
+        this.numbered(f.seq, 'roomJoined', {
+          room,
+          epoch: publicPosition(pos).epoch,
+          offset: f.offset,
+          previous: prev && publicPosition(prev),
+          recovered: f.recovered,
+          skipped: f.skipped,
+          lost: f.flags & ROOM_LOST_UNKNOWN ? -1 : f.lost,
+          reason: roomLossReasonName(f.reason),
+          reasonCode: f.reason,
+        }, () => s.rooms.commit(room, pos));
+        return;
+      }
+      case RoomEventKind.left: {
+        const prev = s.rooms.delete(room);
+        this.numbered(f.seq, 'roomLeft', {
+          room,
+          reason: f.reason === RoomReason.notReadmitted ? 'not-readmitted' : 'left',
+          previous: prev && publicPosition(prev),
+        }, () => s.rooms.commit(room, undefined));
+        return;
+      }
+      case RoomEventKind.presenceJoin:
+      case RoomEventKind.presenceLeave:
+        this.numbered(f.seq, 'presence', { room, user: f.user, session: f.session, joined: f.kind === RoomEventKind.presenceJoin });
+        return;
+      default:
+        this.dispatcher.numbered(f.seq, s.gen);
+    }
+  }
+
+  private numbered<K extends 'roomJoined' | 'roomLeft' | 'presence'>(seq: number, name: K, payload: TetherEventMap[K], after?: () => void): void {
+    this.dispatcher.numbered(seq, this.session.gen, { name, payload }, after);
+  }
+
+  /** Whether the server uses room streams on this session. */
+  private speaksRooms(): boolean {
+    return (this.session.features & FEATURE_ROOMS) !== 0;
   }
 
   /** The server broke the protocol: report it, detach (4000 with the reason) and reconnect. */
@@ -502,6 +662,11 @@ export class TetherClient {
     const { frames, wrote } = framesDue(conn, this.session, Math.min(this.o.maxOutbox, MAX_WINDOW));
     for (const f of frames) conn.send(f);
     if (wrote) this.persistence?.save(false);
+    // History requests, once the WELCOME is confirmed (by the frames
+    // above); not after a GOAWAY: they go on the next connection.
+    if (this.speaksRooms() && !conn.stopSending) {
+      for (const f of this.historyCalls.due(conn)) conn.send(encodeFrame(f));
+    }
   }
 
   /** Messages' handlers returned up to seq: ack them. */
@@ -591,6 +756,7 @@ export class TetherClient {
     this.setStatus(status);
     const err = error ?? closedError();
     this.session.outbox.failAll(err);
+    this.historyCalls.failAll(err);
     for (const x of this.spaceWaiters.splice(0)) refuse(x, err);
     if (status === 'failed') this.dispatcher.emit('failed', { error: error! });
     else this.dispatcher.emit('closed', {});
@@ -653,6 +819,10 @@ export class TetherClient {
 function refuse(w: SpaceWaiter, err: TetherError): void {
   settle(w.entry, err);
   w.reject(err);
+}
+
+function noRooms(): TetherError {
+  return new TetherError('no_rooms', 'the server does not speak room streams (WELCOME.features lacks rooms)');
 }
 
 function closedError(): TetherError {

@@ -4,16 +4,30 @@
 import { TetherError } from './errors.js';
 import type { Handler, Message, TetherEventMap, TetherEventName } from './events.js';
 
-type Item =
-  | { kind: 'message'; msg: Message; gen: number }
-  | { kind: 'event'; name: Exclude<TetherEventName, 'message'>; payload: unknown };
+type EventName = Exclude<TetherEventName, 'message'>;
+
+/**
+ * A numbered frame of the server's stream: a message, a room event, or a
+ * duplicate room message (neither: nothing to call). It counts as
+ * processed once its handlers returned; then `after` runs.
+ */
+interface Numbered {
+  kind: 'numbered';
+  seq: number;
+  gen: number;
+  msg?: Message;
+  event?: { name: EventName; payload: unknown };
+  after?: () => void;
+}
+
+type Item = Numbered | { kind: 'event'; name: EventName; payload: unknown };
 
 /**
  * Dispatcher calls handlers one at a time in the order items were pushed,
  * from a microtask. An item pushed while a handler runs (say, the handler
- * calls close()) waits for the handler to return. After a run of messages it calls
- * `handled(gen, seq)` with the last one, so the client acks per batch,
- * after the handlers returned.
+ * calls close()) waits for the handler to return. After a run of numbered
+ * items (messages, room events) it calls `handled(gen, seq)` with the last
+ * one, so the client acks per batch, after the handlers returned.
  */
 export class Dispatcher {
   private readonly handlers = new Map<TetherEventName, Set<(e: never) => void>>();
@@ -36,13 +50,21 @@ export class Dispatcher {
     this.handlers.get(name)?.delete(h as (e: never) => void);
   }
 
-  /** Queues a message of session generation `gen`. */
-  message(msg: Message, gen: number): void {
-    this.push({ kind: 'message', msg, gen });
+  /** Queues a message of session generation `gen`; `after` runs once its handlers returned. */
+  message(msg: Message, gen: number, after?: () => void): void {
+    this.push({ kind: 'numbered', seq: msg.seq, gen, msg, after });
+  }
+
+  /**
+   * Queues a numbered frame that is not a message: a room event (its
+   * handlers are called) or a frame to count as processed only.
+   */
+  numbered<K extends EventName>(seq: number, gen: number, event?: { name: K; payload: TetherEventMap[K] }, after?: () => void): void {
+    this.push({ kind: 'numbered', seq, gen, event, after });
   }
 
   /** Queues an event. */
-  emit<K extends Exclude<TetherEventName, 'message'>>(name: K, payload: TetherEventMap[K]): void {
+  emit<K extends EventName>(name: K, payload: TetherEventMap[K]): void {
     this.push({ kind: 'event', name, payload });
   }
 
@@ -64,10 +86,12 @@ export class Dispatcher {
     let gen = 0;
     try {
       for (let item = this.queue.shift(); item; item = this.queue.shift()) {
-        if (item.kind === 'message') {
+        if (item.kind === 'numbered') {
           if (last !== 0 && item.gen !== gen) this.handled(gen, last);
-          this.call('message', item.msg);
-          last = item.msg.seq;
+          if (item.msg) this.call('message', item.msg);
+          else if (item.event) this.call(item.event.name, item.event.payload);
+          item.after?.();
+          last = item.seq;
           gen = item.gen;
           continue;
         }

@@ -27,7 +27,15 @@ export type TetherErrorCode =
   /** An application event handler threw. */
   | 'handler'
   /** Persisted state could not be read or written. */
-  | 'storage';
+  | 'storage'
+  /** history(): the server does not speak room streams (WELCOME.features lacks rooms). */
+  | 'no_rooms'
+  /** history(): the session is not in that room (or '' without a user stream). */
+  | 'forbidden'
+  /** history(): the server could not read the history now; ask again later. */
+  | 'unavailable'
+  /** history(): too many calls are waiting for their answer already. */
+  | 'busy';
 
 /** An error from the Tether client. */
 export class TetherError extends Error {

@@ -13,6 +13,12 @@ export type {
   ReconnectingEvent,
   ResumedEvent,
   SessionLostEvent,
+  RoomPosition,
+  RoomJoinedEvent,
+  RoomLeftEvent,
+  PresenceEvent,
+  RoomHistory,
+  HistoryMessage,
   FailedEvent,
   ClosedEvent,
   ErrorEvent,
@@ -24,5 +30,5 @@ export type { Cause } from './close-codes.js';
 export { CloseCode } from './close-codes.js';
 export type { WebSocketLike, WebSocketConstructor } from './connection.js';
 export type { StorageLike } from './persistence.js';
-export type { LossReason } from './wire.js';
+export type { LossReason, RoomLossReason } from './wire.js';
 export { SUBPROTOCOL } from './wire.js';

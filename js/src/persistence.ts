@@ -2,8 +2,10 @@
 // inside the grace window resumes the same session and delivers what was
 // queued before it exactly once.
 
-import { fromBase64, toBase64 } from './bytes.js';
+import { fromBase64, toBase64, utf8 } from './bytes.js';
 import type { OutboxEntry } from './outbox.js';
+import type { Position } from './rooms.js';
+import { MAX_ROOM_LEN, MAX_ROOMS, MAX_STRING_LEN } from './wire.js';
 
 /** The Web Storage subset used here. */
 export interface StorageLike {
@@ -25,6 +27,8 @@ export interface SessionSnapshot {
   maxSize: number;
   finalOut: number | undefined;
   outbox: OutboxEntry[];
+  /** Room positions, as of the last frame handled. */
+  rooms: Array<[string, Position]>;
 }
 
 const VERSION = 1;
@@ -34,6 +38,9 @@ interface StoredEntry {
   d: string; // base64
   s: number;
 }
+
+/** A stored room position: [room, epoch (base64), offset]. */
+type StoredRoom = [string, string, number];
 
 /**
  * Persistence writes the session to storage under one key, at most once
@@ -82,6 +89,8 @@ export class Persistence {
         maxSize: num(o.maxSize),
         finalOut: o.finalOut === null || o.finalOut === undefined ? undefined : num(o.finalOut),
         outbox,
+        // Absent in what an earlier version stored.
+        rooms: ((o.rooms ?? []) as StoredRoom[]).map(([room, epoch, offset]): [string, Position] => [str(room), { epoch: fromBase64(epoch), offset: num(offset) }]),
       };
       checkConsistent(snap);
       return snap;
@@ -120,6 +129,7 @@ export class Persistence {
       last: s.last,
       maxSize: s.maxSize,
       finalOut: s.finalOut ?? null,
+      rooms: s.rooms.map(([room, p]): StoredRoom => [room, toBase64(p.epoch), p.offset]),
     });
     try {
       this.storage.setItem(this.key, `${head.slice(0, -1)},"outbox":${this.outboxJson}}`);
@@ -145,7 +155,16 @@ function num(v: unknown): number {
   return v;
 }
 
+function str(v: unknown): string {
+  if (typeof v !== 'string') throw new Error(`bad room ${String(v)}`);
+  return v;
+}
+
 function checkConsistent(s: SessionSnapshot): void {
+  if (s.rooms.length > MAX_ROOMS) throw new Error('too many rooms');
+  for (const [room, p] of s.rooms) {
+    if (utf8(room).length > MAX_ROOM_LEN || p.epoch.length > MAX_STRING_LEN) throw new Error('bad room position');
+  }
   if (!(s.acked <= s.written && s.written <= s.last && s.processed <= s.recv)) throw new Error('inconsistent counters');
   let want = s.acked + 1;
   for (const e of s.outbox) {

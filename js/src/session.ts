@@ -7,7 +7,8 @@ import type { ResumedEvent, SessionLostEvent } from './events.js';
 import { computeLoss } from './loss.js';
 import { entryMessage, Outbox, settle, type OutboxEntry } from './outbox.js';
 import type { SessionSnapshot } from './persistence.js';
-import { lossReasonName, WELCOME_RESUMED, type HelloFrame, type WelcomeFrame } from './wire.js';
+import { RoomPositions } from './rooms.js';
+import { FEATURE_ROOMS, lossReasonName, WELCOME_RESUMED, type HelloFrame, type WelcomeFrame } from './wire.js';
 
 /** The default size limit until a WELCOME announces the server's. */
 export const DEFAULT_MAX_SIZE = 64 * 1024;
@@ -38,6 +39,10 @@ export class SessionState {
   finalOut: number | undefined;
   /** Messages with acked < seq ≤ last. */
   readonly outbox = new Outbox();
+  /** Features the server uses on this session (WELCOME.features); 0 before the first WELCOME. */
+  features = 0;
+  /** The client's position in each room: kept across connections and sessions. */
+  readonly rooms = new RoomPositions();
 
   /** The session ID as text ('' before the first WELCOME). */
   get id(): string {
@@ -62,6 +67,9 @@ export class SessionState {
       last: this.last,
       window,
       attempt: this.attempt,
+      // Always offered; the positions matter when the HELLO starts a new session.
+      features: FEATURE_ROOMS,
+      rooms: this.rooms.hello(),
     };
   }
 
@@ -85,6 +93,7 @@ export class SessionState {
     this.token = w.token;
     this.epoch = w.epoch;
     this.finalOut = undefined;
+    this.features = w.features ?? 0;
   }
 
   /** Applies a WELCOME that resumed the session (§7.4). */
@@ -145,6 +154,7 @@ export class SessionState {
       maxSize: this.maxSize,
       finalOut: this.finalOut,
       outbox: this.outbox.all as OutboxEntry[],
+      rooms: this.rooms.snapshot(),
     };
   }
 
@@ -163,5 +173,6 @@ export class SessionState {
     this.maxSize = s.maxSize || DEFAULT_MAX_SIZE;
     this.finalOut = s.finalOut;
     this.outbox.replace(s.outbox);
+    this.rooms.reset(s.rooms);
   }
 }

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import { TetherError } from '../src/errors.js';
 import { Harness, settle, text, welcome } from './fakes.js';
 
-test('hello offers tether.v1, asks for a new session and confirms the welcome at once', async () => {
+test('hello offers tether.v1 and room streams, asks for a new session and confirms the welcome at once', async () => {
   const h = new Harness({ protocols: ['chat'] });
   await settle();
   const ws = h.ws;
@@ -19,6 +19,7 @@ test('hello offers tether.v1, asks for a new session and confirms the welcome at
   assert.deepEqual(ws.sent, [{
     type: 'hello', sessionId: new Uint8Array(0), token: new Uint8Array(0), epoch: new Uint8Array(0),
     recv: 0, acked: 0, written: 0, last: 0, window: 1024, attempt: sent.type === 'hello' ? sent.attempt : -1,
+    features: 1, rooms: [],
   }]);
   ws.deliver(welcome({ sessionId: 's_7Hq2' }));
   await settle();

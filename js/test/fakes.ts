@@ -173,6 +173,7 @@ export function welcome(o: Partial<Omit<WelcomeFrame, 'sessionId' | 'token' | 'e
     maxSize: o.maxSize ?? 65536,
     window: o.window ?? 4096,
     grace: o.grace ?? 120000,
+    ...(o.features !== undefined ? { features: o.features } : {}),
   };
 }
 
@@ -199,7 +200,10 @@ export class Harness {
       random: () => 0.5,
       ...opts,
     });
-    const names: TetherEventName[] = ['message', 'status', 'connected', 'disconnected', 'reconnecting', 'resumed', 'sessionLost', 'failed', 'closed', 'error'];
+    const names: TetherEventName[] = [
+      'message', 'status', 'connected', 'disconnected', 'reconnecting', 'resumed', 'sessionLost', 'roomJoined', 'roomLeft', 'presence',
+      'failed', 'closed', 'error',
+    ];
     for (const n of names) {
       this.client.on(n, (p: unknown) => {
         this.events.push({ name: n, payload: p });

@@ -1,0 +1,111 @@
+// history(): HISTORY requests waiting for their HISTORY_RESULT
+// (docs/PROTOCOL.md §14.6). A request is a query, not a message: it is
+// written on the current connection and written again on the next one if
+// the answer did not come.
+
+import { fromUtf8, fromUtf8Loose } from './bytes.js';
+import { TetherError } from './errors.js';
+import type { HistoryMessage, RoomHistory } from './events.js';
+import { HistoryStatus, MAX_HISTORY, type HistoryFrame, type HistoryResultFrame } from './wire.js';
+
+/** At most this many history() calls wait for their answer at once (as the Go client). */
+export const MAX_HISTORY_CALLS = 64;
+
+interface Call {
+  frame: HistoryFrame;
+  /** The connection it was last written on. */
+  sentOn: unknown;
+  resolve(h: RoomHistory): void;
+  reject(err: unknown): void;
+  unlisten?: () => void;
+}
+
+/** The history() calls in flight. */
+export class HistoryCalls {
+  private nextId = 0;
+  private readonly calls = new Map<number, Call>();
+
+  get size(): number {
+    return this.calls.size;
+  }
+
+  /** Starts a call; the client writes it with due(). */
+  add(room: string, since: number, limit: number, signal?: AbortSignal): Promise<RoomHistory> {
+    const id = ++this.nextId;
+    return new Promise<RoomHistory>((resolve, reject) => {
+      const call: Call = { frame: { type: 'history', id, room, since, limit }, sentOn: undefined, resolve, reject };
+      if (signal) {
+        const abort = () => this.settle(id, (c) => c.reject(signal.reason));
+        signal.addEventListener('abort', abort, { once: true });
+        call.unlisten = () => signal.removeEventListener('abort', abort);
+      }
+      this.calls.set(id, call);
+    });
+  }
+
+  /** The requests not yet written on `conn`, oldest first; marks them written there. */
+  due(conn: unknown): HistoryFrame[] {
+    const out: HistoryFrame[] = [];
+    for (const c of this.calls.values()) {
+      if (c.sentOn === conn) continue;
+      c.sentOn = conn;
+      out.push(c.frame);
+    }
+    return out; // a Map iterates in insertion order: by id
+  }
+
+  /** Hands an answer to its call; an answer nobody waits for (asked twice, or aborted) is ignored. */
+  answer(f: HistoryResultFrame): void {
+    this.settle(f.id, (c) => {
+      const room = c.frame.room;
+      switch (f.status) {
+        case HistoryStatus.ok:
+          break;
+        case HistoryStatus.forbidden:
+          c.reject(new TetherError('forbidden', `history of ${describeRoom(room)}: the session is not in that room`));
+          return;
+        default:
+          c.reject(new TetherError('unavailable', `history of ${describeRoom(room)}: the server cannot read it now; ask again later`));
+          return;
+      }
+      const messages: HistoryMessage[] = [];
+      for (const m of f.messages) {
+        if (!m.text) {
+          messages.push({ type: 'binary', data: m.payload, room, offset: m.offset });
+          continue;
+        }
+        const data = fromUtf8(m.payload);
+        if (data === undefined) {
+          c.reject(new TetherError('protocol_violation', `history of ${describeRoom(room)}: text message at offset ${m.offset} is not UTF-8`));
+          return;
+        }
+        messages.push({ type: 'text', data, room, offset: m.offset });
+      }
+      c.resolve({ room, epoch: fromUtf8Loose(f.epoch), first: f.first, last: f.last, messages });
+    });
+  }
+
+  /** Ends every call with err. */
+  failAll(err: TetherError): void {
+    for (const id of [...this.calls.keys()]) this.settle(id, (c) => c.reject(err));
+  }
+
+  private settle(id: number, fn: (c: Call) => void): void {
+    const c = this.calls.get(id);
+    if (!c) return;
+    this.calls.delete(id);
+    c.unlisten?.();
+    fn(c);
+  }
+}
+
+/** history()'s limit as the wire takes it: 0 asks for the server's default (100), at most 1000. */
+export function historyLimit(limit: number | undefined): number {
+  if (limit === undefined) return 0;
+  if (!Number.isSafeInteger(limit) || limit < 0) throw new RangeError(`history: limit must be a non-negative integer, not ${limit}`);
+  return Math.min(limit, MAX_HISTORY);
+}
+
+function describeRoom(room: string): string {
+  return room === '' ? "the user's stream" : JSON.stringify(room);
+}
