@@ -2,6 +2,7 @@ package redisstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -42,6 +43,20 @@ func TestRoundTrips(t *testing.T) {
 		{"Release", 2, func() error { return s.Release(ctx, "a", lease) }},
 		{"Adopt (nothing to do)", 3, func() error { _, err := s.Adopt(ctx, 10); return err }},
 		{"RoomMembers", 2, func() error { _, err := s.RoomMembers(ctx, "lobby"); return err }},
+		{"Publish", 1, func() error { _, err := s.Publish(ctx, "lobby", msg, tether.HistoryLimits{}); return err }},
+		{"History", 1, func() error { _, _, err := s.History(ctx, "lobby", 0, 10, nil); return err }},
+		{"JoinRoom (with an event)", 2, func() error {
+			_, _, err := s.JoinRoom(ctx, "b", "y", 0, tether.RoomPosition{}, &tether.Message{Type: 0x80, Data: []byte("e"), Room: "y"})
+			return err
+		}},
+		{"AppendRoom", 1, func() error {
+			_, err := s.AppendRoom(ctx, "b", "y", "e", tether.Message{Type: tether.Text, Offset: 1})
+			return err
+		}},
+		{"AppendRoomEach", 1, func() error {
+			_, errs := s.AppendRoomEach(ctx, []string{"a", "b"}, "lobby", "e", tether.Message{Type: tether.Text, Offset: 1})
+			return errors.Join(errs...)
+		}},
 	} {
 		before := s.Stats()
 		if err := c.fn(); err != nil {

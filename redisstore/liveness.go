@@ -195,9 +195,10 @@ func (s *Store) reregister() result {
 // touchBatch bounds the sessions renewed per round trip.
 const touchBatch = 256
 
-// touchOwned renews the safety-net expiry of the sessions a node owns and
-// of their indexes, so that a session held for a long time without any
-// store call does not expire under its server.
+// touchOwned renews the safety-net expiry of the sessions a node owns, of
+// their indexes and of their rooms' streams, so that a session held for a
+// long time without any store call does not expire under its server, nor
+// the streams its cursors are in.
 func (s *Store) touchOwned(ctx context.Context, node string) error {
 	var cursor uint64
 	for {
@@ -212,6 +213,7 @@ func (s *Store) touchOwned(ctx context.Context, node string) error {
 		}
 		_ = s.exec(b)
 		idx := make(map[string]bool)
+		rooms := make(map[string]bool)
 		for _, c := range cmds {
 			a := slice(c.Val())
 			if len(a) != 3 {
@@ -221,11 +223,18 @@ func (s *Store) touchOwned(ctx context.Context, node string) error {
 			idx[s.userKey(user)] = true
 			for _, r := range strs(slice(a[2])) {
 				idx[s.roomKey(r)] = true
+				rooms[r] = true
 			}
 		}
 		b = newBatch(ctx)
 		for k := range idx {
 			b.add("pexpire", k, s.ttl())
+		}
+		// The streams of their rooms, never shortened (see streams.go).
+		for r := range rooms {
+			for _, k := range s.streamKeys(r) {
+				b.add("pexpire", k, s.roomTTL(tether.HistoryLimits{}), "gt")
+			}
 		}
 		if err := s.exec(b); err != nil {
 			return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -73,7 +74,7 @@ func TestClusterKeySlots(t *testing.T) {
 	s := openOnCluster(t, c, clusterPrefix(t, c), Options{})
 	ctx := testCtx(t)
 	for _, id := range oddIDs {
-		for _, k := range s.sessionKeys(id) {
+		for _, k := range append(s.sessionKeys(id), s.streamKeys(id)...) {
 			got, err := c.ClusterKeySlot(ctx, k).Result()
 			if err != nil {
 				t.Fatal(err)
@@ -165,5 +166,73 @@ func TestClusterNodes(t *testing.T) {
 	}
 	if sizes, err := a.RoomSizes(ctx); err != nil || sizes["extra"] != 0 || sizes["lobby"] != 1 {
 		t.Fatalf("sizes after closing: %v, %v", sizes, err)
+	}
+}
+
+// TestClusterRoomStreams: publishes from two nodes to rooms of odd names,
+// each one script in the room's slot; members in many slots, owned by
+// another node, get the messages through AppendRoomEach (woken), and
+// one that lags through AppendRoom after a gap; History reads it all.
+func TestClusterRoomStreams(t *testing.T) {
+	c := clusterClient(t)
+	p := clusterPrefix(t, c)
+	a := openOnCluster(t, c, p, Options{})
+	b := openOnCluster(t, c, p, Options{})
+	inb := listen(b)
+	ctx := testCtx(t)
+	for _, room := range oddIDs {
+		var ids []string
+		for i := range 4 {
+			id := fmt.Sprintf("%s-%d", room, i)
+			create(t, a, rec(id, b.Node()))
+			if _, _, err := a.JoinRoom(ctx, id, room, 0, tether.RoomPosition{}, nil); err != nil {
+				t.Fatal(err)
+			}
+			ids = append(ids, id)
+		}
+		var epoch string
+		for i := range 3 {
+			src := []*Store{a, b}[i%2]
+			pos, err := src.Publish(ctx, room, tether.Message{Type: tether.Text, Data: fmt.Appendf(nil, "m%d", i+1)}, tether.HistoryLimits{MaxMessages: 10})
+			if err != nil || pos.Offset != uint64(i+1) || (epoch != "" && pos.Epoch != epoch) {
+				t.Fatalf("room %q: publish %d: %+v, %v", room, i+1, pos, err)
+			}
+			epoch = pos.Epoch
+			m := tether.Message{Type: tether.Text, Data: fmt.Appendf(nil, "m%d", i+1), Offset: pos.Offset}
+			members := ids
+			if i == 1 {
+				members = ids[1:] // ids[0] misses offset 2
+			}
+			seqs, errs := a.AppendRoomEach(ctx, members, room, epoch, m)
+			for j, err := range errs {
+				switch {
+				case i == 2 && j == 0:
+					var gap *tether.RoomGapError
+					if !errors.As(err, &gap) || gap.Cursor.Offset != 1 {
+						t.Fatalf("room %q: the lagging member got %v, want a gap at 1", room, err)
+					}
+				case err != nil || seqs[j] == 0:
+					t.Fatalf("room %q: AppendRoomEach to %s: %d, %v", room, members[j], seqs[j], err)
+				}
+			}
+		}
+		_, hist, err := a.History(ctx, room, 1, 10, nil)
+		if err != nil || len(hist) != 2 || hist[0].Offset != 2 {
+			t.Fatalf("room %q: History: %+v, %v", room, hist, err)
+		}
+		if _, err := a.AppendRoom(ctx, ids[0], room, epoch, hist...); err != nil {
+			t.Fatalf("room %q: filling the gap: %v", room, err)
+		}
+		for _, id := range ids {
+			got, err := a.Read(ctx, id, 0, 1<<20, nil)
+			if err != nil || len(got) != 3 || got[2].Offset != 3 || got[2].Room != room || string(got[2].Data) != "m3" {
+				t.Fatalf("%s: %+v, %v", id, got, err)
+			}
+		}
+	}
+	for range len(oddIDs) * 11 { // per room: 4 + 3 + 3 appends, and the fill
+		if _, ok := inb.wait(t, 5*time.Second, kind(tether.NoticeWake)); !ok {
+			t.Fatal("a wake is missing")
+		}
 	}
 }
