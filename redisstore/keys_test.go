@@ -1,6 +1,7 @@
 package redisstore
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -134,6 +135,9 @@ func TestKeysExpire(t *testing.T) {
 	if err := join(ctx, s, "a", "room"); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := s.Publish(ctx, "room", tether.Message{Type: tether.Text}, tether.HistoryLimits{}); err != nil {
+		t.Fatal(err)
+	}
 	if err := s.Close(ctx, "b", 0, &tether.Tombstone{ID: "b"}); err != nil {
 		t.Fatal(err)
 	}
@@ -142,6 +146,11 @@ func TestKeysExpire(t *testing.T) {
 	global := map[string]bool{
 		s.epochKey(): true, s.nodesKey(): true, s.orphansKey(): true, s.roomsKey(): true,
 		s.ownedKey(s.Node()): true,
+	}
+	for _, k := range append(s.streamKeys("room"), s.sessionKeys("a")[kCurs]) {
+		if !slices.Contains(keys, k) {
+			t.Errorf("key %q missing: the test checks nothing of it", k)
+		}
 	}
 	for _, k := range keys {
 		ttl, err := c.PTTL(ctx, k).Result()
