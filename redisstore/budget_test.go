@@ -45,6 +45,7 @@ func TestRoundTrips(t *testing.T) {
 		{"RoomMembers", 2, func() error { _, err := s.RoomMembers(ctx, "lobby"); return err }},
 		{"Publish", 1, func() error { _, err := s.Publish(ctx, "lobby", msg, tether.HistoryLimits{}); return err }},
 		{"History", 1, func() error { _, _, err := s.History(ctx, "lobby", 0, 10, nil); return err }},
+		{"OpenRoom", 1, func() error { _, err := s.OpenRoom(ctx, "new"); return err }},
 		{"JoinRoom (with an event)", 2, func() error {
 			_, _, err := s.JoinRoom(ctx, "b", "y", 0, tether.RoomPosition{}, &tether.Message{Type: 0x80, Data: []byte("e"), Room: "y"})
 			return err

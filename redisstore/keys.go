@@ -27,9 +27,9 @@ import "strings"
 // the byte bound needs each trimmed entry's size, which LPOP returns
 // (XTRIM trims by count or ID only); and Streams' IDs, consumer groups and
 // per-entry field maps would be unused weight. Stream keys expire
-// 2×KeyTTL (or the age bound, if longer) after the last Publish; JoinRoom
-// and the owners' periodic renewal extend that while the room has a
-// member (see streams.go).
+// 2×KeyTTL (or the age bound, if longer) after the last Publish (or the
+// OpenRoom that created them); JoinRoom and the owners' periodic renewal
+// extend that while the room has a member (see streams.go).
 //
 // Indexes span sessions, so each lives in a slot of its own and is
 // updated in a second step, after the session's script:

@@ -66,13 +66,21 @@ redis.call('PEXPIRE', KEYS[2], ARGV[5])
 return {epoch, fmt(last)}
 `)
 
-// scHistory: ARGV after, max. It drops what aged beyond the last
-// publish's age bound, then returns {epoch, first, last, entries...}: at
-// most max entries, with offsets after+1 on (the oldest kept if after is
-// below it). A room without a stream returns {}.
+// scHistory: ARGV after, max[, epoch, ttl]. It drops what aged beyond the
+// last publish's age bound, then returns {epoch, first, last,
+// entries...}: at most max entries, with offsets after+1 on (the oldest
+// kept if after is below it). A room without a stream returns {}, or,
+// given an epoch (OpenRoom), gets an empty stream of that epoch, expiring
+// after ttl ms as if a publish had created it.
 var scHistory = streamScript(`
 local m = redis.call('HMGET', KEYS[1], 'epoch', 'last', 'bytes', 'ma')
-if not m[1] then return {} end
+if not m[1] then
+  if not ARGV[3] then return {} end
+  m = {ARGV[3], '0', '0', '0'}
+  redis.call('DEL', KEYS[2])
+  redis.call('HSET', KEYS[1], 'epoch', m[1], 'last', '0', 'bytes', '0')
+  redis.call('PEXPIRE', KEYS[1], ARGV[4])
+end
 local last, ma = tonumber(m[2]), tonumber(m[4] or '0')
 if ma > 0 then
   local bytes = tonumber(m[3])

@@ -76,10 +76,26 @@ func (s *Store) Publish(ctx context.Context, room string, m tether.Message, lim 
 	return tether.RoomPosition{Epoch: a[0], Offset: off}, nil
 }
 
+// OpenRoom implements tether.Store: one script (History's, which creates
+// the stream if there is none).
+func (s *Store) OpenRoom(ctx context.Context, room string) (tether.RoomState, error) {
+	st, _, err := s.history(ctx, room, noOffset, 0, nil, newEpoch(), s.roomTTL(tether.HistoryLimits{}))
+	return st, err
+}
+
+// noOffset is after every offset: History from it reads nothing.
+const noOffset = math.MaxUint64
+
 // History implements tether.Store: one script.
 func (s *Store) History(ctx context.Context, room string, after uint64, max int, dst []tether.Message) (tether.RoomState, []tether.Message, error) {
+	return s.history(ctx, room, after, max, dst)
+}
+
+// history runs scHistory; create (an epoch, then a TTL) makes it create a
+// missing stream.
+func (s *Store) history(ctx context.Context, room string, after uint64, max int, dst []tether.Message, create ...any) (tether.RoomState, []tether.Message, error) {
 	max = min(max, math.MaxInt32)
-	v, err := scHistory.Run(ctx, s.rdb, s.streamKeys(room), u64(after), max).Result()
+	v, err := scHistory.Run(ctx, s.rdb, s.streamKeys(room), append([]any{u64(after), max}, create...)...).Result()
 	if err != nil {
 		return tether.RoomState{}, dst, err
 	}

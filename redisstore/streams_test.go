@@ -301,7 +301,8 @@ func TestRoomOwnerCache(t *testing.T) {
 // member nobody holds does not.
 func TestRoomKeysExpire(t *testing.T) {
 	p := newPrefix(t)
-	s := open(t, Options{Prefix: p, KeyTTL: time.Second})
+	// The owner renews every max(KeyTTL/4, 1s): KeyTTL must exceed 1s.
+	s := open(t, Options{Prefix: p, KeyTTL: 2 * time.Second})
 	ctx := testCtx(t)
 	c := newClient(t, redisAddr())
 	long := tether.HistoryLimits{MaxAge: time.Hour}
@@ -313,13 +314,19 @@ func TestRoomKeysExpire(t *testing.T) {
 			t.Fatalf("%s expires in %v (%v), want about the age bound, 1h", k, ttl, err)
 		}
 	}
+	if _, err := s.OpenRoom(ctx, "opened"); err != nil {
+		t.Fatal(err)
+	}
+	if ttl, err := c.PTTL(ctx, s.streamKeys("opened")[0]).Result(); err != nil || ttl <= 0 || ttl > 4*time.Second {
+		t.Fatalf("a stream OpenRoom created expires in %v (%v), want 2×KeyTTL", ttl, err)
+	}
 	create(t, s, rec("held", s.Node()))
 	create(t, s, rec("ghost", "gone-node"))
 	joinAt(t, s, "held", "held-room", tether.RoomPosition{}, nil)
 	joinAt(t, s, "ghost", "ghost-room", tether.RoomPosition{}, nil)
 	held := publish(t, s, "held-room", "x", tether.HistoryLimits{})
 	publish(t, s, "ghost-room", "x", tether.HistoryLimits{})
-	time.Sleep(3500 * time.Millisecond) // beyond 2×KeyTTL
+	time.Sleep(5 * time.Second) // beyond 2×KeyTTL
 	st, _, err := s.History(ctx, "held-room", 0, 0, nil)
 	if err != nil || st.Epoch != held.Epoch || st.Last != 1 {
 		t.Fatalf("the stream of a held member's room: %+v, %v; want epoch %q", st, err, held.Epoch)
