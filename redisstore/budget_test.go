@@ -165,3 +165,67 @@ func BenchmarkAppendReadAck(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkBroadcast runs the store's part of a broadcast to a room of 30
+// members this node owns: with room streams (Publish, RoomMembers,
+// AppendRoomEach), and as before them (RoomMembers, AppendEach). Members
+// acknowledge everything every 100 broadcasts.
+func BenchmarkBroadcast(b *testing.B) {
+	const members = 30
+	for _, stream := range []bool{true, false} {
+		b.Run(fmt.Sprintf("stream=%v", stream), func(b *testing.B) {
+			s := open(b, Options{Prefix: newPrefix(b)})
+			ctx := context.Background()
+			ids := make([]string, members)
+			for i := range ids {
+				ids[i] = fmt.Sprintf("m%d", i)
+				if err := s.Create(ctx, &tether.Record{ID: ids[i], Owner: s.Node(), MaxMessages: 1 << 16, MaxBytes: 1 << 24}); err != nil {
+					b.Fatal(err)
+				}
+				if err := join(ctx, s, ids[i], "all"); err != nil {
+					b.Fatal(err)
+				}
+			}
+			lim := tether.HistoryLimits{MaxMessages: 1000, MaxBytes: 1 << 20, MaxAge: 10 * time.Minute}
+			m := tether.Message{Type: tether.Binary, Data: make([]byte, 100)}
+			before := s.Stats()
+			b.ResetTimer()
+			for i := range b.N {
+				var errs []error
+				if stream {
+					pos, err := s.Publish(ctx, "all", m, lim)
+					if err != nil {
+						b.Fatal(err)
+					}
+					ids, err := s.RoomMembers(ctx, "all")
+					if err != nil {
+						b.Fatal(err)
+					}
+					rm := m
+					rm.Room, rm.Offset = "all", pos.Offset
+					_, errs = s.AppendRoomEach(ctx, ids, "all", pos.Epoch, rm)
+				} else {
+					ids, err := s.RoomMembers(ctx, "all")
+					if err != nil {
+						b.Fatal(err)
+					}
+					_, errs = s.AppendEach(ctx, ids, m)
+				}
+				if err := errors.Join(errs...); err != nil {
+					b.Fatal(err)
+				}
+				if i%100 == 99 {
+					for _, id := range ids {
+						if err := s.Ack(ctx, id, uint64(i+1)); err != nil {
+							b.Fatal(err)
+						}
+					}
+				}
+			}
+			b.StopTimer()
+			st := s.Stats()
+			b.ReportMetric(float64(st.Commands-before.Commands)/float64(b.N*members), "redis-cmds/delivery")
+			b.ReportMetric(float64(st.RoundTrips-before.RoundTrips)/float64(b.N), "round-trips/broadcast")
+		})
+	}
+}

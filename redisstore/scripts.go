@@ -82,35 +82,37 @@ local function push(h, i, j)
   local n = j - i + 1
   local acked, maxm, maxb = tonumber(h[2]), tonumber(h[3]), tonumber(h[4])
   if maxm > 0 and out - acked + n > maxm then return -3 end
-  local add, raw = 0, 0
+  local sz, add, raw = {}, 0, 0
   for k = i, j do
-    add = add + psize(ARGV[k])
-    raw = raw + #ARGV[k]
+    local e = ARGV[k]
+    local p = psize(e)
+    sz[#sz + 1] = p
+    add = add + p
+    raw = raw + #e
   end
   local bytes = tonumber(h[5]) + add
   if maxb > 0 and bytes > maxb then return -3 end
   for k = i, j, 256 do
     redis.call('RPUSH', KEYS[2], unpack(ARGV, k, math.min(k + 255, j)))
   end
+  out = out + n
   if maxb > 0 then
-    local cum, sizes = tonumber(h[6]), {}
-    for k = i, j do
-      cum = cum + psize(ARGV[k])
-      sizes[#sizes + 1] = fmt(cum)
-      if #sizes == 256 then
-        redis.call('RPUSH', KEYS[3], unpack(sizes))
-        sizes = {}
-      end
+    local cum = tonumber(h[6])
+    for k = 1, n do
+      cum = cum + sz[k]
+      sz[k] = fmt(cum)
     end
-    if #sizes > 0 then redis.call('RPUSH', KEYS[3], unpack(sizes)) end
-    redis.call('HSET', KEYS[1], 'tb', fmt(cum), 'bytes', fmt(bytes))
+    for k = 1, n, 256 do
+      redis.call('RPUSH', KEYS[3], unpack(sz, k, math.min(k + 255, n)))
+    end
+    redis.call('HSET', KEYS[1], 'out', fmt(out), 'tb', fmt(cum), 'bytes', fmt(bytes))
+  else
+    redis.call('HSET', KEYS[1], 'out', fmt(out))
   end
-  if out == acked then
+  if out - n == acked then
     redis.call('PEXPIRE', KEYS[2], ARGV[4])
     redis.call('PEXPIRE', KEYS[3], ARGV[4])
   end
-  out = out + n
-  redis.call('HSET', KEYS[1], 'out', fmt(out))
   local owner = h[7] or ''
   if owner ~= '' and owner ~= ARGV[1] then
     local ents = ''

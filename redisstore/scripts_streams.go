@@ -101,7 +101,8 @@ return res
 
 // The cursor of a session in a room is its field in the cursors hash,
 // "offset epoch"; a room given to Create has none until its first
-// AppendRoom.
+// AppendRoom. A session has a cursor only in rooms it is in (LeaveRoom
+// and Close delete it), so a cursor proves membership.
 
 // scAppendRoom: ARGV node, channel prefix, session ID, ttl, wake limit
 // (see push), room, epoch, offset of the first entry, entries... (of
@@ -112,9 +113,9 @@ return res
 var scAppendRoom = script(`
 local h = redis.call('HMGET', KEYS[1], 'out', 'acked', 'maxm', 'maxb', 'bytes', 'tb', 'owner')
 if not h[1] then return -1 end
-if not redis.call('LPOS', KEYS[4], ARGV[6]) then return -8 end
 local first, n, skip = tonumber(ARGV[8]), #ARGV - 8, 0
 local c = redis.call('HGET', KEYS[6], ARGV[6])
+if not c and not redis.call('LPOS', KEYS[4], ARGV[6]) then return -8 end
 if c then
   local sp = string.find(c, ' ', 1, true)
   local coff, cep = tonumber(string.sub(c, 1, sp - 1)), string.sub(c, sp + 1)
