@@ -40,6 +40,8 @@ import (
 // *tether.RoomGapError with the old epoch, the server ends their sessions
 // (the loss reported), and their clients are told epoch-changed (count
 // unknown) when they return.
+//
+// Offsets, like seqs, are Lua numbers in the scripts: exact up to 2^53.
 
 // newEpoch names a new stream: 16 random hex digits.
 func newEpoch() string {
