@@ -1,6 +1,7 @@
 // Command server is the test server for the browser client's end-to-end
-// tests and its demo: a chat room on a Tether server, behind a fault proxy
-// that can cut every connection abruptly.
+// tests and its demo: a chat room (a Tether room stream, "lobby") on a
+// Tether server, behind a fault proxy that can cut every connection
+// abruptly.
 //
 //	go run ./js/e2e/server -addr 127.0.0.1:0
 //
@@ -10,8 +11,9 @@
 //
 //	POST /_test/cut           abruptly close every connection (TCP reset)
 //	POST /_test/block?on=1    refuse /ws upgrades with HTTP 503 (on=0 to stop)
-//	POST /_test/restart       drain the Tether server (GOAWAY) and start a new one
-//	GET  /_test/stats         JSON: per session, the messages received, in order
+//	POST /_test/restart       drain the Tether server (GOAWAY) and start a new one, with a new memory store
+//	GET  /_test/stats         JSON: per session, the messages received, in order, its room
+//	                          recoveries and presence changes; the room's last publication
 package main
 
 import (
@@ -37,6 +39,8 @@ func main() {
 	addr := flag.String("addr", "127.0.0.1:0", "listen address of the HTTP server behind the fault proxy (the printed URL is the proxy's)")
 	root := flag.String("root", "", "the js/ directory holding demo/ and dist/ (default: found next to this source file or in the working directory)")
 	grace := flag.Duration("grace", 2*time.Minute, "grace window of disconnected sessions")
+	history := flag.Int("room-history", 0, "messages kept in the room's history (tether.Options.RoomHistory.MaxMessages; 0: Tether's default, -1: none)")
+	presence := flag.Bool("presence", false, "presence events in the room (members are told who enters and leaves)")
 	verbose := flag.Bool("v", false, "log debug messages")
 	flag.Parse()
 
@@ -50,7 +54,7 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	room := newRoom(*grace, logger)
+	room := newRoom(roomOptions{grace: *grace, history: *history, presence: *presence}, logger)
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		log.Fatal(err)

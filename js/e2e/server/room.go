@@ -11,19 +11,33 @@ import (
 	"github.com/tether-ws/tether"
 )
 
-// room is one chat room on a Tether server: every text message is
-// broadcast to every session as JSON {from, text, n}. It also records, per
-// session, what arrived, for the tests. A restart replaces the server.
-type room struct {
-	grace time.Duration
-	log   *slog.Logger
-	srv   atomic.Pointer[tether.Server]
+// lobby is the chat room every session joins when it opens.
+const lobby = "lobby"
 
-	mu       sync.Mutex // serializes broadcasts, so every session sees one order
+// room is one chat room on a Tether server: every session joins the
+// Tether room "lobby" when it opens (which is also what recovers the room
+// for a client that lost its session), and every text message is
+// broadcast to it as JSON {from, text, n}. It also records, per session,
+// what arrived and what its room recovery was, for the tests. A restart
+// replaces the server (and its memory store: the room's epoch changes).
+type room struct {
+	o   roomOptions
+	log *slog.Logger
+	srv atomic.Pointer[tether.Server]
+
+	mu       sync.Mutex // serializes broadcasts, so that n follows the room's offsets
 	n        int
+	last     tether.Publication // of the last broadcast
 	stats    map[string]*sessionStats
 	order    []string
 	restarts int
+}
+
+// roomOptions are the e2e server's settings of the room.
+type roomOptions struct {
+	grace    time.Duration // the sessions' grace window
+	history  int           // the room's history, in messages (0: Tether's default; -1: none)
+	presence bool          // presence events in the room
 }
 
 // chatMessage is what the room broadcasts.
@@ -45,10 +59,14 @@ type sessionStats struct {
 	Disconnects []string     `json:"disconnects"` // causes
 	Previous    *tether.Loss `json:"previous,omitempty"`
 	Closed      string       `json:"closed,omitempty"` // cause
+	// Recovery is what OnRoomRecovery said of each room the client came
+	// back to after losing its session.
+	Recovery []tether.RoomRecovery `json:"recovery"`
+	Presence []string              `json:"presence"` // OnPresence changes this session made: "+user" or "-user"
 }
 
-func newRoom(grace time.Duration, log *slog.Logger) *room {
-	r := &room{grace: grace, log: log, stats: make(map[string]*sessionStats)}
+func newRoom(o roomOptions, log *slog.Logger) *room {
+	r := &room{o: o, log: log, stats: make(map[string]*sessionStats)}
 	r.srv.Store(r.newServer())
 	return r
 }
@@ -62,18 +80,35 @@ func (r *room) newServer() *tether.Server {
 	gen := r.restarts
 	r.mu.Unlock()
 	var srv *tether.Server
-	srv = tether.NewServer(&tether.Options{
+	o := &tether.Options{
 		HeartbeatInterval: time.Second,
 		HeartbeatTimeout:  2 * time.Second,
-		GraceWindow:       r.grace,
+		GraceWindow:       r.o.grace,
 		RestartJitter:     500 * time.Millisecond,
 		OriginPatterns:    []string{"*"},
 		Logger:            r.log,
+		RoomHistory:       tether.HistoryLimits{MaxMessages: r.o.history},
 		OnOpen: func(ctx context.Context, s *tether.Session, info tether.OpenInfo) {
 			r.update(s.ID(), func(st *sessionStats) {
 				st.Server = gen
 				st.Previous = info.Previous
 			})
+			// The application admits every session to the room. For a
+			// client that lost its session, this Join is also what
+			// recovers the room: what it missed is replayed first.
+			if err := s.Join(lobby); err != nil {
+				r.log.Warn("cannot join the lobby", "session", s.ID(), "err", err)
+			}
+		},
+		OnRoomRecovery: func(ctx context.Context, s *tether.Session, rec tether.RoomRecovery) {
+			r.update(s.ID(), func(st *sessionStats) { st.Recovery = append(st.Recovery, rec) })
+		},
+		OnPresence: func(ctx context.Context, s *tether.Session, p tether.PresenceChange) {
+			sign := "-"
+			if p.Joined {
+				sign = "+"
+			}
+			r.update(p.Session, func(st *sessionStats) { st.Presence = append(st.Presence, sign+p.User) })
 		},
 		OnMessage: func(ctx context.Context, s *tether.Session, m tether.Message) error {
 			if m.Type != tether.Text {
@@ -93,12 +128,17 @@ func (r *room) newServer() *tether.Server {
 		OnClose: func(ctx context.Context, s *tether.Session, c tether.Closure) {
 			r.update(s.ID(), func(st *sessionStats) { st.Closed = c.Cause.String() })
 		},
-	})
+	}
+	if r.o.presence {
+		o.Rooms = []tether.RoomOptions{{Pattern: lobby, Presence: true}}
+	}
+	srv = tether.NewServer(o)
 	return srv
 }
 
-// broadcast records text as received from a session and sends it to every
-// session of that session's server (a rooms API will replace this loop).
+// broadcast records text as received from a session and publishes it to
+// the room: every member gets it, connected or not, and the room's
+// history keeps it for members that lose their session.
 func (r *room) broadcast(ctx context.Context, srv *tether.Server, from *tether.Session, text string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -106,12 +146,12 @@ func (r *room) broadcast(ctx context.Context, srv *tether.Server, from *tether.S
 	st.Received = append(st.Received, text)
 	r.n++
 	p, _ := json.Marshal(chatMessage{From: short(from.ID()), Text: text, N: r.n})
-	srv.Sessions(func(s *tether.Session) bool {
-		if err := s.Send(ctx, tether.Text, p); err != nil {
-			r.log.Debug("broadcast: send failed", "session", s.ID(), "err", err)
-		}
-		return true
-	})
+	pub, err := srv.Broadcast(ctx, lobby, tether.Text, p)
+	if err != nil {
+		r.log.Warn("broadcast failed", "session", from.ID(), "err", err)
+		return
+	}
+	r.last = pub
 }
 
 func (r *room) update(id string, fn func(*sessionStats)) {
@@ -123,7 +163,7 @@ func (r *room) update(id string, fn func(*sessionStats)) {
 func (r *room) statsLocked(id string) *sessionStats {
 	st := r.stats[id]
 	if st == nil {
-		st = &sessionStats{ID: id, Short: short(id), Received: []string{}, Disconnects: []string{}}
+		st = &sessionStats{ID: id, Short: short(id), Received: []string{}, Disconnects: []string{}, Recovery: []tether.RoomRecovery{}, Presence: []string{}}
 		r.stats[id] = st
 		r.order = append(r.order, id)
 	}
@@ -149,9 +189,12 @@ func (r *room) snapshot() map[string]any {
 		}
 		st.Received = append(make([]string, 0, len(st.Received)), st.Received...)
 		st.Disconnects = append(make([]string, 0, len(st.Disconnects)), st.Disconnects...)
+		st.Recovery = append(make([]tether.RoomRecovery, 0, len(st.Recovery)), st.Recovery...)
+		st.Presence = append(make([]string, 0, len(st.Presence)), st.Presence...)
 		list = append(list, st)
 	}
-	return map[string]any{"sessions": list, "broadcasts": r.n, "restarts": r.restarts}
+	return map[string]any{"sessions": list, "broadcasts": r.n, "restarts": r.restarts,
+		"room": map[string]any{"epoch": r.last.Epoch, "offset": r.last.Offset, "members": r.last.Members}}
 }
 
 // restart drains the current server (its clients get GOAWAY, then close

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
+	"os"
 	"path/filepath"
 	"sync/atomic"
 	"time"
@@ -16,7 +18,24 @@ import (
 func routes(dir string, room *room, proxy *faultproxy.Proxy) http.Handler {
 	var blocked atomic.Bool
 	mux := http.NewServeMux()
-	mux.Handle("/", noCache(http.FileServer(http.Dir(filepath.Join(dir, "demo")))))
+	files := http.FileServer(http.Dir(filepath.Join(dir, "demo")))
+	mux.Handle("/", noCache(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/" && r.URL.Path != "/index.html" {
+			files.ServeHTTP(w, r)
+			return
+		}
+		// The demo page, marked so that it shows this server's test
+		// controls (the tether binary serves it unmarked: no probe for
+		// them, so no failed request in the console).
+		page, err := os.ReadFile(filepath.Join(dir, "demo", "index.html"))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		page = bytes.Replace(page, []byte("</head>"), []byte(`  <meta name="tether-test-controls" content="on">`+"\n</head>"), 1)
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = w.Write(page)
+	})))
 	mux.Handle("/dist/", noCache(http.StripPrefix("/dist/", http.FileServer(http.Dir(filepath.Join(dir, "dist"))))))
 	mux.HandleFunc("/ws", func(w http.ResponseWriter, r *http.Request) {
 		if blocked.Load() {
