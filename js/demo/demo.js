@@ -1,10 +1,16 @@
 // Tether chat: a small chat room on @tether-ws/client.
 //
-// URL parameters: ?persist=session|local keeps the session across reloads;
-// ?token=… is passed on to the server (as ?token=… on every connect).
-// window.tetherDemo exposes the client and what arrived, for the e2e tests.
-// The room's messages are JSON {from, text, n} (js/e2e/server); anything
-// else is shown as coming from "server".
+// URL parameters: ?persist=session|local keeps the session (and the room
+// positions) across reloads; ?token=… is passed on to the server (as
+// ?token=… on every connect). window.tetherDemo exposes the client and
+// what arrived, for the e2e tests. The room's messages are JSON
+// {from, text, n} (js/e2e/server) or {room, from, user, text} (the tether
+// binary); anything else is shown as coming from "server".
+//
+// The server puts the page in a room stream ("lobby"): when the page comes
+// back after its session was lost (offline past the grace window, a server
+// restart), it presents its position in the room and the server replays
+// what it missed from the room's history, or says exactly how much is gone.
 
 import { TetherClient } from '/dist/index.js';
 
@@ -22,12 +28,17 @@ const log = $('log');
 const received = [];
 /** Lifecycle notices shown inline. */
 const notices = [];
+/** Room events as the client reported them: {event, ...payload}. */
+const roomEvents = [];
 /** Own messages waiting for the room to echo them back, oldest first. */
 const awaitingEcho = [];
+/** This page's sessions (short IDs): its messages recovered from an old session are still its own. */
+const mySessions = new Set();
 
-window.tetherDemo = { client, received, notices, send, persist };
+window.tetherDemo = { client, received, notices, roomEvents, send, persist };
 
 const short = (id) => id.slice(0, 6);
+if (client.sessionId) mySessions.add(short(client.sessionId));
 
 // ---- rendering --------------------------------------------------------
 
@@ -92,6 +103,7 @@ function notice(kind, text) {
   li.textContent = text;
   log.append(li);
   scrollDown();
+  return li;
 }
 
 function plural(n, word) {
@@ -107,6 +119,16 @@ const reasonText = {
   'server-error': 'the server failed',
   closed: 'the session was closed',
 };
+
+// Why a room's messages could not be recovered (roomJoined.reason).
+const roomReasonText = {
+  'history-trimmed': 'history trimmed',
+  'epoch-changed': 'the server restarted',
+  diverged: 'the server lost its latest messages',
+  other: 'unknown reason',
+};
+
+const roomName = (room) => (room === '' ? 'your stream' : room);
 
 // ---- sending ------------------------------------------------------------
 
@@ -145,6 +167,7 @@ $('compose').addEventListener('submit', (ev) => {
 // ---- receiving ------------------------------------------------------------
 
 client.on('message', (m) => {
+  if (m.room !== undefined) showRooms();
   if (m.type !== 'text') return;
   let msg;
   try {
@@ -152,17 +175,102 @@ client.on('message', (m) => {
   } catch {
     msg = { from: 'server', text: m.data, n: 0 };
   }
-  received.push({ ...msg, seq: m.seq });
-  const mine = short(String(msg.from)) === short(client.sessionId || '');
+  received.push({ ...msg, seq: m.seq, room: m.room, offset: m.offset });
+  const from = short(String(msg.from));
+  const mine = mySessions.has(from);
   if (mine && awaitingEcho.length > 0 && awaitingEcho[0].text === msg.text) {
     // Our own message, back from the room: it is already on screen.
     const { li } = awaitingEcho.shift();
-    li.dataset.n = String(msg.n);
+    if (msg.n !== undefined) li.dataset.n = String(msg.n);
+    if (m.offset !== undefined) li.dataset.offset = String(m.offset);
     return;
   }
-  const li = bubble({ from: short(String(msg.from)), text: msg.text, mine });
-  li.dataset.n = String(msg.n);
+  const li = bubble({ from, text: msg.text, mine });
+  if (msg.n !== undefined) li.dataset.n = String(msg.n);
+  if (m.offset !== undefined) li.dataset.offset = String(m.offset);
   if (mine) setState(li, 'delivered', 'sent before this page was loaded');
+});
+
+// ---- rooms ------------------------------------------------------------------
+
+/** The page's position in each room, in the header: room @ last offset. */
+function showRooms() {
+  const rooms = Object.entries(client.rooms());
+  const el = $('rooms');
+  el.hidden = rooms.length === 0;
+  el.textContent = rooms.map(([room, p]) => `${roomName(room)} @${p.offset}`).join(' · ');
+  el.title = rooms.map(([room, p]) => `${roomName(room)}: epoch ${p.epoch}, last offset ${p.offset}`).join('\n');
+}
+
+/** The session loss that preceded the current session, if any. */
+let lastLoss;
+
+for (const name of ['roomJoined', 'roomLeft', 'presence']) client.on(name, (e) => roomEvents.push({ event: name, ...e }));
+
+client.on('roomJoined', ({ room, previous, recovered, skipped, lost, reason }) => {
+  showRooms();
+  if (!previous) return; // a first join: nothing to recover
+  const name = roomName(room);
+  const back = recovered > 0 ? `${plural(recovered, 'missed message')} recovered` : '';
+  if (lost < 0 && lastLoss?.toClient === 0) {
+    // The room's history is gone (a memory store restarted), but the old
+    // session got everything sent to it: the page was there until the end.
+    notice('ok', `↺ ${name}: its history restarted with the server; nothing sent to this page was missed${back ? `; ${back}` : ''}`);
+  } else {
+    if (lost < 0) notice('warn', `⚠ ${name}: an unknown number of messages lost (${roomReasonText[reason] ?? reason})`);
+    else if (lost > 0) notice('warn', `⚠ ${name}: ${plural(lost, 'message')} lost (${roomReasonText[reason] ?? reason})`);
+    if (back) notice('ok', `↺ ${name}: ${back}`);
+    else if (lost === 0) notice('ok', `↺ ${name}: nothing missed`);
+  }
+  if (skipped > 0) {
+    const li = notice('info', `${name}: ${plural(skipped, 'older message')} not replayed — `);
+    const more = document.createElement('button');
+    more.type = 'button';
+    more.className = 'link';
+    more.textContent = 'load them';
+    more.addEventListener('click', () => void loadSkipped(li, room, previous.offset, skipped));
+    li.append(more);
+  }
+});
+
+/** Reads messages the recovery skipped from the room's history, and shows them after the notice. */
+async function loadSkipped(li, room, since, count) {
+  const shown = [];
+  try {
+    while (shown.length < count) {
+      const page = await client.history(room, { since, limit: count - shown.length });
+      if (page.messages.length === 0) break;
+      for (const m of page.messages) if (m.type === 'text') shown.push(m);
+      since = page.messages[page.messages.length - 1].offset;
+    }
+  } catch (err) {
+    li.textContent = `${roomName(room)}: cannot read the history: ${err.message}`;
+    return;
+  }
+  let at = li;
+  for (const m of shown) {
+    let msg;
+    try {
+      msg = JSON.parse(m.data);
+    } catch {
+      msg = { from: 'server', text: m.data };
+    }
+    const el = bubble({ from: short(String(msg.from)), text: msg.text, mine: false });
+    el.dataset.offset = String(m.offset);
+    at.after(el);
+    at = el;
+  }
+  li.textContent = `${roomName(room)}: ${plural(shown.length, 'older message')} loaded from the history`;
+}
+
+client.on('roomLeft', ({ room, reason }) => {
+  showRooms();
+  notice('info', reason === 'not-readmitted' ? `${roomName(room)}: the server did not let this page back in` : `left ${roomName(room)}`);
+});
+
+client.on('presence', ({ room, user, session, joined }) => {
+  const who = user || short(session);
+  notice('info', `${who} ${joined ? 'joined' : 'left'} ${roomName(room)}`);
 });
 
 // ---- connection state -------------------------------------------------------
@@ -181,6 +289,7 @@ client.on('status', ({ status }) => {
 });
 
 client.on('connected', ({ sessionId }) => {
+  mySessions.add(short(sessionId));
   $('session').textContent = short(sessionId);
   $('session').title = `session ${sessionId}`;
 });
@@ -198,12 +307,22 @@ client.on('resumed', ({ toClient, fromClient }) => {
   updatePending();
 });
 
-client.on('sessionLost', ({ reason, toClient, fromClient }) => {
+client.on('sessionLost', (loss) => {
+  const { reason, toClient, fromClient } = loss;
+  lastLoss = loss;
   const why = reasonText[reason] ?? reason;
-  if (toClient > 0) notice('warn', `⚠ ${plural(toClient, 'message')} lost: ${why}`);
+  // In rooms, the server replays what each room missed (roomJoined says
+  // exactly what it could not): the old session's count is not the last word.
+  const inRooms = Object.keys(client.rooms()).length > 0;
+  if (inRooms && toClient !== 0) {
+    const what = toClient > 0 ? `${plural(toClient, 'message')} sent to the old session did not arrive` : 'what the old session missed is unknown';
+    notice('info', `↺ new session (${why}): ${what}; the rooms recover theirs`);
+  } else if (toClient > 0) notice('warn', `⚠ ${plural(toClient, 'message')} lost: ${why}`);
   else if (toClient < 0) notice('warn', `⚠ messages may have been lost: ${why}`);
   if (fromClient > 0) notice('warn', `⚠ ${plural(fromClient, 'of your messages')} may not have arrived: ${why}`);
-  if (toClient === 0 && fromClient === 0) notice('ok', `↺ new session (${why}): nothing lost`);
+  if (toClient === 0 && fromClient === 0) {
+    notice('ok', `↺ new session (${why}): ${inRooms ? 'the old session missed nothing' : 'nothing lost'}`);
+  }
 });
 
 client.on('failed', ({ error }) => notice('warn', `✖ stopped: ${error.message}`));
@@ -216,9 +335,9 @@ setInterval(updatePending, 500);
 $('cut').addEventListener('click', () => client.dropConnection('cut from the page'));
 $('reconnect').addEventListener('click', () => client.reconnectNow());
 
-// The test server's controls, shown only when it is there.
-fetch('/_test/stats', { cache: 'no-store' }).then((r) => {
-  if (!r.ok) return;
+// The test server's controls, shown only when it is there (js/e2e/server
+// marks the page it serves).
+if (document.querySelector('meta[name="tether-test-controls"]')) {
   for (const el of document.querySelectorAll('.test-only')) el.hidden = false;
   $('cut-server').addEventListener('click', () => fetch('/_test/cut', { method: 'POST' }).catch(() => {}));
   $('block').addEventListener('change', async (ev) => {
@@ -227,4 +346,4 @@ fetch('/_test/stats', { cache: 'no-store' }).then((r) => {
     if (on) client.dropConnection('server made unreachable');
     else client.reconnectNow();
   });
-}, () => {});
+}
