@@ -93,15 +93,71 @@ export async function launchBrowser() {
   return chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 60_000 });
 }
 
-/** Opens the demo in its own browser context (its own network, storage). */
+/**
+ * Opens the demo in its own browser context (its own network, storage),
+ * and fails if the page logged an error while loading and connecting.
+ * Console errors after that (a WebSocket failing while the test cuts the
+ * network, say) are collected in `consoleErrors`.
+ */
 export async function openDemo(browser, url, query = '') {
   const context = await browser.newContext({ viewport: { width: 900, height: 760 } });
   const page = await context.newPage();
   const errors = [];
+  const consoleErrors = [];
   page.on('pageerror', (e) => errors.push(e));
+  page.on('console', (m) => {
+    if (m.type() === 'error') consoleErrors.push(m.text());
+  });
   await page.goto(new URL(`/${query}`, url).toString());
   await waitStatus(page, 'connected');
-  return { context, page, errors };
+  if (consoleErrors.length > 0 || errors.length > 0) {
+    throw new Error(`the demo logged errors on load: ${JSON.stringify([...consoleErrors, ...errors.map(String)])}`);
+  }
+  return { context, page, errors, consoleErrors };
+}
+
+/**
+ * Builds and starts the tether binary (./cmd/tether) in development mode
+ * on a free port, with an API key; resolves once it listens. Its log goes
+ * to js/e2e/artifacts/tether-<name>.log.
+ */
+export async function startTether(name, args = []) {
+  const dir = mkdtempSync(join(tmpdir(), 'tether-bin-'));
+  const bin = join(dir, 'tether');
+  execFileSync('go', ['build', '-o', bin, './cmd/tether'], { cwd: REPO, stdio: ['ignore', 'inherit', 'inherit'] });
+  const apiKey = `e2e-${Math.random().toString(36).slice(2)}${Math.random().toString(36).slice(2)}`;
+  const proc = spawn(bin, ['-addr', '127.0.0.1:0', '-api-key', apiKey, ...args], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  const url = await new Promise((ok, fail) => {
+    const onData = (d) => {
+      out += d;
+      const m = /msg="tether: listening" addr=(\S+)/.exec(out);
+      if (m) ok(`http://${m[1]}/`);
+    };
+    proc.stdout.on('data', onData);
+    proc.stderr.on('data', onData);
+    proc.once('exit', (code) => fail(new Error(`tether exited with ${code}: ${out}`)));
+    setTimeout(() => fail(new Error(`tether did not listen within 30 s: ${out}`)), 30_000).unref();
+  });
+  return {
+    url,
+    /** Calls the HTTP API; resolves to [status, body]. */
+    async api(path, init = {}) {
+      const r = await fetch(new URL(path, url), { ...init, headers: { Authorization: `Bearer ${apiKey}`, ...(init.headers ?? {}) } });
+      return [r.status, await r.json().catch(() => null)];
+    },
+    async stop() {
+      if (proc.exitCode === null) {
+        const exited = new Promise((r) => proc.once('exit', r));
+        proc.kill('SIGTERM');
+        await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
+        if (proc.exitCode === null) proc.kill('SIGKILL');
+      }
+      rmSync(dir, { recursive: true, force: true });
+      mkdirSync(ARTIFACTS, { recursive: true });
+      writeFileSync(join(ARTIFACTS, `tether-${name}.log`), out);
+    },
+  };
 }
 
 /** Waits until the demo's client has this status. */
@@ -143,7 +199,7 @@ export async function type(page, text) {
 /** Saves a screenshot under js/e2e/artifacts/. */
 export async function screenshot(page, name) {
   mkdirSync(ARTIFACTS, { recursive: true });
-  await page.screenshot({ path: join(ARTIFACTS, name) });
+  await page.screenshot({ path: join(ARTIFACTS, name), animations: 'disabled' });
 }
 
 /** Polls fn until it returns a truthy value. */

@@ -1,6 +1,6 @@
 // A server restart: the server drains every connection (GOAWAY), the pages
 // come back to a new server with a fresh memory store, and the loss report
-// says nothing was lost.
+// says nothing was lost: neither by their sessions nor in their room.
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -43,7 +43,8 @@ describe('a draining server restart', { skip }, () => {
     for (const p of [a, b]) {
       await p.page.waitForFunction(() => window.tetherDemo.notices.some((n) => n.text.startsWith('↺ new session')));
       const notices = await p.page.evaluate(() => window.tetherDemo.notices.map((n) => n.text));
-      assert.ok(notices.includes('↺ new session (the server restarted): nothing lost'), JSON.stringify(notices));
+      // The pages are in a room: the session's line speaks of the old session, the room's of the room.
+      assert.ok(notices.includes('↺ new session (the server restarted): the old session missed nothing'), JSON.stringify(notices));
       assert.ok(!notices.some((n) => n.startsWith('⚠')), JSON.stringify(notices));
     }
     // Exactly once at the server, across A's old and new sessions.
@@ -56,6 +57,18 @@ describe('a draining server restart', { skip }, () => {
     assert.deepEqual(stats.got, ['D1 before the restart', 'D2 during the drain']);
     const fresh = stats.s.sessions.find((x) => x.id === newA);
     assert.equal(fresh.previous.Reason, 4, 'the new server reports reason 4 (restarted)');
+    // The room: a memory store restarted, so its history (and epoch) is new;
+    // both pages were drained, so they missed nothing of the old one, and
+    // each gets every message once, whichever server broadcast it.
+    for (const p of [a, b]) {
+      await waitReceived(p.page, ['D1 before the restart', 'D2 during the drain']);
+      await p.page.waitForFunction(() => window.tetherDemo.notices.some((n) => n.text.startsWith('↺ lobby:')));
+      const notices = await p.page.evaluate(() => window.tetherDemo.notices.map((n) => n.text));
+      assert.ok(notices.some((n) => n.startsWith('↺ lobby: its history restarted with the server; nothing sent to this page was missed')),
+        JSON.stringify(notices));
+      const got = (await p.page.evaluate(() => window.tetherDemo.received.map((m) => m.text))).filter((t) => t.startsWith('D'));
+      assert.deepEqual(got, ['D1 before the restart', 'D2 during the drain'], 'each once, in order');
+    }
     assert.deepEqual([...a.errors, ...b.errors], []);
   });
 });
