@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 
 import {
-  eventually, launchBrowser, openDemo, received, screenshot, send, skipReason, startTether, waitReceived, waitStatus,
+  eventually, goOffline, goOnline, launchBrowser, openDemo, received, screenshot, send, skipReason, startTether, waitReceived, waitStatus,
 } from './harness.mjs';
 
 const skip = skipReason();
@@ -38,9 +38,10 @@ describe('the tether binary and its demo page', { skip }, () => {
     await say('g1');
     await waitReceived(a.page, ['g1']);
 
+    // B stays connected: the proxy in front of tether refuses new
+    // connections only, so A cannot slip back in while offline.
     const away = Date.now();
-    await a.context.setOffline(true);
-    await waitStatus(a.page, 'reconnecting');
+    await goOffline(a, tether.block);
     const state = async () => {
       const [status, body] = await tether.api(`/api/sessions/${oldA}`);
       return status === 404 ? 'gone' : body?.state;
@@ -51,8 +52,9 @@ describe('the tether binary and its demo page', { skip }, () => {
     await eventually(async () => (await state()) === 'gone', "A's session to expire", 20_000);
     await say('g4');
     await new Promise((r) => setTimeout(r, Math.max(0, 6500 - (Date.now() - away))));
+    assert.equal(await sid(a), oldA, 'A stayed away');
 
-    await a.context.setOffline(false);
+    await goOnline(a, tether.block);
     await waitStatus(a.page, 'connected');
     await waitReceived(a.page, ['g2', 'g4']);
     await a.page.waitForFunction(() => window.tetherDemo.notices.some((n) => n.text.startsWith('↺ lobby:')));

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 
 import {
-  eventually, launchBrowser, openDemo, received, screenshot, send, skipReason, startServer, type, waitReceived, waitStatus,
+  eventually, goOffline, goOnline, launchBrowser, openDemo, received, screenshot, send, skipReason, startServer, type, waitReceived, waitStatus,
 } from './harness.mjs';
 
 const skip = skipReason();
@@ -32,7 +32,8 @@ describe('two pages chatting through connection cuts', { skip }, () => {
   before(async () => {
     server = await startServer('chat', ['-v']);
     browser = await launchBrowser();
-    a = await openDemo(browser, server.url);
+    a = await openDemo(browser, server.url, '?token=page-a');
+    a.block = (on) => server.post(`/_test/block?on=${on ? 1 : 0}&token=page-a`);
     b = await openDemo(browser, server.url);
     ids.a = await sessionId(a);
     ids.b = await sessionId(b);
@@ -73,8 +74,7 @@ describe('two pages chatting through connection cuts', { skip }, () => {
   });
 
   test('browser offline: messages wait as pending, then are delivered once online', async () => {
-    await a.context.setOffline(true);
-    await waitStatus(a.page, 'reconnecting');
+    await goOffline(a, a.block);
     await say(a, sentA, 'A5 typed offline', 'type');
     await say(a, sentA, 'A6 typed offline');
     await say(b, sentB, 'B4 while A is offline');
@@ -86,7 +86,7 @@ describe('two pages chatting through connection cuts', { skip }, () => {
     assert.ok(!got.includes('B4 while A is offline'), 'nothing reaches an offline page');
     await screenshot(a.page, 'demo.png');
 
-    await a.context.setOffline(false);
+    await goOnline(a, a.block);
     await waitStatus(a.page, 'connected');
     await waitReceived(a.page, all());
     await waitReceived(b.page, all());

@@ -6,6 +6,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
+import { createServer, connect } from 'node:net';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
@@ -139,14 +140,18 @@ export async function startTether(name, args = []) {
     proc.once('exit', (code) => fail(new Error(`tether exited with ${code}: ${out}`)));
     setTimeout(() => fail(new Error(`tether did not listen within 30 s: ${out}`)), 30_000).unref();
   });
+  const proxy = await blockingProxy(new URL(url).host);
   return {
-    url,
+    url: proxy.url,
+    /** Refuses new connections (existing ones go on), or accepts them again. */
+    block: proxy.block,
     /** Calls the HTTP API; resolves to [status, body]. */
     async api(path, init = {}) {
       const r = await fetch(new URL(path, url), { ...init, headers: { Authorization: `Bearer ${apiKey}`, ...(init.headers ?? {}) } });
       return [r.status, await r.json().catch(() => null)];
     },
     async stop() {
+      proxy.close();
       if (proc.exitCode === null) {
         const exited = new Promise((r) => proc.once('exit', r));
         proc.kill('SIGTERM');
@@ -158,6 +163,62 @@ export async function startTether(name, args = []) {
       writeFileSync(join(ARTIFACTS, `tether-${name}.log`), out);
     },
   };
+}
+
+/**
+ * A TCP proxy on 127.0.0.1 in front of `target` (host:port) that can
+ * refuse new connections, as an unreachable server would, while those
+ * open go on.
+ */
+async function blockingProxy(target) {
+  const [host, port] = [target.slice(0, target.lastIndexOf(':')), Number(target.slice(target.lastIndexOf(':') + 1))];
+  let blocked = false;
+  const socks = new Set();
+  const server = createServer((c) => {
+    if (blocked) {
+      c.resetAndDestroy();
+      return;
+    }
+    const up = connect(port, host);
+    for (const s of [c, up]) {
+      socks.add(s);
+      s.on('close', () => socks.delete(s));
+      s.on('error', () => {});
+    }
+    c.pipe(up).pipe(c);
+    c.on('close', () => up.destroy());
+    up.on('close', () => c.destroy());
+  });
+  await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
+  return {
+    url: `http://127.0.0.1:${server.address().port}/`,
+    block(on) {
+      blocked = on;
+    },
+    close() {
+      server.close();
+      for (const s of socks) s.destroy();
+    },
+  };
+}
+
+/**
+ * Takes a page offline: the server refuses its new connections (`block`
+ * turns that on), then the browser goes offline, so the page sees its
+ * `offline` event and drops its link. Blocking matters: Chromium's offline
+ * emulation does not reliably stop WebSocket handshakes
+ * (microsoft/playwright#4910), so an attempt could get through.
+ */
+export async function goOffline(p, block) {
+  await block(true);
+  await p.context.setOffline(true);
+  await waitStatus(p.page, 'reconnecting');
+}
+
+/** Brings a page back: the server accepts it again, then the browser is online. */
+export async function goOnline(p, block) {
+  await block(false);
+  await p.context.setOffline(false);
 }
 
 /** Waits until the demo's client has this status. */

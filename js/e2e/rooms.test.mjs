@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 
 import {
-  eventually, launchBrowser, openDemo, received, screenshot, send, skipReason, startServer, waitReceived, waitStatus,
+  eventually, goOffline, goOnline, launchBrowser, openDemo, received, screenshot, send, skipReason, startServer, waitReceived, waitStatus,
 } from './harness.mjs';
 
 const skip = skipReason();
@@ -36,6 +36,17 @@ async function waitNotice(p, prefix, timeout = 20_000) {
       throw new Error(`${err.message}\nwanted a notice starting with ${JSON.stringify(prefix)}\ngot ${JSON.stringify(await notices(p))}`);
     });
   return notices(p);
+}
+
+/**
+ * Opens the page that goes away, with a ?token= of its own so that the
+ * server can refuse its reconnections alone; returns it with `block`.
+ */
+async function openAway(browser, server) {
+  const token = `away-${Math.random().toString(36).slice(2)}`;
+  const p = await openDemo(browser, server.url, `?token=${token}`);
+  p.block = (on) => server.post(`/_test/block?on=${on ? 1 : 0}&token=${token}`);
+  return p;
 }
 
 /** Sends from a page and waits until it came back from the room. */
@@ -69,15 +80,14 @@ describe('room streams: a page away past the grace window', { skip }, () => {
   });
 
   test('A away 6.5 s; B sends g2 before A\'s grace window ends and g4 after: A gets both, once, in order, and says so', async () => {
-    const a = await openDemo(browser, server.url);
+    const a = await openAway(browser, server);
     const b = await openDemo(browser, server.url);
     const oldA = await sessionId(a);
     await say(b, 'g1 before A leaves');
     await waitReceived(a.page, ['g1 before A leaves']);
 
     const away = Date.now();
-    await a.context.setOffline(true);
-    await waitStatus(a.page, 'reconnecting');
+    await goOffline(a, a.block);
     await eventually(async () => (await sessionStats(server, oldA))?.state === 'disconnected', "the server to see A's connection gone");
     // Inside A's grace window: the room queues g2 for A's session too.
     await say(b, 'g2 inside the grace window');
@@ -86,8 +96,9 @@ describe('room streams: a page away past the grace window', { skip }, () => {
     // After it: A's session is gone; only the room's history has g4.
     await say(b, 'g4 after the grace window');
     await sleep(Math.max(0, 6500 - (Date.now() - away)));
+    assert.equal(await sessionId(a), oldA, 'A stayed away');
 
-    await a.context.setOffline(false);
+    await goOnline(a, a.block);
     await waitStatus(a.page, 'connected');
     await waitReceived(a.page, ['g2 inside the grace window', 'g4 after the grace window']);
     const all = await waitNotice(a, '↺ lobby:');
@@ -132,15 +143,14 @@ describe('room streams: a restart of a memory-store server while a page is away'
   });
 
   test('the page is told the count is unknown (the room\'s epoch changed) and gets what the new epoch holds', async () => {
-    const a = await openDemo(browser, server.url);
+    const a = await openAway(browser, server);
     const b = await openDemo(browser, server.url);
     const [oldA, oldB] = [await sessionId(a), await sessionId(b)];
     await say(b, 'e1 before the restart');
     await waitReceived(a.page, ['e1 before the restart']);
     const epochBefore = (await server.stats()).room.epoch;
 
-    await a.context.setOffline(true);
-    await waitStatus(a.page, 'reconnecting');
+    await goOffline(a, a.block);
     const res = await server.post('/_test/restart');
     assert.equal(res.restarted, true, JSON.stringify(res));
     await eventually(async () => (await sessionId(b)) !== oldB && (await b.page.evaluate(() => window.tetherDemo.client.status)) === 'connected',
@@ -149,8 +159,9 @@ describe('room streams: a restart of a memory-store server while a page is away'
     const { room } = await server.stats();
     assert.notEqual(room.epoch, epochBefore, 'a new memory store: the room has a new epoch');
     assert.equal(room.offset, 1, "e2 is the new epoch's first message");
+    assert.equal(await sessionId(a), oldA, 'A stayed away');
 
-    await a.context.setOffline(false);
+    await goOnline(a, a.block);
     await waitStatus(a.page, 'connected');
     await waitReceived(a.page, ['e2 after the restart']);
     const na = await waitNotice(a, '⚠ lobby:');
@@ -194,18 +205,18 @@ describe('room streams: a trimmed history', { skip }, () => {
   });
 
   test('the page is told exactly how many messages are gone, and gets the rest', async () => {
-    const a = await openDemo(browser, server.url);
+    const a = await openAway(browser, server);
     const b = await openDemo(browser, server.url);
     const oldA = await sessionId(a);
     await say(b, 't0');
     await waitReceived(a.page, ['t0']);
 
-    await a.context.setOffline(true);
-    await waitStatus(a.page, 'reconnecting');
+    await goOffline(a, a.block);
     await waitClosed(server, oldA, 'expired');
     for (const t of ['t1', 't2', 't3', 't4', 't5']) await say(b, t);
+    assert.equal(await sessionId(a), oldA, 'A stayed away');
 
-    await a.context.setOffline(false);
+    await goOnline(a, a.block);
     await waitStatus(a.page, 'connected');
     await waitReceived(a.page, ['t4', 't5']);
     const na = await waitNotice(a, '↺ lobby:');
@@ -219,6 +230,53 @@ describe('room streams: a trimmed history', { skip }, () => {
       return st?.recovery.length > 0 ? st : undefined;
     }, "the server to report A's room recovery");
     assert.deepEqual(fresh.recovery, [{ Room: 'lobby', Readmitted: true, Recovered: 2, Skipped: 0, Lost: 3, Reason: 1 }]);
+
+    // history() reads what the room keeps: the last two, under the room's epoch.
+    const h = await a.page.evaluate(() => window.tetherDemo.client.history('lobby'));
+    const pos = (await a.page.evaluate(() => window.tetherDemo.client.rooms())).lobby;
+    assert.equal(h.epoch, pos.epoch);
+    assert.deepEqual([h.first, h.last], [pos.offset - 1, pos.offset]);
+    assert.deepEqual(h.messages.map((m) => [m.type, JSON.parse(m.data).text, m.offset]), [['text', 't4', pos.offset - 1], ['text', 't5', pos.offset]]);
+    const page2 = await a.page.evaluate((since) => window.tetherDemo.client.history('lobby', { since, limit: 1 }), pos.offset - 1);
+    assert.deepEqual(page2.messages.map((m) => m.offset), [pos.offset], 'paging on from an offset');
+    const refused = await a.page.evaluate(() => window.tetherDemo.client.history('elsewhere').then(() => 'resolved', (e) => e.code));
+    assert.equal(refused, 'forbidden', 'a room the session is not in');
+    assert.deepEqual([...a.errors, ...b.errors], []);
+  });
+});
+
+describe('room streams: presence', { skip }, () => {
+  let server;
+  let browser;
+
+  before(async () => {
+    server = await startServer('rooms-presence', ['-v', '-presence']);
+    browser = await launchBrowser();
+  });
+
+  after(async () => {
+    await browser?.close();
+    await server?.stop();
+  });
+
+  test('members see others enter and leave the room; a resume is neither', async () => {
+    const b = await openDemo(browser, server.url);
+    const a = await openDemo(browser, server.url);
+    const shortA = (await sessionId(a)).slice(0, 6);
+    await waitNotice(b, `${shortA} joined lobby`);
+    const presence = () => b.page.evaluate(() => window.tetherDemo.roomEvents.filter((e) => e.event === 'presence'));
+    assert.deepEqual((await presence()).map((e) => [e.room, e.session, e.joined]), [['lobby', await sessionId(a), true]]);
+
+    await a.page.click('#cut');
+    await waitStatus(a.page, 'reconnecting');
+    await waitStatus(a.page, 'connected');
+    await say(a, 'x1 after the resume');
+    await waitReceived(b.page, ['x1 after the resume']);
+    assert.equal((await presence()).length, 1, 'a resume is not a leave and a join');
+
+    await a.page.evaluate(() => window.tetherDemo.client.close());
+    await waitNotice(b, `${shortA} left lobby`);
+    assert.deepEqual((await presence()).map((e) => e.joined), [true, false]);
     assert.deepEqual([...a.errors, ...b.errors], []);
   });
 });
@@ -233,13 +291,12 @@ describe('room streams: a reload with persistence that lands on a new session', 
   });
 
   after(async () => {
-    await server?.post('/_test/block?on=0').catch(() => {});
     await browser?.close();
     await server?.stop();
   });
 
   test('the stored room position brings back what the room got meanwhile, once', async () => {
-    const a = await openDemo(browser, server.url, '?persist=session');
+    const a = await openDemo(browser, server.url, '?persist=session&token=reloading');
     const b = await openDemo(browser, server.url);
     const oldA = await sessionId(a);
     await say(b, 'p1 before');
@@ -247,7 +304,7 @@ describe('room streams: a reload with persistence that lands on a new session', 
     const stored = await a.page.evaluate(() => window.tetherDemo.client.rooms());
 
     // A cannot reconnect; its session expires; the room goes on.
-    await server.post('/_test/block?on=1');
+    await server.post('/_test/block?on=1&token=reloading');
     await a.page.click('#cut');
     await waitStatus(a.page, 'reconnecting');
     await waitClosed(server, oldA, 'expired');
@@ -257,7 +314,7 @@ describe('room streams: a reload with persistence that lands on a new session', 
     await a.page.reload();
     await a.page.waitForFunction(() => window.tetherDemo !== undefined);
     assert.deepEqual(await a.page.evaluate(() => window.tetherDemo.client.rooms()), stored, 'the positions are restored before any connection');
-    await server.post('/_test/block?on=0');
+    await server.post('/_test/block?on=0&token=reloading');
     await waitStatus(a.page, 'connected');
     await waitReceived(a.page, ['p2 while A is away', 'p3 while A is away']);
     const na = await waitNotice(a, '↺ lobby:');

@@ -10,7 +10,8 @@
 // endpoint, and /_test/ has the test controls:
 //
 //	POST /_test/cut           abruptly close every connection (TCP reset)
-//	POST /_test/block?on=1    refuse /ws upgrades with HTTP 503 (on=0 to stop)
+//	POST /_test/block?on=1    refuse /ws upgrades with HTTP 503 (on=0 to stop); with &token=T,
+//	                          only those of the page opened with ?token=T
 //	POST /_test/restart       drain the Tether server (GOAWAY) and start a new one, with a new memory store
 //	GET  /_test/stats         JSON: per session, the messages received, in order, its room
 //	                          recoveries and presence changes; the room's last publication

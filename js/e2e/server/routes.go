@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 // controls.
 func routes(dir string, room *room, proxy *faultproxy.Proxy) http.Handler {
 	var blocked atomic.Bool
+	var blockedTokens sync.Map // token → struct{}: upgrades carrying ?token= one of these are refused
 	mux := http.NewServeMux()
 	files := http.FileServer(http.Dir(filepath.Join(dir, "demo")))
 	mux.Handle("/", noCache(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -38,7 +40,8 @@ func routes(dir string, room *room, proxy *faultproxy.Proxy) http.Handler {
 	})))
 	mux.Handle("/dist/", noCache(http.StripPrefix("/dist/", http.FileServer(http.Dir(filepath.Join(dir, "dist"))))))
 	mux.HandleFunc("/ws", func(w http.ResponseWriter, r *http.Request) {
-		if blocked.Load() {
+		_, tokenBlocked := blockedTokens.Load(r.URL.Query().Get("token"))
+		if blocked.Load() || tokenBlocked {
 			http.Error(w, "blocked by /_test/block", http.StatusServiceUnavailable)
 			return
 		}
@@ -59,6 +62,16 @@ func routes(dir string, room *room, proxy *faultproxy.Proxy) http.Handler {
 	})
 	mux.HandleFunc("POST /_test/block", func(w http.ResponseWriter, r *http.Request) {
 		on := r.URL.Query().Get("on") != "0"
+		if token := r.URL.Query().Get("token"); token != "" {
+			// One page only: the demo passes its ?token= on to /ws.
+			if on {
+				blockedTokens.Store(token, struct{}{})
+			} else {
+				blockedTokens.Delete(token)
+			}
+			writeJSON(w, map[string]any{"blocked": on, "token": token})
+			return
+		}
 		blocked.Store(on)
 		writeJSON(w, map[string]any{"blocked": on})
 	})
