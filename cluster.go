@@ -231,7 +231,7 @@ func (srv *Server) hold(rec *Record) *Session {
 		srv: srv, id: rec.ID, user: rec.UserID, created: rec.Created,
 		state: stateDisconnected, meta: rec.Meta, token: rec.Token, prevToken: rec.PrevToken,
 		in: rec.In, processed: rec.In, savedIn: rec.In, out: rec.Out, acked: rec.Acked, lease: rec.Lease, attempt: rec.Attempt,
-		detached: rec.Detached,
+		detached: rec.Detached, features: rec.Features,
 	}
 	if s.detached.IsZero() {
 		s.detached = time.Now()

@@ -220,7 +220,7 @@ func (c *conn) writeLoop() {
 
 		bp := ws.GetBuffer()
 		b := append(*bp, ctrl...)
-		var hdr [16]byte
+		var hdr [160]byte
 		switch {
 		case ping && !closeReq:
 			b = ws.AppendFrame(b, false, ws.OpBinary, wire.AppendSeqFrame(hdr[:0], wire.TypePing, ack), nil)
@@ -234,9 +234,9 @@ func (c *conn) writeLoop() {
 				c.srv.log.Error("tether: cannot read replay buffer", "session", c.s.id, "err", err)
 			}
 			if len(msgs) > 0 {
+				rooms := c.s.features&wire.FeatureRooms != 0
 				for i := range msgs {
-					m := &msgs[i]
-					b = ws.AppendFrame(b, false, ws.OpBinary, wire.AppendMessageHeader(hdr[:0], m.Type == Text, m.Seq), m.Data)
+					b = appendMessage(b, hdr[:0], &msgs[i], rooms)
 				}
 				last := msgs[len(msgs)-1].Seq
 				clear(msgs)
@@ -274,6 +274,20 @@ func (c *conn) writeLoop() {
 			return
 		}
 	}
+}
+
+// appendMessage appends a message of the session's stream, framed: a
+// room's message with its room and offset, or a room event, if the client
+// speaks room streams; otherwise as a plain message (a room event never
+// reaches such a client).
+func appendMessage(b, hdr []byte, m *Message, rooms bool) []byte {
+	switch {
+	case m.Type == typeRoomEvent:
+		return ws.AppendFrame(b, false, ws.OpBinary, wire.AppendSeqFrame(hdr, wire.TypeRoomEvent, m.Seq), m.Data)
+	case m.Offset != 0 && rooms:
+		return ws.AppendFrame(b, false, ws.OpBinary, wire.AppendRoomMessageHeader(hdr, m.Type == Text, m.Seq, wireRoom(m.Room), m.Offset), m.Data)
+	}
+	return ws.AppendFrame(b, false, ws.OpBinary, wire.AppendMessageHeader(hdr, m.Type == Text, m.Seq), m.Data)
 }
 
 // closeWith asks the writer to flush control frames and close with code.
@@ -437,6 +451,12 @@ func (c *conn) frame(op byte, p []byte) error {
 		c.mu.Unlock()
 		c.checkDrain()
 		return c.onAck(f.GoAway.LastSeq)
+	case wire.TypeHistory:
+		if c.s.features&wire.FeatureRooms == 0 {
+			break
+		}
+		c.history(f.History)
+		return nil
 	}
 	return violationf("unexpected %s frame from a client", f.Type)
 }

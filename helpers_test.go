@@ -50,6 +50,8 @@ type hookLog struct {
 	closes map[string]tether.Closure
 	resume map[string][]tether.Resume
 	disc   map[string][]tether.Disconnect
+	recov  map[string][]tether.RoomRecovery
+	pres   []tether.PresenceChange
 	cond   *sync.Cond
 }
 
@@ -58,6 +60,7 @@ func newHookLog() *hookLog {
 		events: map[string][]string{}, msgs: map[string][]tether.Message{},
 		opens: map[string]tether.OpenInfo{}, closes: map[string]tether.Closure{},
 		resume: map[string][]tether.Resume{}, disc: map[string][]tether.Disconnect{},
+		recov: map[string][]tether.RoomRecovery{},
 	}
 	h.cond = sync.NewCond(&h.mu)
 	return h
@@ -71,6 +74,25 @@ func (h *hookLog) add(id, ev string) {
 // install sets hooks on o that record into h, then call the given ones.
 func (h *hookLog) install(o *tether.Options) {
 	onOpen, onMsg, onDisc, onRes, onClose := o.OnOpen, o.OnMessage, o.OnDisconnect, o.OnResume, o.OnClose
+	onRecov, onPres := o.OnRoomRecovery, o.OnPresence
+	o.OnRoomRecovery = func(ctx context.Context, s *tether.Session, r tether.RoomRecovery) {
+		h.mu.Lock()
+		h.recov[s.ID()] = append(h.recov[s.ID()], r)
+		h.add(s.ID(), "recovery:"+r.Room)
+		h.mu.Unlock()
+		if onRecov != nil {
+			onRecov(ctx, s, r)
+		}
+	}
+	o.OnPresence = func(ctx context.Context, s *tether.Session, p tether.PresenceChange) {
+		h.mu.Lock()
+		h.pres = append(h.pres, p)
+		h.cond.Broadcast()
+		h.mu.Unlock()
+		if onPres != nil {
+			onPres(ctx, s, p)
+		}
+	}
 	o.OnOpen = func(ctx context.Context, s *tether.Session, info tether.OpenInfo) {
 		h.mu.Lock()
 		h.opens[s.ID()] = tether.OpenInfo{Previous: info.Previous}
@@ -157,7 +179,11 @@ type testServer struct {
 // restart replaces the server process by a new one on the same address,
 // with a new memory store. graceful drains first; otherwise it crashes:
 // every connection is cut, then the old server is discarded.
-func (ts *testServer) restart(graceful bool) {
+func (ts *testServer) restart(graceful bool) { ts.restartWith(graceful, nil) }
+
+// restartWith is restart, calling before with the new server before any
+// client can reach it.
+func (ts *testServer) restartWith(graceful bool, before func(*tether.Server)) {
 	t := ts.t
 	t.Helper()
 	if graceful {
@@ -190,6 +216,9 @@ func (ts *testServer) restart(graceful bool) {
 	ts.http.Listener.Close()
 	ts.http.Listener = l
 	ts.http.Start()
+	if before != nil {
+		before(ts.srv)
+	}
 	ts.proxy.Refuse(false)
 }
 

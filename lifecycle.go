@@ -94,9 +94,11 @@ func (s *Session) run(ev *event) {
 	}()
 	switch ev.kind {
 	case evOpen:
-		if o.OnOpen != nil {
-			o.OnOpen(ctx, s, ev.info.(OpenInfo))
-		}
+		s.openRooms(ctx, func() {
+			if o.OnOpen != nil {
+				o.OnOpen(ctx, s, ev.info.(OpenInfo))
+			}
+		})
 	case evMessage:
 		s.mu.Lock()
 		skip := s.panicked
@@ -240,9 +242,11 @@ func (s *Session) bury(cause Cause) (unacked int, ok, retry bool) {
 	t.Token, t.PrevToken, t.In = s.token, s.prevToken, s.processed
 	lease := s.lease
 	s.mu.Unlock()
+	var rooms []string
 	if rec, err := s.srv.store.Load(ctx, s.id); err == nil {
 		t.Out = rec.Out
 		unacked = int(rec.Out - rec.Acked)
+		rooms = rec.Rooms
 	}
 	ok = true
 	switch err := s.srv.store.Close(ctx, s.id, lease, t); {
@@ -263,6 +267,18 @@ func (s *Session) bury(cause Cause) (unacked int, ok, retry bool) {
 			}
 		}
 		s.srv.log.Warn("tether: cannot close session in store", "session", s.id, "err", err)
+	}
+	if ok && cause != CauseServerShutdown {
+		// Presence rooms learn that the user left (a shutdown announces
+		// nothing: the clients come back).
+		m := member{s: s, user: s.user, features: s.features}
+		for _, room := range rooms {
+			if !isUserStream(room) && s.srv.roomOptions(room).Presence {
+				if pc := s.srv.announce(ctx, m, s.id, room, false); pc != nil && s.srv.o.OnPresence != nil {
+					s.srv.o.OnPresence(ctx, s, *pc)
+				}
+			}
+		}
 	}
 	s.srv.removeSession(s)
 	s.mu.Lock()

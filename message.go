@@ -24,11 +24,16 @@ func (t MessageType) String() string {
 }
 
 // Message is an application message with its sequence number in its
-// direction of travel.
+// direction of travel. A message published to a room (Server.Broadcast)
+// also carries the room and its offset in the room's stream; Room is ""
+// for a message sent to one session, and for the user's own stream
+// (Server.SendToUser with Options.UserStreams), which has offsets too.
 type Message struct {
-	Type MessageType
-	Data []byte
-	Seq  uint64
+	Type   MessageType
+	Data   []byte
+	Seq    uint64
+	Room   string
+	Offset uint64 // position in the room's stream; 0 for a message not published to a stream
 }
 
 // LossReason says why a session could not be resumed.

@@ -53,6 +53,30 @@ type Options struct {
 	RateLimit float64
 	RateBurst int
 
+	// RoomHistory bounds the history of every room: what a member that
+	// lost its session gets back when it returns, and what History reads.
+	// Zero fields mean 1,000 messages, 1 MiB of payload and 10 minutes; a
+	// MaxMessages of -1 keeps no history (offsets are still given, so a
+	// returning member is told exactly how many messages it missed).
+	RoomHistory HistoryLimits
+	// Rooms sets the options of the rooms whose names match a pattern;
+	// the first match wins. Nil: every room has RoomHistory and no
+	// presence events.
+	Rooms []RoomOptions
+	// RoomRecoveryLimit bounds, per room, the messages replayed to a
+	// client that returns after losing its session; older ones are
+	// reported as Skipped (History still reads them). Across the rooms of
+	// one return, the replay also stays within half the replay buffer
+	// (MaxReplayMessages, MaxReplayBytes), so it never overflows it. Zero
+	// means 1,000.
+	RoomRecoveryLimit int
+	// UserStreams gives every authenticated user a stream of its own,
+	// which each of its sessions is in: SendToUser publishes to it, so a
+	// message sent while the user has no session waits in the stream's
+	// history (RoomHistory) for its next one. False: SendToUser reaches
+	// the user's current sessions only.
+	UserStreams bool
+
 	// WriteTimeout bounds one write to a client; a client that does not
 	// read is disconnected. Zero means 10s.
 	WriteTimeout time.Duration
@@ -96,6 +120,22 @@ type Options struct {
 	OnResume func(ctx context.Context, s *Session, r Resume)
 	// OnClose runs once when a session ends; it is the session's last hook.
 	OnClose func(ctx context.Context, s *Session, c Closure)
+
+	// Readmit decides whether a client that lost its session rejoins a
+	// room it was in. A client presents its position in each of its
+	// rooms when it starts a new session; OnOpen's Joins (the way the
+	// application admitted it the first time) recover those rooms.
+	// Readmit runs after OnOpen for each other room presented. Nil
+	// readmits to none: the client is told it left them.
+	Readmit func(ctx context.Context, s *Session, room string) bool
+	// OnRoomRecovery runs, after OnOpen and Readmit, once for each room
+	// a new session's client presented a position in: what came back,
+	// and what is lost and why.
+	OnRoomRecovery func(ctx context.Context, s *Session, r RoomRecovery)
+	// OnPresence runs when a user enters or leaves a room whose
+	// RoomOptions have Presence on, as a hook of the session that entered
+	// or left (s is nil if another server holds it).
+	OnPresence func(ctx context.Context, s *Session, p PresenceChange)
 
 	// Test switches, to prove the tests catch a broken guarantee:
 	// testNoReplay makes resumes skip replay both ways, testNoDedupe
@@ -168,6 +208,12 @@ func (o *Options) withDefaults() Options {
 	setInt(&r.MaxSessions, 100_000)
 	setInt(&r.MaxSessionsPerUser, 100)
 	setInt(&r.MaxRoomsPerSession, 100)
+	setInt(&r.RoomRecoveryLimit, 1000)
+	if r.RoomHistory.MaxMessages == 0 {
+		r.RoomHistory.MaxMessages = 1000
+	}
+	setInt(&r.RoomHistory.MaxBytes, 1<<20)
+	setDur(&r.RoomHistory.MaxAge, 10*time.Minute)
 	if r.RateLimit > 0 && r.RateBurst <= 0 {
 		r.RateBurst = int(max(1, 2*r.RateLimit))
 	}

@@ -164,7 +164,8 @@ func (s *Session) welcome(req *resumeReq) (Resume, bool) {
 		// Test switch: ask for everything not acknowledged again.
 		recv = h.Acked
 	}
-	wl := &wire.Welcome{Flags: wire.WelcomeResumed, SessionID: s.id, Token: req.token, Epoch: req.epoch, Recv: recv, Replay: rec.Out - from}
+	wl := &wire.Welcome{Flags: wire.WelcomeResumed, SessionID: s.id, Token: req.token, Epoch: req.epoch, Recv: recv, Replay: rec.Out - from,
+		Features: s.features}
 	s.srv.fillLimits(wl)
 	c.mu.Lock()
 	c.written = from

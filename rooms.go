@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/tether-ws/tether/internal/wire"
@@ -13,11 +13,32 @@ import (
 // Room errors.
 var (
 	ErrTooManyRooms = errors.New("tether: too many rooms for this session")
-	ErrRoomName     = errors.New("tether: room names are 1 to 128 bytes of UTF-8")
+	ErrRoomName     = errors.New("tether: room names are 1 to 128 bytes of UTF-8, without NUL")
 )
 
 func validRoom(room string) bool {
-	return room != "" && len(room) <= 128 && utf8.ValidString(room)
+	return room != "" && len(room) <= wire.MaxRoomLen && utf8.ValidString(room) && !strings.ContainsRune(room, 0)
+}
+
+// userPrefix starts the store's name of a user's own stream; no room
+// name can (validRoom refuses NUL).
+const userPrefix = "\x00user:"
+
+func userStream(user string) string { return userPrefix + user }
+func isUserStream(room string) bool { return strings.HasPrefix(room, userPrefix) }
+func displayRoom(room string) string {
+	if isUserStream(room) {
+		return "the stream of user " + strings.TrimPrefix(room, userPrefix)
+	}
+	return room
+}
+
+// wireRoom is a room's name for the client: "" for its user's stream.
+func wireRoom(room string) string {
+	if isUserStream(room) {
+		return ""
+	}
+	return room
 }
 
 // storeCtx bounds a store call made by a method that takes no context.
@@ -28,7 +49,9 @@ func (srv *Server) storeCtx() (context.Context, context.CancelFunc) {
 // Join adds the session to a room. Rooms are kept by the store: they
 // survive resumes, and on a shared store they are the same on every
 // server. A session leaves every room when it ends. Joining twice is a
-// no-op.
+// no-op. Called for a new session whose client presented a position in
+// the room (it lost its previous session), Join replays what the client
+// missed from the room's history first (see Options.Readmit).
 func (s *Session) Join(room string) error {
 	ctx, cancel := s.srv.storeCtx()
 	defer cancel()
@@ -50,7 +73,7 @@ func (s *Session) Rooms() []string {
 	if err != nil {
 		return nil
 	}
-	return rec.Rooms
+	return publicRooms(rec.Rooms)
 }
 
 // Join adds a session, held by any server of the cluster, to a room.
@@ -58,59 +81,263 @@ func (srv *Server) Join(ctx context.Context, sessionID, room string) error {
 	if !validRoom(room) {
 		return ErrRoomName
 	}
-	switch err := srv.store.JoinRoom(ctx, sessionID, room, srv.o.MaxRoomsPerSession); {
-	case errors.Is(err, ErrTooManyRooms):
-		return fmt.Errorf("failed to join %q: %w (limit %d)", room, ErrTooManyRooms, srv.o.MaxRoomsPerSession)
-	case errors.Is(err, ErrNotFound):
-		return ErrSessionClosed
-	case err != nil:
-		return fmt.Errorf("failed to join %q: %w", room, err)
-	}
-	return nil
+	return srv.join(ctx, sessionID, room)
 }
 
 // Leave removes a session from a room.
 func (srv *Server) Leave(ctx context.Context, sessionID, room string) error {
-	if err := srv.store.LeaveRoom(ctx, sessionID, room); err != nil {
-		if errors.Is(err, ErrNotFound) {
-			return ErrSessionClosed
-		}
-		return fmt.Errorf("failed to leave %q: %w", room, err)
+	if !validRoom(room) {
+		return ErrRoomName
+	}
+	return srv.leave(ctx, sessionID, room, wire.RoomReasonNone)
+}
+
+// member is what joining and leaving need to know of a session.
+type member struct {
+	s        *Session // nil unless held here
+	user     string
+	features uint64
+}
+
+func (srv *Server) member(ctx context.Context, id string) (member, error) {
+	if s := srv.Session(id); s != nil && !s.isMoved() {
+		return member{s: s, user: s.user, features: s.features}, nil
+	}
+	rec, err := srv.store.Load(ctx, id)
+	if errors.Is(err, ErrNotFound) {
+		return member{}, ErrSessionClosed
+	}
+	if err != nil {
+		return member{}, err
+	}
+	return member{user: rec.UserID, features: rec.Features}, nil
+}
+
+func (m member) rooms() bool { return m.features&wire.FeatureRooms != 0 }
+
+// join adds a session to a room (a room's or a user's stream), placing
+// its cursor at the room's end, or after the position its client
+// presented if it is returning from a lost session.
+func (srv *Server) join(ctx context.Context, id, room string) error {
+	m, err := srv.member(ctx, id)
+	if err != nil {
+		return err
+	}
+	var rj *rejoinState
+	var from *RoomPosition
+	if m.s != nil {
+		rj, from = m.s.takePosition(room)
+	}
+	at, tail, rep, err := srv.plan(ctx, room, from, rj)
+	if err != nil {
+		return err
+	}
+	var ev *Message
+	if m.rooms() {
+		ev = roomEvent(&wire.RoomEvent{Kind: wire.RoomJoined, Room: wireRoom(room), Epoch: at.Epoch, Offset: at.Offset,
+			Reason: wire.RoomReason(rep.Reason), Flags: rep.flags(), Lost: uint64(max(rep.Lost, 0)),
+			Skipped: uint64(rep.Skipped), Recovered: uint64(rep.Recovered)})
+	}
+	seq, joined, err := srv.store.JoinRoom(ctx, id, room, srv.o.MaxRoomsPerSession, at, ev)
+	switch {
+	case errors.Is(err, ErrTooManyRooms):
+		return fmt.Errorf("failed to join %q: %w (limit %d)", displayRoom(room), ErrTooManyRooms, srv.o.MaxRoomsPerSession)
+	case errors.Is(err, ErrNotFound):
+		return ErrSessionClosed
+	case errors.Is(err, ErrOverflow):
+		srv.overflowed(ctx, m.s, id)
+		return fmt.Errorf("failed to join %q: %w", displayRoom(room), ErrOverflow)
+	case err != nil:
+		return fmt.Errorf("failed to join %q: %w", displayRoom(room), err)
+	}
+	if !joined {
+		return nil
+	}
+	if m.s != nil {
+		m.s.woke(seq)
+	}
+	if from != nil {
+		rj.report(rep)
+	}
+	if err := srv.catchUp(ctx, id, room, at, tail); err != nil {
+		return fmt.Errorf("failed to join %q: %w", displayRoom(room), err)
+	}
+	if srv.roomOptions(room).Presence && (from == nil || rj.announce) {
+		srv.presenceHook(m.s, srv.announce(ctx, m, id, room, true))
 	}
 	return nil
 }
 
-// Broadcast queues a message for every session in room, connected or
-// not, on any server of the cluster, exactly as Send does for one: each
-// member gets it in order with its own sequence number, and replays it
-// after a resume. The payload is copied once and shared by every member.
-// It returns how many sessions the message was queued for; members whose
-// replay buffer overflows end with CauseOverflow, as with Send.
-func (srv *Server) Broadcast(ctx context.Context, room string, typ MessageType, p []byte) (int, error) {
-	if !validRoom(room) {
-		return 0, ErrRoomName
-	}
-	if err := srv.checkPayload(typ, p); err != nil {
-		return 0, err
-	}
-	ids, err := srv.store.RoomMembers(ctx, room)
+// plan decides where a session joining room starts. A joiner with no
+// position starts at the room's end. A returning client starts after its
+// position, less what history no longer holds (Lost) and what exceeds the
+// recovery bounds (Skipped, the oldest); tail is what it gets back.
+func (srv *Server) plan(ctx context.Context, room string, from *RoomPosition, rj *rejoinState) (RoomPosition, []Message, RoomRecovery, error) {
+	st, err := srv.store.OpenRoom(ctx, room)
 	if err != nil {
-		return 0, fmt.Errorf("failed to list room %q: %w", room, err)
+		return RoomPosition{}, nil, RoomRecovery{}, fmt.Errorf("failed to open room %q: %w", displayRoom(room), err)
 	}
-	return srv.fanOut(ctx, ids, typ, append([]byte(nil), p...))
+	at := RoomPosition{Epoch: st.Epoch, Offset: st.Last}
+	rep := RoomRecovery{Room: wireRoom(room), Readmitted: true}
+	if from == nil {
+		return at, nil, rep, nil
+	}
+	switch {
+	case from.Epoch != st.Epoch:
+		rep.Lost, rep.Reason = -1, RoomEpochChanged
+		at.Offset = st.First - 1
+	case from.Offset > st.Last:
+		rep.Lost, rep.Reason = -1, RoomDiverged
+		return at, nil, rep, nil
+	default:
+		at.Offset = from.Offset
+		if st.First > from.Offset+1 {
+			rep.Lost, rep.Reason = int64(st.First-1-from.Offset), RoomHistoryTrimmed
+			at.Offset = st.First - 1
+		}
+	}
+	limit := uint64(max(0, min(srv.o.RoomRecoveryLimit, rj.msgs)))
+	if n := st.Last - at.Offset; n > limit {
+		rep.Skipped = int(n - limit)
+		at.Offset = st.Last - limit
+	}
+	if limit == 0 {
+		return at, nil, rep, nil
+	}
+	st2, tail, err := srv.store.History(ctx, room, at.Offset, int(limit), nil)
+	if err != nil {
+		return RoomPosition{}, nil, RoomRecovery{}, fmt.Errorf("failed to read room %q: %w", displayRoom(room), err)
+	}
+	if st2.Epoch != at.Epoch {
+		// The stream changed in between: start at its end.
+		return RoomPosition{Epoch: st2.Epoch, Offset: st2.Last}, nil, RoomRecovery{Room: rep.Room, Readmitted: true, Lost: -1, Reason: RoomEpochChanged}, nil
+	}
+	if len(tail) > 0 && tail[0].Offset > at.Offset+1 {
+		// Trimmed in between.
+		more := tail[0].Offset - 1 - at.Offset
+		if rep.Lost >= 0 {
+			rep.Lost += int64(more)
+			rep.Reason = RoomHistoryTrimmed
+		}
+		at.Offset += more
+	}
+	b := 0
+	for _, m := range tail {
+		b += len(m.Data)
+	}
+	for len(tail) > 0 && b > rj.bytes {
+		b -= len(tail[0].Data)
+		tail = tail[1:]
+		at.Offset++
+		rep.Skipped++
+	}
+	rep.Recovered = len(tail)
+	rj.msgs -= len(tail)
+	rj.bytes -= b
+	return at, tail, rep, nil
 }
 
-// SendToUser queues a message for every session of a user, like Broadcast.
-func (srv *Server) SendToUser(ctx context.Context, userID string, typ MessageType, p []byte) (int, error) {
-	if err := srv.checkPayload(typ, p); err != nil {
-		return 0, err
+// catchUpRounds bounds how often catchUp reads history: a member that
+// joined is caught up by then, or by the room's next publish.
+const catchUpRounds = 64
+
+// catchUp appends to a member that joined at `at` the room's messages
+// published since: tail first, then what history holds beyond it.
+func (srv *Server) catchUp(ctx context.Context, id, room string, at RoomPosition, tail []Message) error {
+	cur := at
+	for range catchUpRounds {
+		if len(tail) == 0 {
+			st, h, err := srv.store.History(ctx, room, cur.Offset, 256, nil)
+			if err != nil {
+				return err
+			}
+			if len(h) == 0 {
+				return nil
+			}
+			if cur.Epoch == "" {
+				cur.Epoch = st.Epoch
+			}
+			if st.Epoch != cur.Epoch || h[0].Offset != cur.Offset+1 {
+				// The stream was dropped and started again, or trimmed
+				// past the member: its session ends with the loss
+				// reported, room by room, when its client returns.
+				srv.roomLost(ctx, id)
+				return nil
+			}
+			tail = h
+		}
+		err := srv.deliver(ctx, id, &delivery{batch: tail, epoch: cur.Epoch})
+		switch {
+		case errors.Is(err, ErrNotMember), errors.Is(err, ErrSessionClosed):
+			return nil
+		case err != nil:
+			return err
+		}
+		cur.Offset = tail[len(tail)-1].Offset
+		tail = nil
 	}
-	ids, err := srv.store.UserSessions(ctx, userID)
-	if err != nil {
-		return 0, fmt.Errorf("failed to list the sessions of %q: %w", userID, err)
-	}
-	return srv.fanOut(ctx, ids, typ, append([]byte(nil), p...))
+	return nil
 }
+
+// roomLost ends a member whose room messages cannot be appended in order.
+func (srv *Server) roomLost(ctx context.Context, id string) {
+	if s := srv.Session(id); s != nil && !s.isMoved() {
+		s.end(CauseOverflow, errRoomLost, wire.CloseOverflow, "tether: replay buffer overflow")
+		return
+	}
+	srv.remoteOverflow(ctx, id)
+}
+
+// overflowed ends a session whose replay buffer could not take a room
+// event.
+func (srv *Server) overflowed(ctx context.Context, s *Session, id string) {
+	if s != nil {
+		s.end(CauseOverflow, ErrOverflow, wire.CloseOverflow, "tether: replay buffer overflow")
+		return
+	}
+	srv.remoteOverflow(ctx, id)
+}
+
+// leave removes a session from a room, telling its client why.
+func (srv *Server) leave(ctx context.Context, id, room string, reason wire.RoomReason) error {
+	m, err := srv.member(ctx, id)
+	if err != nil {
+		return err
+	}
+	var ev *Message
+	if m.rooms() {
+		ev = roomEvent(&wire.RoomEvent{Kind: wire.RoomLeft, Room: wireRoom(room), Reason: reason})
+	}
+	seq, left, err := srv.store.LeaveRoom(ctx, id, room, ev)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return ErrSessionClosed
+	case errors.Is(err, ErrOverflow):
+		srv.overflowed(ctx, m.s, id)
+		return fmt.Errorf("failed to leave %q: %w", displayRoom(room), ErrOverflow)
+	case err != nil:
+		return fmt.Errorf("failed to leave %q: %w", displayRoom(room), err)
+	}
+	if !left {
+		return nil
+	}
+	if m.s != nil {
+		m.s.woke(seq)
+	}
+	if srv.roomOptions(room).Presence {
+		srv.presenceHook(m.s, srv.announce(ctx, m, id, room, false))
+	}
+	return nil
+}
+
+// roomEvent is a room event as it waits in a session's replay buffer.
+func roomEvent(e *wire.RoomEvent) *Message {
+	return &Message{Type: typeRoomEvent, Room: e.Room, Data: wire.AppendRoomEventBody(nil, e)}
+}
+
+// typeRoomEvent marks a message of a session's stream that is a room
+// event (Data holds its wire body). It never reaches an application.
+const typeRoomEvent MessageType = 0x80
 
 // RoomMemberIDs returns the IDs of the sessions in a room, on every server.
 func (srv *Server) RoomMemberIDs(ctx context.Context, room string) ([]string, error) {
@@ -143,6 +370,11 @@ func (srv *Server) RoomNames() map[string]int {
 	ctx, cancel := srv.storeCtx()
 	defer cancel()
 	m, _ := srv.store.RoomSizes(ctx)
+	for r := range m {
+		if isUserStream(r) {
+			delete(m, r)
+		}
+	}
 	return m
 }
 
@@ -156,167 +388,4 @@ func (srv *Server) local(ids []string) []*Session {
 		}
 	}
 	return out
-}
-
-// appendEacher is a store that appends one message to many sessions in
-// one round trip (redisstore does), which a broadcast on a shared store
-// needs: one round trip per member would not scale.
-type appendEacher interface {
-	AppendEach(ctx context.Context, ids []string, m Message) ([]uint64, []error)
-}
-
-func (srv *Server) fanOut(ctx context.Context, ids []string, typ MessageType, p []byte) (int, error) {
-	if ae, ok := srv.store.(appendEacher); ok && srv.cluster != nil && len(ids) > 1 {
-		return srv.fanOutBatch(ctx, ae, ids, typ, p)
-	}
-	n := 0
-	for _, id := range ids {
-		switch err := srv.sendTo(ctx, id, typ, p); {
-		case err == nil:
-			n++
-		case errors.Is(err, ErrSessionClosed), errors.Is(err, ErrOverflow), errors.Is(err, ErrServerClosed):
-			// That member is gone or going; it was told, or will be.
-		default:
-			return n, err
-		}
-	}
-	return n, nil
-}
-
-// Send queues a message for a session held by any server of the cluster.
-// It fails with ErrSessionClosed if there is no such session.
-func (srv *Server) Send(ctx context.Context, sessionID string, typ MessageType, p []byte) error {
-	if err := srv.checkPayload(typ, p); err != nil {
-		return err
-	}
-	return srv.sendTo(ctx, sessionID, typ, append([]byte(nil), p...))
-}
-
-// sendTo queues p, which must never change, for a session anywhere.
-func (srv *Server) sendTo(ctx context.Context, id string, typ MessageType, p []byte) error {
-	if s := srv.Session(id); s != nil {
-		return s.sendShared(ctx, typ, p)
-	}
-	return srv.appendRemote(ctx, id, typ, p)
-}
-
-// appendRemote queues a message for a session held by another server, or
-// by none (its client is away): the store keeps it and tells the owner.
-func (srv *Server) appendRemote(ctx context.Context, id string, typ MessageType, p []byte) error {
-	_, err := srv.store.Append(ctx, id, Message{Type: typ, Data: p})
-	switch {
-	case errors.Is(err, ErrNotFound):
-		return ErrSessionClosed
-	case errors.Is(err, ErrOverflow):
-		srv.remoteOverflow(ctx, id)
-		return fmt.Errorf("failed to send: %w", ErrOverflow)
-	case err != nil:
-		return fmt.Errorf("failed to send: %w", err)
-	}
-	return nil
-}
-
-// Kick ends a session held by any server of the cluster, like
-// Session.Close.
-func (srv *Server) Kick(ctx context.Context, sessionID, reason string) error {
-	if s := srv.Session(sessionID); s != nil {
-		return s.Close(reason)
-	}
-	return srv.remoteKick(ctx, sessionID, reason)
-}
-
-func (srv *Server) checkPayload(typ MessageType, p []byte) error {
-	if len(p) > srv.o.MaxMessageSize {
-		return fmt.Errorf("failed to send %d bytes: %w", len(p), ErrTooBig)
-	}
-	switch typ {
-	case Text:
-		if !utf8.Valid(p) {
-			return ErrInvalidUTF8
-		}
-	case Binary:
-	default:
-		return fmt.Errorf("tether: invalid message type %d", typ)
-	}
-	return nil
-}
-
-// SessionInfo describes a session as the store sees it, wherever it is
-// held.
-type SessionInfo struct {
-	ID      string
-	UserID  string
-	State   SessionState // connected or disconnected
-	Since   time.Time    // when it disconnected; zero while connected
-	Created time.Time
-	Pending int // server→client messages not yet acknowledged (the replay depth)
-	Rooms   []string
-	Meta    map[string]string
-	Node    string // the server holding it; "" when none
-}
-
-// Info returns a session's state from the store, wherever it is held. It
-// fails with ErrSessionClosed if there is no such session.
-func (srv *Server) Info(ctx context.Context, sessionID string) (SessionInfo, error) {
-	if s := srv.Session(sessionID); s != nil && !s.isMoved() {
-		st, since := s.State()
-		if st == stateClosed {
-			return SessionInfo{}, ErrSessionClosed
-		}
-		return SessionInfo{ID: s.id, UserID: s.user, State: st, Since: since, Created: s.created,
-			Pending: s.Pending(), Rooms: s.Rooms(), Meta: s.Meta(), Node: srv.nodeName()}, nil
-	}
-	rec, err := srv.store.Load(ctx, sessionID)
-	if errors.Is(err, ErrNotFound) {
-		return SessionInfo{}, ErrSessionClosed
-	}
-	if err != nil {
-		return SessionInfo{}, err
-	}
-	info := SessionInfo{ID: rec.ID, UserID: rec.UserID, State: StateConnected, Since: rec.Detached, Created: rec.Created,
-		Pending: int(rec.Out - rec.Acked), Rooms: rec.Rooms, Meta: rec.Meta, Node: rec.Owner}
-	if !rec.Detached.IsZero() || rec.Owner == "" {
-		info.State = StateDisconnected
-	}
-	return info, nil
-}
-
-func (s *Session) isMoved() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.moved
-}
-
-// fanOutBatch appends to every member at once, then wakes the writers of
-// the members held here (the store wakes the other servers).
-func (srv *Server) fanOutBatch(ctx context.Context, ae appendEacher, ids []string, typ MessageType, p []byte) (int, error) {
-	const chunk = 512
-	n := 0
-	var firstErr error
-	for len(ids) > 0 {
-		part := ids[:min(chunk, len(ids))]
-		ids = ids[len(part):]
-		seqs, errs := ae.AppendEach(ctx, part, Message{Type: typ, Data: p})
-		for i, id := range part {
-			switch err := errs[i]; {
-			case err == nil:
-				n++
-				if s := srv.Session(id); s != nil {
-					s.woke(seqs[i])
-				}
-			case errors.Is(err, ErrNotFound):
-			case errors.Is(err, ErrOverflow):
-				if s := srv.Session(id); s != nil && !s.isMoved() {
-					s.end(CauseOverflow, ErrOverflow, wire.CloseOverflow, "tether: replay buffer overflow")
-				} else {
-					srv.remoteOverflow(ctx, id)
-				}
-			default:
-				if firstErr == nil {
-					firstErr = fmt.Errorf("failed to send: %w", err)
-				}
-			}
-		}
-	}
-	return n, firstErr
 }

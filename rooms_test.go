@@ -23,6 +23,16 @@ type recordingStore struct {
 }
 
 func (r *recordingStore) Append(ctx context.Context, id string, msgs ...tether.Message) (uint64, error) {
+	r.record(msgs)
+	return r.Store.Append(ctx, id, msgs...)
+}
+
+func (r *recordingStore) AppendRoom(ctx context.Context, id, room, epoch string, msgs ...tether.Message) (uint64, error) {
+	r.record(msgs)
+	return r.Store.AppendRoom(ctx, id, room, epoch, msgs...)
+}
+
+func (r *recordingStore) record(msgs []tether.Message) {
 	r.mu.Lock()
 	for _, m := range msgs {
 		if len(m.Data) > 0 {
@@ -30,7 +40,6 @@ func (r *recordingStore) Append(ctx context.Context, id string, msgs ...tether.M
 		}
 	}
 	r.mu.Unlock()
-	return r.Store.Append(ctx, id, msgs...)
 }
 
 func TestRoomsBroadcast(t *testing.T) {
@@ -65,8 +74,8 @@ func TestRoomsBroadcast(t *testing.T) {
 	ts.hooks.waitFor(t, "away", 5*time.Second, func() bool { return len(ts.hooks.disc[awayID]) == 1 })
 	for i := 1; i <= 10; i++ {
 		got, err := ts.srv.Broadcast(bg, "lobby", tether.Text, fmt.Appendf(nil, "b%d", i))
-		if err != nil || got != n {
-			t.Fatalf("broadcast %d: queued for %d, err %v", i, got, err)
+		if err != nil || got.Members != n {
+			t.Fatalf("broadcast %d: queued for %d, err %v", i, got.Members, err)
 		}
 	}
 	ts.proxy.Refuse(false)
@@ -106,8 +115,8 @@ func TestRoomsBroadcast(t *testing.T) {
 		t.Fatalf("empty room: %v", err)
 	}
 	s.Leave("lobby")
-	if got, _ := ts.srv.Broadcast(bg, "lobby", tether.Text, []byte("x")); got != n-1 {
-		t.Fatalf("after leave, broadcast reached %d", got)
+	if got, _ := ts.srv.Broadcast(bg, "lobby", tether.Text, []byte("x")); got.Members != n-1 {
+		t.Fatalf("after leave, broadcast reached %d", got.Members)
 	}
 	// A session that ends leaves its rooms.
 	if err := cs[2].Close(bg); err != nil {

@@ -323,7 +323,7 @@ func (srv *Server) accept(ctx context.Context, wc *ws.Conn, r *http.Request, use
 			if code == closeDiverged {
 				prev = &Loss{SessionID: h.SessionID, Reason: ReasonDiverged, ToClient: -1,
 					FromClient: int64(h.Written - h.Acked), Carried: int64(h.Last - h.Written)}
-				srv.open(ctx, c, r, user, h.Attempt, prev, nil)
+				srv.open(ctx, c, r, user, h, prev, nil)
 				return
 			}
 			if code != wire.CloseTryAgain || reason != "" {
@@ -342,7 +342,7 @@ func (srv *Server) accept(ctx context.Context, wc *ws.Conn, r *http.Request, use
 			return
 		}
 	}
-	srv.open(ctx, c, r, user, h.Attempt, prev, tomb)
+	srv.open(ctx, c, r, user, h, prev, tomb)
 }
 
 // lostSession explains why the session a client asked for is gone, with
@@ -377,7 +377,7 @@ func (srv *Server) lostSession(ctx context.Context, user string, h *wire.Hello) 
 }
 
 // open starts a new session on c.
-func (srv *Server) open(ctx context.Context, c *conn, r *http.Request, user string, attempt uint64, prev *Loss, tomb *Tombstone) {
+func (srv *Server) open(ctx context.Context, c *conn, r *http.Request, user string, h *wire.Hello, prev *Loss, tomb *Tombstone) {
 	epoch, err := srv.store.Epoch(ctx)
 	if err != nil {
 		srv.log.Error("tether: store unavailable", "err", err)
@@ -404,17 +404,18 @@ func (srv *Server) open(ctx context.Context, c *conn, r *http.Request, user stri
 	}
 
 	token, th := newToken()
-	s := &Session{srv: srv, id: newID(), user: user, created: time.Now(), token: th, lease: 1, attempt: attempt}
+	s := &Session{srv: srv, id: newID(), user: user, created: time.Now(), token: th, lease: 1, attempt: h.Attempt,
+		features: h.Features & wire.FeatureRooms, rejoin: srv.newRejoin(user, h, prev)}
 	rec := &Record{
-		ID: s.id, UserID: user, Token: th, Created: s.created, Owner: srv.nodeName(), Attempt: attempt,
-		MaxMessages: srv.o.MaxReplayMessages, MaxBytes: srv.o.MaxReplayBytes,
+		ID: s.id, UserID: user, Token: th, Created: s.created, Owner: srv.nodeName(), Attempt: h.Attempt,
+		Features: s.features, MaxMessages: srv.o.MaxReplayMessages, MaxBytes: srv.o.MaxReplayBytes,
 	}
 	if err := srv.store.Create(ctx, rec); err != nil {
 		srv.log.Error("tether: cannot create session", "err", err)
 		srv.refuse(c.ws, wire.CloseTryAgain, "tether: store unavailable")
 		return
 	}
-	wl := &wire.Welcome{SessionID: s.id, Token: token, Epoch: epoch}
+	wl := &wire.Welcome{SessionID: s.id, Token: token, Epoch: epoch, Features: s.features}
 	if prev != nil {
 		wl.Reason = wire.LossReason(prev.Reason)
 		if tomb != nil {

@@ -2,6 +2,7 @@ package tether
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"sync"
@@ -78,6 +79,8 @@ type Session struct {
 	ackWait   chan struct{} // made by WaitPending, closed by the next ack
 	tokens    float64       // rate limit bucket
 	refilled  time.Time     // when tokens was last topped up
+	features  uint64        // wire features of the session's client; set before the session is shared
+	rejoin    *rejoinState  // a new session's room positions, until OnOpen and Readmit are done with them
 
 	q, spare []event // hook queue, drained by one goroutine at a time
 	running  bool
@@ -137,6 +140,21 @@ func (s *Session) Send(ctx context.Context, typ MessageType, p []byte) error {
 
 // sendShared queues p without copying it; p must never change.
 func (s *Session) sendShared(ctx context.Context, typ MessageType, p []byte) error {
+	return s.queue(ctx, &delivery{m: Message{Type: typ, Data: p}})
+}
+
+// delivery is a message on its way into a session's replay buffer: one
+// for the session alone, or a room's (m.Room and m.Offset set, with the
+// stream's epoch), or a run of a room's messages (batch, when a member
+// catches up with the room's history). Payloads never change.
+type delivery struct {
+	m     Message
+	epoch string
+	batch []Message
+}
+
+// queue appends d to the session's replay buffer and wakes its writer.
+func (s *Session) queue(ctx context.Context, d *delivery) error {
 	s.mu.Lock()
 	if s.state == stateClosed {
 		s.mu.Unlock()
@@ -144,7 +162,7 @@ func (s *Session) sendShared(ctx context.Context, typ MessageType, p []byte) err
 	}
 	if s.moved {
 		s.mu.Unlock()
-		return s.srv.appendRemote(ctx, s.id, typ, p)
+		return s.srv.deliverRemote(ctx, s.id, d)
 	}
 	if s.final {
 		s.mu.Unlock()
@@ -152,7 +170,7 @@ func (s *Session) sendShared(ctx context.Context, typ MessageType, p []byte) err
 	}
 	s.appending++
 	s.mu.Unlock()
-	seq, err := s.srv.store.Append(ctx, s.id, Message{Type: typ, Data: p})
+	seq, err := s.srv.appendTo(ctx, s.id, d)
 	s.mu.Lock()
 	s.appending--
 	final := s.final && s.appending == 0
@@ -164,15 +182,17 @@ func (s *Session) sendShared(ctx context.Context, typ MessageType, p []byte) err
 	if final && c != nil {
 		defer c.checkDrain()
 	}
-	if err != nil {
-		if err == ErrOverflow {
-			s.srv.log.Warn("tether: replay buffer overflow", "session", s.id, "user", s.user)
-			s.end(CauseOverflow, ErrOverflow, wire.CloseOverflow, "tether: replay buffer overflow")
-			return fmt.Errorf("failed to send: %w", ErrOverflow)
-		}
-		if err == ErrNotFound {
-			return ErrSessionClosed
-		}
+	switch {
+	case err == nil:
+	case errors.Is(err, ErrOverflow), errors.Is(err, errRoomLost):
+		s.srv.log.Warn("tether: replay buffer overflow", "session", s.id, "user", s.user, "err", err)
+		s.end(CauseOverflow, err, wire.CloseOverflow, "tether: replay buffer overflow")
+		return fmt.Errorf("failed to send: %w", ErrOverflow)
+	case errors.Is(err, ErrNotFound):
+		return ErrSessionClosed
+	case errors.Is(err, ErrNotMember):
+		return err
+	default:
 		return fmt.Errorf("failed to send: %w", err)
 	}
 	if c != nil {

@@ -3,6 +3,7 @@ package tether
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -74,13 +75,20 @@ type Store interface {
 	// the last assigned seq fails with ErrAckRange.
 	Ack(ctx context.Context, id string, seq uint64) error
 
-	// JoinRoom adds a session to a room (a no-op if it is in already). It
+	// JoinRoom adds a session to a room with its cursor there at `at`
+	// (see AppendRoom) and appends ev, if not nil, to its replay buffer, in
+	// one step, and returns the session's last seq. It reports joined
+	// false, changing nothing, if the session is in the room already. It
 	// fails with ErrTooManyRooms if the session would be in more than max
-	// rooms (zero means no bound).
-	JoinRoom(ctx context.Context, id, room string, max int) error
+	// rooms (zero means no bound), and with ErrOverflow, changing nothing,
+	// if ev does not fit the replay buffer.
+	JoinRoom(ctx context.Context, id, room string, max int, at RoomPosition, ev *Message) (seq uint64, joined bool, err error)
 
-	// LeaveRoom removes a session from a room.
-	LeaveRoom(ctx context.Context, id, room string) error
+	// LeaveRoom removes a session from a room and appends ev, if not nil,
+	// in one step, and returns the session's last seq. It reports left
+	// false, changing nothing, if the session was not in the room, and
+	// fails with ErrOverflow, changing nothing, if ev does not fit.
+	LeaveRoom(ctx context.Context, id, room string, ev *Message) (seq uint64, left bool, err error)
 
 	// RoomMembers returns the IDs of the sessions in a room.
 	RoomMembers(ctx context.Context, room string) ([]string, error)
@@ -101,7 +109,88 @@ type Store interface {
 
 	// Tombstone returns what is left of a closed session, or ErrNotFound.
 	Tombstone(ctx context.Context, id string) (*Tombstone, error)
+
+	// Room streams. Every room is a stream: Publish gives each message
+	// the room's next offset (1, 2, …) under the room's epoch, a name for
+	// the stream's history that changes whenever that history may have
+	// been lost. A member receives room messages through its replay
+	// buffer (AppendRoom), each at most once and in offset order: its
+	// cursor in the room is the offset of the last room message appended
+	// to it, or where JoinRoom placed it.
+
+	// Publish appends m to room's stream and returns its position: the
+	// room's next offset, under the room's epoch. A room without a stream
+	// gets one, with a new epoch. The message is kept in the room's
+	// history within lim, oldest trimmed first. Any server may publish;
+	// concurrent Publishes to one room get distinct, consecutive offsets.
+	Publish(ctx context.Context, room string, m Message, lim HistoryLimits) (RoomPosition, error)
+
+	// OpenRoom returns the state of room's stream, creating the stream
+	// (empty, with a new epoch, offsets from 1) if the room has none, as
+	// Publish would: a session joining a room learns the epoch its first
+	// message will have. A created stream is kept like one Publish
+	// created.
+	OpenRoom(ctx context.Context, room string) (RoomState, error)
+
+	// History returns the state of room's stream and appends to dst the
+	// kept messages with Offset > after, in order, at most max of them
+	// (none when max <= 0). A room without a stream has the zero
+	// RoomState. Returned messages have Room and Offset set.
+	History(ctx context.Context, room string, after uint64, max int, dst []Message) (RoomState, []Message, error)
+
+	// AppendRoom appends messages of one room, all of epoch and with
+	// consecutive offsets, to a session's replay buffer, as Append does,
+	// and moves the session's cursor in the room to the last one. Those at
+	// or below the cursor are skipped (they are the session's already). It
+	// fails, appending nothing, with:
+	//   - ErrNotFound if there is no such session;
+	//   - ErrNotMember if the session is not in the room;
+	//   - a *RoomGapError (Is ErrRoomGap) giving the cursor, if the first
+	//     message not skipped does not follow the cursor, or if the cursor
+	//     is in another epoch: the caller appends what is missing first;
+	//   - ErrOverflow if the messages do not fit the replay buffer.
+	// A cursor whose epoch is "" (the room had no stream when the session
+	// joined) takes epoch. A session given rooms by Create has no cursor
+	// in them until the first AppendRoom, which starts it anywhere.
+	// It returns the last seq, as Append does.
+	AppendRoom(ctx context.Context, id, room, epoch string, msgs ...Message) (uint64, error)
 }
+
+// RoomPosition is a place in a room's stream: every message up to Offset
+// under Epoch.
+type RoomPosition struct {
+	Epoch  string
+	Offset uint64
+}
+
+// RoomState describes a room's stream.
+type RoomState struct {
+	Epoch string // "" if the room has no stream (nothing was ever published, or it was dropped)
+	First uint64 // offset of the oldest kept message; Last+1 when none is kept
+	Last  uint64 // offset of the last message published
+}
+
+// HistoryLimits bound a room's history. A zero field means no bound of
+// its kind, except that MaxMessages < 0 keeps no history at all (offsets
+// are still given, so members can tell exactly what they miss).
+type HistoryLimits struct {
+	MaxMessages int
+	MaxBytes    int
+	MaxAge      time.Duration
+}
+
+// RoomGapError is AppendRoom's refusal to append out of order: Cursor is
+// where the session is in the room.
+type RoomGapError struct {
+	Cursor RoomPosition
+}
+
+func (e *RoomGapError) Error() string {
+	return fmt.Sprintf("tether: room messages must follow offset %d of epoch %q", e.Cursor.Offset, e.Cursor.Epoch)
+}
+
+// Is makes errors.Is(err, ErrRoomGap) true.
+func (e *RoomGapError) Is(target error) bool { return target == ErrRoomGap }
 
 // Cluster is implemented by stores that several servers share. With it a
 // client may resume on any server: the server it lands on asks the owner
@@ -154,12 +243,14 @@ const (
 
 // Store errors.
 var (
-	ErrNotFound = errors.New("tether: session not found")
-	ErrExists   = errors.New("tether: session already exists")
-	ErrOverflow = errors.New("tether: replay buffer full")
-	ErrGap      = errors.New("tether: messages already trimmed")
-	ErrAckRange = errors.New("tether: ack beyond last sent message")
-	ErrFenced   = errors.New("tether: session owned by another server")
+	ErrNotFound  = errors.New("tether: session not found")
+	ErrExists    = errors.New("tether: session already exists")
+	ErrOverflow  = errors.New("tether: replay buffer full")
+	ErrGap       = errors.New("tether: messages already trimmed")
+	ErrAckRange  = errors.New("tether: ack beyond last sent message")
+	ErrFenced    = errors.New("tether: session owned by another server")
+	ErrRoomGap   = errors.New("tether: room messages out of order")
+	ErrNotMember = errors.New("tether: session not in the room")
 )
 
 // TokenHash is the SHA-256 of a resume token. Stores keep hashes only.
@@ -181,6 +272,7 @@ type Record struct {
 	Attempt   uint64    // stamp of the client's last accepted connection attempt
 	Owner     string    // node holding the session; "" when none
 	Lease     uint64    // fencing token: grows with every Claim (kept by the store)
+	Features  uint64    // wire features of the session's client: the frames its messages travel in (set by Create)
 
 	MaxMessages int // replay buffer bound, messages
 	MaxBytes    int // replay buffer bound, payload bytes

@@ -19,6 +19,11 @@ type MemoryStoreOptions struct {
 	// MaxTombstones bounds the tombstones kept; the oldest go first.
 	// Zero means 100,000.
 	MaxTombstones int
+	// MaxRoomStreams bounds the room streams kept. Beyond it, publishing
+	// to a new room drops the stream of the room without members that was
+	// published to least recently (its epoch is gone with it). Streams of
+	// rooms with members are never dropped. Zero means 100,000.
+	MaxRoomStreams int
 }
 
 // MemoryStore keeps sessions in this process. It is the default store:
@@ -33,6 +38,11 @@ type MemoryStore struct {
 	imu   sync.RWMutex // guards the indexes; taken after a shard lock
 	rooms map[string]map[string]struct{}
 	users map[string]map[string]struct{}
+
+	rmu     sync.Mutex // guards streams and pubs
+	streams map[string]*memStream
+	pubs    uint64 // publishes, to sweep expired streams now and then
+	maxR    int
 
 	tmu    sync.Mutex
 	tombs  map[string]*Tombstone
@@ -57,6 +67,7 @@ type memSession struct {
 	buf   []Message // kept messages; buf[head:] are unacknowledged
 	head  int
 	bytes int
+	curs  []roomCursor // the session's cursor in rec.Rooms[i] is curs[i]
 }
 
 // NewMemoryStore returns an empty in-memory store with a fresh epoch.
@@ -71,6 +82,9 @@ func NewMemoryStore(opts *MemoryStoreOptions) *MemoryStore {
 	if o.MaxTombstones <= 0 {
 		o.MaxTombstones = 100_000
 	}
+	if o.MaxRoomStreams <= 0 {
+		o.MaxRoomStreams = 100_000
+	}
 	var e [8]byte
 	_, _ = rand.Read(e[:])
 	s := &MemoryStore{
@@ -81,6 +95,9 @@ func NewMemoryStore(opts *MemoryStoreOptions) *MemoryStore {
 		users: make(map[string]map[string]struct{}),
 		ttl:   o.TombstoneTTL,
 		maxT:  o.MaxTombstones,
+		maxR:  o.MaxRoomStreams,
+
+		streams: make(map[string]*memStream),
 	}
 	for i := range s.shards {
 		s.shards[i].m = make(map[string]*memSession)
@@ -114,6 +131,7 @@ func (s *MemoryStore) Create(_ context.Context, rec *Record) error {
 	for _, r := range rec.Rooms {
 		if !slices.Contains(ms.rec.Rooms, r) {
 			ms.rec.Rooms = append(ms.rec.Rooms, r)
+			ms.curs = append(ms.curs, roomCursor{})
 			addIndex(s.rooms, r, rec.ID)
 		}
 	}
@@ -206,89 +224,6 @@ func (s *MemoryStore) Release(_ context.Context, id string, lease uint64) error 
 	return nil
 }
 
-// JoinRoom implements Store.
-func (s *MemoryStore) JoinRoom(_ context.Context, id, room string, max int) error {
-	sh := s.shard(id)
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	ms, ok := sh.m[id]
-	if !ok {
-		return ErrNotFound
-	}
-	if slices.Contains(ms.rec.Rooms, room) {
-		return nil
-	}
-	if max > 0 && len(ms.rec.Rooms) >= max {
-		return ErrTooManyRooms
-	}
-	ms.rec.Rooms = append(ms.rec.Rooms, room)
-	s.imu.Lock()
-	addIndex(s.rooms, room, id)
-	s.imu.Unlock()
-	return nil
-}
-
-// LeaveRoom implements Store.
-func (s *MemoryStore) LeaveRoom(_ context.Context, id, room string) error {
-	sh := s.shard(id)
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	ms, ok := sh.m[id]
-	if !ok {
-		return ErrNotFound
-	}
-	if i := slices.Index(ms.rec.Rooms, room); i >= 0 {
-		ms.rec.Rooms = slices.Delete(ms.rec.Rooms, i, i+1)
-		s.imu.Lock()
-		removeIndex(s.rooms, room, id)
-		s.imu.Unlock()
-	}
-	return nil
-}
-
-// RoomMembers implements Store.
-func (s *MemoryStore) RoomMembers(_ context.Context, room string) ([]string, error) {
-	s.imu.RLock()
-	defer s.imu.RUnlock()
-	return slices.Collect(maps.Keys(s.rooms[room])), nil
-}
-
-// RoomSizes implements Store.
-func (s *MemoryStore) RoomSizes(context.Context) (map[string]int, error) {
-	s.imu.RLock()
-	defer s.imu.RUnlock()
-	out := make(map[string]int, len(s.rooms))
-	for r, m := range s.rooms {
-		out[r] = len(m)
-	}
-	return out, nil
-}
-
-// UserSessions implements Store.
-func (s *MemoryStore) UserSessions(_ context.Context, user string) ([]string, error) {
-	s.imu.RLock()
-	defer s.imu.RUnlock()
-	return slices.Collect(maps.Keys(s.users[user])), nil
-}
-
-func addIndex(m map[string]map[string]struct{}, key, id string) {
-	set := m[key]
-	if set == nil {
-		set = make(map[string]struct{})
-		m[key] = set
-	}
-	set[id] = struct{}{}
-}
-
-func removeIndex(m map[string]map[string]struct{}, key, id string) {
-	if set := m[key]; set != nil {
-		delete(set, id)
-		if len(set) == 0 {
-			delete(m, key)
-		}
-	}
-}
-
 // Append implements Store.
 func (s *MemoryStore) Append(_ context.Context, id string, msgs ...Message) (uint64, error) {
 	sh := s.shard(id)
@@ -298,13 +233,22 @@ func (s *MemoryStore) Append(_ context.Context, id string, msgs ...Message) (uin
 	if !ok {
 		return 0, ErrNotFound
 	}
+	if err := ms.appendLocked(msgs...); err != nil {
+		return 0, err
+	}
+	return ms.rec.Out, nil
+}
+
+// appendLocked numbers msgs and keeps them, or fails with ErrOverflow
+// keeping none; the shard's lock is held.
+func (ms *memSession) appendLocked(msgs ...Message) error {
 	n, b := len(ms.buf)-ms.head, ms.bytes
 	for i := range msgs {
 		b += len(msgs[i].Data)
 	}
 	n += len(msgs)
 	if (ms.rec.MaxMessages > 0 && n > ms.rec.MaxMessages) || (ms.rec.MaxBytes > 0 && b > ms.rec.MaxBytes) {
-		return 0, ErrOverflow
+		return ErrOverflow
 	}
 	for _, m := range msgs {
 		ms.rec.Out++
@@ -312,7 +256,7 @@ func (s *MemoryStore) Append(_ context.Context, id string, msgs ...Message) (uin
 		ms.buf = append(ms.buf, m)
 	}
 	ms.bytes = b
-	return ms.rec.Out, nil
+	return nil
 }
 
 // Read implements Store.

@@ -126,7 +126,14 @@ func (h *harness) userSessions(user string) []string {
 
 func (h *harness) join(id, room string, max int) error {
 	h.t.Helper()
-	return h.s.JoinRoom(h.ctx, id, room, max)
+	_, _, err := h.s.JoinRoom(h.ctx, id, room, max, tether.RoomPosition{}, nil)
+	return err
+}
+
+func (h *harness) leave(id, room string) error {
+	h.t.Helper()
+	_, _, err := h.s.LeaveRoom(h.ctx, id, room, nil)
+	return err
 }
 
 func (h *harness) wantMembers(room string, want ...string) {
@@ -163,17 +170,17 @@ func testRooms(h *harness) {
 	if err != nil || sizes["x"] != 2 || sizes["y"] != 1 || len(sizes) != 2 {
 		h.t.Fatalf("RoomSizes = %v, %v", sizes, err)
 	}
-	if err := h.s.LeaveRoom(h.ctx, "a", "x"); err != nil {
+	if err := h.leave("a", "x"); err != nil {
 		h.t.Fatalf("LeaveRoom: %v", err)
 	}
-	if err := h.s.LeaveRoom(h.ctx, "a", "never-joined"); err != nil {
+	if err := h.leave("a", "never-joined"); err != nil {
 		h.t.Fatalf("LeaveRoom of a room never joined: %v", err)
 	}
 	h.wantMembers("x", "b")
 	if got := h.load("a").Rooms; !slices.Equal(got, []string{"y"}) {
 		h.t.Fatalf("a's rooms = %v after leaving x", got)
 	}
-	if err := h.s.LeaveRoom(h.ctx, "a", "y"); err != nil {
+	if err := h.leave("a", "y"); err != nil {
 		h.t.Fatalf("LeaveRoom: %v", err)
 	}
 	sizes, _ = h.s.RoomSizes(h.ctx)
@@ -248,8 +255,8 @@ func testUnknownSessionOwnership(h *harness) {
 	_, err := h.s.Claim(h.ctx, id, "node-1")
 	h.wantErr("Claim of an unknown ID", err, tether.ErrNotFound)
 	h.wantErr("Release of an unknown ID", h.s.Release(h.ctx, id, 1), tether.ErrNotFound)
-	h.wantErr("JoinRoom of an unknown ID", h.s.JoinRoom(h.ctx, id, "x", 0), tether.ErrNotFound)
-	h.wantErr("LeaveRoom of an unknown ID", h.s.LeaveRoom(h.ctx, id, "x"), tether.ErrNotFound)
+	h.wantErr("JoinRoom of an unknown ID", h.join(id, "x", 0), tether.ErrNotFound)
+	h.wantErr("LeaveRoom of an unknown ID", h.leave(id, "x"), tether.ErrNotFound)
 	h.wantMembers("x")
 	_, err = h.s.Load(h.ctx, id)
 	h.wantErr("Load after ownership calls on an unknown ID", err, tether.ErrNotFound)

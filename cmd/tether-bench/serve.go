@@ -166,7 +166,7 @@ func (bs *benchServer) publish(w http.ResponseWriter, r *http.Request) {
 	err := pace(r.Context(), req, func(_ uint64, p []byte) error {
 		n, err := bs.srv.Broadcast(r.Context(), req.Room, tether.Text, p)
 		res.Published++
-		res.Deliveries += int64(n)
+		res.Deliveries += int64(n.Members)
 		return err
 	})
 	if err != nil {

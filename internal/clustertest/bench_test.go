@@ -80,8 +80,8 @@ func benchCluster(b *testing.B, nodes int) {
 	payload := make([]byte, 100)
 	for range rounds {
 		binary.BigEndian.PutUint64(payload, uint64(time.Now().UnixNano()))
-		if n, err := src.Broadcast(context.Background(), "all", tether.Binary, payload); err != nil || n != k {
-			b.Fatalf("broadcast: %d, %v", n, err)
+		if n, err := src.Broadcast(context.Background(), "all", tether.Binary, payload); err != nil || n.Members != k {
+			b.Fatalf("broadcast: %d, %v", n.Members, err)
 		}
 		// Keep the replay buffers bounded: wait for this round.
 		for range ids {

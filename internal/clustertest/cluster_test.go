@@ -137,9 +137,9 @@ func TestRoomsAndKickAcrossNodes(t *testing.T) {
 			t.Fatalf("node %d lists alice's sessions as %v, %v; want all 3", i, ids, err)
 		}
 	}
-	n, err := c.nodes[0].srv.Broadcast(bg, "all", tether.Text, []byte("hello"))
-	if err != nil || n != 3 {
-		t.Fatalf("broadcast: %d, %v", n, err)
+	pub, err := c.nodes[0].srv.Broadcast(bg, "all", tether.Text, []byte("hello"))
+	if err != nil || pub.Members != 3 {
+		t.Fatalf("broadcast: %d, %v", pub.Members, err)
 	}
 	for i, r := range rs {
 		waitUntil(t, 5*time.Second, fmt.Sprint("broadcast on client ", i), func() bool { return len(r.received()) == 1 })

@@ -238,13 +238,13 @@ func (a *api) broadcast(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "room_not_found", "room "+quote(room)+" has no members")
 		return
 	}
-	n, err := a.srv.Broadcast(r.Context(), room, typ, p)
+	pub, err := a.srv.Broadcast(r.Context(), room, typ, p)
 	if err != nil {
 		writeAPIError(w, sendError(err))
 		return
 	}
-	a.metrics.apiMessages.WithLabelValues("room").Add(float64(n))
-	writeJSON(w, http.StatusOK, map[string]any{"room": room, "queued": n, "members": members})
+	a.metrics.apiMessages.WithLabelValues("room").Add(float64(pub.Members))
+	writeJSON(w, http.StatusOK, map[string]any{"room": room, "queued": pub.Members, "members": members})
 }
 
 type joinBody struct {

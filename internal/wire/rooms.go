@@ -148,7 +148,13 @@ func RoomMessageHeaderLen(seq uint64, room string, offset uint64) int {
 
 // AppendRoomEvent appends a room event numbered seq.
 func AppendRoomEvent(b []byte, seq uint64, e *RoomEvent) []byte {
-	b = binary.AppendUvarint(append(b, byte(TypeRoomEvent)), seq)
+	return AppendRoomEventBody(AppendSeqFrame(b, TypeRoomEvent, seq), e)
+}
+
+// AppendRoomEventBody appends the fields of a room event that follow its
+// seq: a server keeps them in the session's stream and numbers them when
+// it writes them.
+func AppendRoomEventBody(b []byte, e *RoomEvent) []byte {
 	b = append(b, byte(e.Kind))
 	b = appendString(b, e.Room)
 	b = appendString(b, e.Epoch)

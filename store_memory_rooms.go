@@ -1,0 +1,338 @@
+package tether
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+)
+
+// roomCursor is a session's place in a room's stream. A cursor that was
+// never set (a room given to Create) accepts whatever comes first.
+type roomCursor struct {
+	pos RoomPosition
+	set bool
+}
+
+// memStream is a room's stream: its epoch, its last offset and the kept
+// history. Payloads are shared with the members' replay buffers.
+type memStream struct {
+	mu    sync.Mutex
+	epoch string
+	last  uint64
+	hist  []histEntry // hist[head:] are kept, oldest first
+	head  int
+	bytes int
+	lim   HistoryLimits // as of the last Publish
+	at    time.Time     // of the last Publish
+}
+
+type histEntry struct {
+	m  Message
+	at int64 // unix nanos of the Publish
+}
+
+// sweepEvery is how many publishes pass between sweeps of expired streams.
+const sweepEvery = 4096
+
+func newEpoch() string {
+	var e [8]byte
+	_, _ = rand.Read(e[:])
+	return hex.EncodeToString(e[:])
+}
+
+// streamLocked returns room's stream, creating it; s.rmu is held.
+func (s *MemoryStore) streamLocked(room string, now time.Time) *memStream {
+	st := s.streams[room]
+	if st == nil {
+		if len(s.streams) >= s.maxR {
+			s.evictLocked()
+		}
+		st = &memStream{epoch: newEpoch(), at: now}
+		s.streams[room] = st
+	}
+	return st
+}
+
+// OpenRoom implements Store.
+func (s *MemoryStore) OpenRoom(_ context.Context, room string) (RoomState, error) {
+	s.rmu.Lock()
+	st := s.streamLocked(room, time.Now())
+	st.mu.Lock()
+	s.rmu.Unlock()
+	defer st.mu.Unlock()
+	return RoomState{Epoch: st.epoch, First: st.first(), Last: st.last}, nil
+}
+
+// Publish implements Store.
+func (s *MemoryStore) Publish(_ context.Context, room string, m Message, lim HistoryLimits) (RoomPosition, error) {
+	now := time.Now()
+	s.rmu.Lock()
+	st := s.streamLocked(room, now)
+	s.pubs++
+	sweep := s.pubs%sweepEvery == 0
+	st.mu.Lock() // under rmu, so a sweep cannot drop the stream in between
+	s.rmu.Unlock()
+	st.last++
+	m.Room, m.Offset, m.Seq = room, st.last, 0
+	st.lim, st.at = lim, now
+	if lim.MaxMessages >= 0 {
+		st.hist = append(st.hist, histEntry{m: m, at: now.UnixNano()})
+		st.bytes += len(m.Data)
+	}
+	st.trim(now)
+	pos := RoomPosition{Epoch: st.epoch, Offset: st.last}
+	st.mu.Unlock()
+	if sweep {
+		s.sweep(now)
+	}
+	return pos, nil
+}
+
+// trim drops what the limits no longer allow; st.mu is held.
+func (st *memStream) trim(now time.Time) {
+	lim := st.lim
+	drop := func() bool {
+		n := len(st.hist) - st.head
+		if n == 0 {
+			return false
+		}
+		switch {
+		case lim.MaxMessages < 0,
+			lim.MaxMessages > 0 && n > lim.MaxMessages,
+			lim.MaxBytes > 0 && st.bytes > lim.MaxBytes,
+			lim.MaxAge > 0 && now.UnixNano()-st.hist[st.head].at >= int64(lim.MaxAge):
+			return true
+		}
+		return false
+	}
+	for drop() {
+		st.bytes -= len(st.hist[st.head].m.Data)
+		st.hist[st.head] = histEntry{}
+		st.head++
+	}
+	switch {
+	case st.head == len(st.hist):
+		st.hist, st.head = nil, 0
+	case st.head > 64 && st.head > len(st.hist)/2:
+		n := copy(st.hist, st.hist[st.head:])
+		clear(st.hist[n:])
+		st.hist, st.head = st.hist[:n], 0
+	}
+}
+
+// first is the offset of the oldest kept message; st.mu is held.
+func (st *memStream) first() uint64 {
+	return st.last + 1 - uint64(len(st.hist)-st.head)
+}
+
+// History implements Store.
+func (s *MemoryStore) History(_ context.Context, room string, after uint64, max int, dst []Message) (RoomState, []Message, error) {
+	s.rmu.Lock()
+	st := s.streams[room]
+	if st == nil {
+		s.rmu.Unlock()
+		return RoomState{}, dst, nil
+	}
+	st.mu.Lock()
+	s.rmu.Unlock()
+	defer st.mu.Unlock()
+	st.trim(time.Now())
+	state := RoomState{Epoch: st.epoch, First: st.first(), Last: st.last}
+	if after >= st.last {
+		return state, dst, nil
+	}
+	i := st.head
+	if after >= state.First {
+		i += int(after + 1 - state.First)
+	}
+	for ; i < len(st.hist) && max > 0; i++ {
+		dst = append(dst, st.hist[i].m)
+		max--
+	}
+	return state, dst, nil
+}
+
+// evictLocked drops the stream of a room without members that was
+// published to least recently; s.rmu is held.
+func (s *MemoryStore) evictLocked() {
+	s.imu.RLock()
+	defer s.imu.RUnlock()
+	var victim string
+	var oldest time.Time
+	for room, st := range s.streams {
+		if len(s.rooms[room]) > 0 {
+			continue
+		}
+		st.mu.Lock()
+		at := st.at
+		st.mu.Unlock()
+		if victim == "" || at.Before(oldest) {
+			victim, oldest = room, at
+		}
+	}
+	if victim != "" {
+		delete(s.streams, victim)
+	}
+}
+
+// sweep drops streams that keep nothing, have no members and have seen
+// no publish for their age limit: no member can miss anything there.
+func (s *MemoryStore) sweep(now time.Time) {
+	s.rmu.Lock()
+	defer s.rmu.Unlock()
+	s.imu.RLock()
+	defer s.imu.RUnlock()
+	for room, st := range s.streams {
+		st.mu.Lock()
+		st.trim(now)
+		idle := len(st.hist) == st.head && st.lim.MaxAge > 0 && now.Sub(st.at) >= st.lim.MaxAge
+		st.mu.Unlock()
+		if idle && len(s.rooms[room]) == 0 {
+			delete(s.streams, room)
+		}
+	}
+}
+
+// JoinRoom implements Store.
+func (s *MemoryStore) JoinRoom(_ context.Context, id, room string, max int, at RoomPosition, ev *Message) (uint64, bool, error) {
+	sh := s.shard(id)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	ms, ok := sh.m[id]
+	if !ok {
+		return 0, false, ErrNotFound
+	}
+	if slices.Contains(ms.rec.Rooms, room) {
+		return ms.rec.Out, false, nil
+	}
+	if max > 0 && len(ms.rec.Rooms) >= max {
+		return 0, false, ErrTooManyRooms
+	}
+	if ev != nil {
+		if err := ms.appendLocked(*ev); err != nil {
+			return 0, false, err
+		}
+	}
+	ms.rec.Rooms = append(ms.rec.Rooms, room)
+	ms.curs = append(ms.curs, roomCursor{pos: at, set: true})
+	s.imu.Lock()
+	addIndex(s.rooms, room, id)
+	s.imu.Unlock()
+	return ms.rec.Out, true, nil
+}
+
+// LeaveRoom implements Store.
+func (s *MemoryStore) LeaveRoom(_ context.Context, id, room string, ev *Message) (uint64, bool, error) {
+	sh := s.shard(id)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	ms, ok := sh.m[id]
+	if !ok {
+		return 0, false, ErrNotFound
+	}
+	i := slices.Index(ms.rec.Rooms, room)
+	if i < 0 {
+		return ms.rec.Out, false, nil
+	}
+	if ev != nil {
+		if err := ms.appendLocked(*ev); err != nil {
+			return 0, false, err
+		}
+	}
+	ms.rec.Rooms = slices.Delete(ms.rec.Rooms, i, i+1)
+	ms.curs = slices.Delete(ms.curs, i, i+1)
+	s.imu.Lock()
+	removeIndex(s.rooms, room, id)
+	s.imu.Unlock()
+	return ms.rec.Out, true, nil
+}
+
+// AppendRoom implements Store.
+func (s *MemoryStore) AppendRoom(_ context.Context, id, room, epoch string, msgs ...Message) (uint64, error) {
+	sh := s.shard(id)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	ms, ok := sh.m[id]
+	if !ok {
+		return 0, ErrNotFound
+	}
+	i := slices.Index(ms.rec.Rooms, room)
+	if i < 0 {
+		return 0, ErrNotMember
+	}
+	c := &ms.curs[i]
+	if c.set && c.pos.Epoch != "" && c.pos.Epoch != epoch {
+		return 0, &RoomGapError{Cursor: c.pos}
+	}
+	k := 0
+	if c.set {
+		for k < len(msgs) && msgs[k].Offset <= c.pos.Offset {
+			k++
+		}
+	}
+	msgs = msgs[k:]
+	if len(msgs) == 0 {
+		return ms.rec.Out, nil
+	}
+	if c.set && msgs[0].Offset != c.pos.Offset+1 {
+		return 0, &RoomGapError{Cursor: c.pos}
+	}
+	for j := 1; j < len(msgs); j++ {
+		if msgs[j].Offset != msgs[j-1].Offset+1 {
+			return 0, fmt.Errorf("tether: AppendRoom given offsets %d then %d", msgs[j-1].Offset, msgs[j].Offset)
+		}
+	}
+	if err := ms.appendLocked(msgs...); err != nil {
+		return 0, err
+	}
+	*c = roomCursor{pos: RoomPosition{Epoch: epoch, Offset: msgs[len(msgs)-1].Offset}, set: true}
+	return ms.rec.Out, nil
+}
+
+// RoomMembers implements Store.
+func (s *MemoryStore) RoomMembers(_ context.Context, room string) ([]string, error) {
+	s.imu.RLock()
+	defer s.imu.RUnlock()
+	return slices.Collect(maps.Keys(s.rooms[room])), nil
+}
+
+// RoomSizes implements Store.
+func (s *MemoryStore) RoomSizes(context.Context) (map[string]int, error) {
+	s.imu.RLock()
+	defer s.imu.RUnlock()
+	out := make(map[string]int, len(s.rooms))
+	for r, m := range s.rooms {
+		out[r] = len(m)
+	}
+	return out, nil
+}
+
+// UserSessions implements Store.
+func (s *MemoryStore) UserSessions(_ context.Context, user string) ([]string, error) {
+	s.imu.RLock()
+	defer s.imu.RUnlock()
+	return slices.Collect(maps.Keys(s.users[user])), nil
+}
+
+func addIndex(m map[string]map[string]struct{}, key, id string) {
+	set := m[key]
+	if set == nil {
+		set = make(map[string]struct{})
+		m[key] = set
+	}
+	set[id] = struct{}{}
+}
+
+func removeIndex(m map[string]map[string]struct{}, key, id string) {
+	if set := m[key]; set != nil {
+		delete(set, id)
+		if len(set) == 0 {
+			delete(m, key)
+		}
+	}
+}
