@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"sync"
@@ -74,6 +75,10 @@ type Client struct {
 	attempt      uint64 // stamp of the last connection attempt
 	finalOut     uint64 // server's last seq from a final GoAway
 	haveFinal    bool
+	features     uint64                         // wire features of the current session
+	rooms        map[string]tether.RoomPosition // the client's position in each room it is in
+	hist         map[uint64]*histReq            // History calls waiting for an answer
+	histID       uint64
 }
 
 // Dial connects to a Tether server at url (ws:// or wss://) and returns
@@ -87,6 +92,10 @@ func Dial(ctx context.Context, url string, opts *Options) (*Client, error) {
 		force: make(chan struct{}, 1), quit: make(chan struct{}),
 		ended: make(chan struct{}), done: make(chan struct{}),
 		status: StatusConnecting, space: make(chan struct{}), maxSize: 64 << 10,
+		rooms: maps.Clone(o.RoomPositions),
+	}
+	if c.rooms == nil {
+		c.rooms = make(map[string]tether.RoomPosition)
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.disp = newDispatcher(o.OnMessage, o.OnEvent, c.handled)
@@ -436,6 +445,10 @@ func (c *Client) adopt(cc *cconn, w *wire.Welcome) {
 	c.serverWindow = w.Window
 	c.hbLimit = time.Duration(w.Heartbeat+w.Timeout) * time.Millisecond
 	c.token, c.epoch = w.Token, w.Epoch
+	c.features = w.Features
+	if c.features&wire.FeatureRooms == 0 {
+		c.failHistory(ErrNoRooms)
+	}
 	if w.Resumed() {
 		c.ackUpTo(w.Recv)
 		cc.sent = w.Recv

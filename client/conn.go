@@ -88,6 +88,7 @@ type cconn struct {
 	confirm     bool // send an ack at once: it proves the Welcome arrived
 	stopSending bool // server said GoAway
 	replyDue    bool
+	rooms       bool // the session speaks room streams (set before the reader starts)
 }
 
 type result struct {
@@ -169,7 +170,8 @@ func (c *Client) connect() (*cconn, *wire.Welcome, error) {
 	// an attempt that arrives after a newer one and refuse it.
 	c.attempt = max(c.attempt+1, uint64(time.Now().UnixMilli()))
 	h := &wire.Hello{SessionID: c.sessionID, Token: c.token, Epoch: c.epoch, Recv: c.recv,
-		Acked: c.acked, Written: c.written, Last: c.last, Window: uint64(c.o.MaxOutbox), Attempt: c.attempt}
+		Acked: c.acked, Written: c.written, Last: c.last, Window: uint64(c.o.MaxOutbox), Attempt: c.attempt,
+		Features: wire.FeatureRooms, Rooms: c.helloRooms()}
 	c.mu.Unlock()
 	dl, _ := ctx.Deadline()
 	_ = nc.SetDeadline(dl)
@@ -217,7 +219,8 @@ func (c *Client) connect() (*cconn, *wire.Welcome, error) {
 	case <-c.force:
 	default:
 	}
-	cc := &cconn{c: c, ws: wc, wakeCh: make(chan struct{}, 1), stopCh: make(chan struct{}), endCh: make(chan result, 1), confirm: true}
+	cc := &cconn{c: c, ws: wc, wakeCh: make(chan struct{}, 1), stopCh: make(chan struct{}), endCh: make(chan result, 1), confirm: true,
+		rooms: welcome.Features&wire.FeatureRooms != 0}
 	cc.lastRecv.Store(time.Now().UnixNano())
 	return cc, welcome, nil
 }
@@ -357,23 +360,29 @@ func (cc *cconn) onFrame(op byte, p []byte) error {
 				return &violation{fmt.Sprintf("text message %d is not UTF-8", f.Seq)}
 			}
 		}
-		if f.Seq == 0 {
-			return &violation{"message seq 0; sequences start at 1"}
-		}
 		c.mu.Lock()
-		if f.Seq <= c.recv {
-			c.mu.Unlock()
-			return nil // a repeat: already have it
-		}
-		if f.Seq != c.recv+1 {
-			want := c.recv + 1
-			c.mu.Unlock()
-			return &violation{fmt.Sprintf("message seq %d, expected %d", f.Seq, want)}
-		}
-		c.recv = f.Seq
+		ok, err := c.acceptSeq(f.Seq)
 		gen := c.gen
 		c.mu.Unlock()
+		if !ok {
+			return err
+		}
 		c.disp.push(item{msg: tether.Message{Type: typ, Data: append([]byte(nil), f.Payload...), Seq: f.Seq}, gen: gen})
+	case wire.TypeRoomBinary, wire.TypeRoomText:
+		if !cc.rooms {
+			return &violation{fmt.Sprintf("%s frame without the rooms feature", f.Type)}
+		}
+		return c.onRoomMessage(&f)
+	case wire.TypeRoomEvent:
+		if !cc.rooms {
+			return &violation{"room event without the rooms feature"}
+		}
+		return c.onRoomEvent(&f)
+	case wire.TypeHistoryResult:
+		if !cc.rooms {
+			return &violation{"history result without the rooms feature"}
+		}
+		c.onHistoryResult(f.HistoryResult)
 	case wire.TypeAck, wire.TypePing:
 		c.mu.Lock()
 		if f.Seq > cc.sent {
@@ -422,6 +431,7 @@ func (cc *cconn) writeLoop() {
 				ack = cc.ackSent
 			}
 			pong, reply := cc.pongDue, cc.replyDue
+			hist := c.historyDue(cc)
 			msgs = msgs[:0]
 			if !cc.stopSending && cc.gen == c.gen {
 				i := 0
@@ -441,7 +451,7 @@ func (cc *cconn) writeLoop() {
 			// An ack rides on whatever goes out; alone it waits for
 			// Options.AckDelay unless it is urgent.
 			needAck := ack > cc.ackSent && (cc.ackUrgent || pong || reply || len(msgs) > 0) || cc.confirm
-			if !needAck && !pong && !reply && len(msgs) == 0 {
+			if !needAck && !pong && !reply && len(msgs) == 0 && len(hist) == 0 {
 				c.mu.Unlock()
 				break
 			}
@@ -464,6 +474,9 @@ func (cc *cconn) writeLoop() {
 			for i := range msgs {
 				m := &msgs[i]
 				b = cc.ws.AppendFrame(b, ws.OpBinary, wire.AppendMessageHeader(hdr[:0], m.Type == tether.Text, m.Seq), m.Data)
+			}
+			for i := range hist {
+				b = cc.ws.AppendFrame(b, ws.OpBinary, wire.AppendHistory(nil, &hist[i]), nil)
 			}
 			if reply {
 				b = cc.ws.AppendFrame(b, ws.OpBinary, wire.AppendGoAway(hdr[:0], &wire.GoAway{LastSeq: ack}), nil)

@@ -37,7 +37,8 @@ func (s Status) String() string {
 }
 
 // Event is one of Connected, Disconnected, Reconnecting, Resumed,
-// SessionLost, Failed and Closed.
+// SessionLost, Failed and Closed, and, for rooms, RoomJoined, RoomLeft and
+// Presence.
 type Event interface{ isEvent() }
 
 // Connected: a new session started (the first, or one replacing a lost one).
@@ -102,9 +103,10 @@ type dispatcher struct {
 }
 
 type item struct {
-	msg tether.Message
-	gen uint64 // session generation the message belongs to
-	ev  Event
+	msg  tether.Message
+	gen  uint64 // session generation the message belongs to
+	ev   Event
+	skip bool // a numbered frame the application does not see (a duplicate room message, an unknown room event): processed at once
 }
 
 func newDispatcher(onMsg func(tether.Message), onEvent func(Event), done func(gen, seq uint64, bytes int)) *dispatcher {
@@ -167,7 +169,7 @@ func (d *dispatcher) run() {
 		var last, gen uint64
 		n := 0 // payload bytes handled since the last done
 		for _, it := range batch {
-			if it.ev != nil {
+			if it.ev != nil && it.msg.Seq == 0 {
 				if last != 0 {
 					d.done(gen, last, n)
 					last, n = 0, 0
@@ -179,11 +181,17 @@ func (d *dispatcher) run() {
 				}
 				continue
 			}
+			// A numbered item: a message, or a room event.
 			if last != 0 && it.gen != gen {
 				d.done(gen, last, n)
 				n = 0
 			}
-			if d.onMsg != nil {
+			switch {
+			case it.ev != nil:
+				if d.onEvent != nil {
+					d.onEvent(it.ev)
+				}
+			case !it.skip && d.onMsg != nil:
 				d.onMsg(it.msg)
 			}
 			last, gen = it.msg.Seq, it.gen

@@ -389,7 +389,9 @@ type rawServer struct {
 	conns atomic.Int32 // connections that sent a Hello
 
 	mu     sync.Mutex
-	closes []uint16 // close codes received from the client
+	closes []uint16      // close codes received from the client
+	hellos []*wire.Hello // every Hello received, in order
+	acks   []uint64      // acks received (ACK, PONG), in order
 }
 
 // rawOptions says how a rawServer behaves on each connection.
@@ -402,6 +404,11 @@ type rawOptions struct {
 	// after returns the Tether frames sent right after the Welcome on
 	// connection n (1-based).
 	after func(n int) [][]byte
+	// features are the Welcome's.
+	features uint64
+	// answer, if set, answers a client frame other than an ack with the
+	// frames it returns.
+	answer func(f wire.Frame) [][]byte
 }
 
 func startRawServer(t *testing.T, ro rawOptions) *rawServer {
@@ -446,13 +453,16 @@ func startRawServer(t *testing.T, ro rawOptions) *rawServer {
 			return
 		}
 		n := int(rs.conns.Add(1))
+		rs.mu.Lock()
+		rs.hellos = append(rs.hellos, hello)
+		rs.mu.Unlock()
 		if ro.silent != nil && ro.silent(n) {
 			// Wait for the client to give up on us.
 			_ = wc.ReadMessage(func(byte, []byte) error { return nil })
 			return
 		}
 		wl := &wire.Welcome{SessionID: fmt.Sprintf("raw-%d", n), Token: []byte("token"), Epoch: "raw",
-			Heartbeat: 300, Timeout: 700, MaxSize: 1 << 16, Window: 4096, Grace: 5000}
+			Heartbeat: 300, Timeout: 700, MaxSize: 1 << 16, Window: 4096, Grace: 5000, Features: ro.features}
 		if hello.SessionID != "" {
 			wl.Flags, wl.SessionID = wire.WelcomeResumed, hello.SessionID
 		}
@@ -465,8 +475,30 @@ func startRawServer(t *testing.T, ro rawOptions) *rawServer {
 		if err := wc.Write(b, time.Second); err != nil {
 			return
 		}
-		// Read until the client closes: record its close code.
-		err = wc.ReadMessage(func(byte, []byte) error { return nil })
+		// Read until the client closes: record its acks and close code.
+		err = wc.ReadMessage(func(_ byte, p []byte) error {
+			f, err := wire.Decode(p)
+			if err != nil {
+				return nil
+			}
+			switch f.Type {
+			case wire.TypeAck, wire.TypePong:
+				rs.mu.Lock()
+				rs.acks = append(rs.acks, f.Seq)
+				rs.mu.Unlock()
+			default:
+				if ro.answer != nil {
+					var b []byte
+					for _, a := range ro.answer(f) {
+						b = ws.AppendFrame(b, false, ws.OpBinary, a, nil)
+					}
+					if len(b) > 0 {
+						return wc.Write(b, time.Second)
+					}
+				}
+			}
+			return nil
+		})
 		var ce *ws.CloseError
 		if errors.As(err, &ce) {
 			rs.mu.Lock()
@@ -485,6 +517,21 @@ func startRawServer(t *testing.T, ro rawOptions) *rawServer {
 var errStop = errors.New("stop")
 
 func (rs *rawServer) url() string { return wsURL(rs.http.URL) }
+
+func (rs *rawServer) helloList() []*wire.Hello {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	return append([]*wire.Hello(nil), rs.hellos...)
+}
+
+func (rs *rawServer) lastAck() uint64 {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if len(rs.acks) == 0 {
+		return 0
+	}
+	return rs.acks[len(rs.acks)-1]
+}
 
 func (rs *rawServer) closeCodes() []uint16 {
 	rs.mu.Lock()

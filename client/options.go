@@ -58,7 +58,15 @@ type Options struct {
 	// buffer that much longer. Zero means 250ms.
 	AckDelay time.Duration
 
-	// OnMessage receives server messages, exactly once and in order.
+	// RoomPositions are the client's positions in its rooms when it
+	// starts (Client.RoomPositions of an earlier run): presented in the
+	// first Hello, so that the server replays what the rooms published
+	// since. Nil: none.
+	RoomPositions map[string]tether.RoomPosition
+
+	// OnMessage receives server messages, exactly once and in order. A
+	// room's message has Room and Offset set; each reaches OnMessage once
+	// even if it arrives again after a lost session.
 	// The server is acknowledged after it returns.
 	OnMessage func(tether.Message)
 	// OnEvent receives lifecycle events, in order with the messages.
