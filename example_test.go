@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"time"
 
 	"github.com/tether-ws/tether"
 	"github.com/tether-ws/tether/client"
@@ -76,4 +77,43 @@ func ExampleNewServer() {
 	// open: alice
 	// echo: hello
 	// close: the client left
+}
+
+// A room keeps what is published to it, members or not: a client that
+// comes back after losing its session gets what it missed, and anyone in
+// the room can page through its history.
+func ExampleServer_Broadcast() {
+	srv := tether.NewServer(&tether.Options{
+		RoomHistory: tether.HistoryLimits{MaxMessages: 100, MaxAge: time.Hour},
+		// A client that lost its session presents its place in each room;
+		// joining it again (as the first time) replays what it missed.
+		OnOpen: func(ctx context.Context, s *tether.Session, info tether.OpenInfo) {
+			_ = s.Join("news")
+		},
+		OnRoomRecovery: func(ctx context.Context, s *tether.Session, r tether.RoomRecovery) {
+			log.Printf("%s: %d recovered, %d lost (%s)", r.Room, r.Recovered, r.Lost, r.Reason)
+		},
+	})
+	defer srv.Shutdown(context.Background())
+	ctx := context.Background()
+	for _, s := range []string{"first", "second", "third"} {
+		pub, err := srv.Broadcast(ctx, "news", tether.Text, []byte(s))
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Printf("%s: offset %d, %d members\n", s, pub.Offset, pub.Members)
+	}
+	page, err := srv.History(ctx, "news", 1, 10) // after offset 1
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, m := range page.Messages {
+		fmt.Printf("history: %d %s\n", m.Offset, m.Data)
+	}
+	// Output:
+	// first: offset 1, 0 members
+	// second: offset 2, 0 members
+	// third: offset 3, 0 members
+	// history: 2 second
+	// history: 3 third
 }

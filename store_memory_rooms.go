@@ -180,6 +180,10 @@ func (s *MemoryStore) evictLocked() {
 	}
 }
 
+// idleStream is how long a stream without an age limit must go without a
+// publish (keeping nothing, without members) before a sweep drops it.
+const idleStream = 10 * time.Minute
+
 // sweep drops streams that keep nothing, have no members and have seen
 // no publish for their age limit: no member can miss anything there.
 func (s *MemoryStore) sweep(now time.Time) {
@@ -190,7 +194,11 @@ func (s *MemoryStore) sweep(now time.Time) {
 	for room, st := range s.streams {
 		st.mu.Lock()
 		st.trim(now)
-		idle := len(st.hist) == st.head && st.lim.MaxAge > 0 && now.Sub(st.at) >= st.lim.MaxAge
+		age := st.lim.MaxAge
+		if age <= 0 {
+			age = idleStream
+		}
+		idle := len(st.hist) == st.head && now.Sub(st.at) >= age
 		st.mu.Unlock()
 		if idle && len(s.rooms[room]) == 0 {
 			delete(s.streams, room)
