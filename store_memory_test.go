@@ -161,3 +161,33 @@ func TestMemoryStoreIdleSessionsAreSmall(t *testing.T) {
 		t.Errorf("idle session costs %d bytes of heap, want < 1024: is the replay buffer kept after a full ack?", per)
 	}
 }
+
+// TestMemoryStoreRoomEpochs: a memory store's rooms start a new epoch in
+// every process (their history died with the last one), and a stream
+// dropped for lack of room starts a new epoch too.
+func TestMemoryStoreRoomEpochs(t *testing.T) {
+	ctx := memCtx(t)
+	a, b := tether.NewMemoryStore(nil), tether.NewMemoryStore(nil)
+	pa, _ := a.Publish(ctx, "r", tether.Message{Type: tether.Text}, tether.HistoryLimits{})
+	pb, _ := b.Publish(ctx, "r", tether.Message{Type: tether.Text}, tether.HistoryLimits{})
+	if pa.Epoch == pb.Epoch || pa.Offset != 1 || pb.Offset != 1 {
+		t.Fatalf("two processes' room r: %+v and %+v, want offset 1 under different epochs", pa, pb)
+	}
+
+	s := tether.NewMemoryStore(&tether.MemoryStoreOptions{MaxRoomStreams: 2})
+	first, _ := s.OpenRoom(ctx, "kept")
+	if err := s.Create(ctx, &tether.Record{ID: "m", MaxMessages: 10}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.JoinRoom(ctx, "m", "kept", 0, tether.RoomPosition{Epoch: first.Epoch}, nil); err != nil {
+		t.Fatal(err)
+	}
+	old, _ := s.OpenRoom(ctx, "old")
+	s.OpenRoom(ctx, "new") // a third stream: the one without members goes
+	if st, _ := s.OpenRoom(ctx, "kept"); st.Epoch != first.Epoch {
+		t.Fatalf("a room with members lost its stream: epoch %q, was %q", st.Epoch, first.Epoch)
+	}
+	if st, _ := s.OpenRoom(ctx, "old"); st.Epoch == old.Epoch {
+		t.Fatalf("room old kept epoch %q after its stream was dropped", st.Epoch)
+	}
+}
