@@ -31,7 +31,49 @@ var (
 	ErrClosed = errors.New("tether client: closed")
 	// ErrTooBig: the message exceeds the server's size limit.
 	ErrTooBig = errors.New("tether client: message too big")
+
+	// Why a client failed (Failed.Err and Err wrap one of these, and the
+	// *tether.CloseError received, if any).
+
+	// ErrGaveUp: MaxAttempts or MaxElapsed was reached without a
+	// connection.
+	ErrGaveUp = errors.New("tether client: gave up reconnecting")
+	// ErrUnauthorized: authentication failed (close 4401, HTTP 401).
+	ErrUnauthorized = errors.New("tether client: unauthorized")
+	// ErrForbidden: access refused (close 4403, HTTP 403): a bad resume
+	// token, another user's session, a refused origin.
+	ErrForbidden = errors.New("tether client: forbidden")
+	// ErrKicked: the application ended the session (close 4410).
+	ErrKicked = errors.New("tether client: kicked")
+	// ErrRefused: another refusal that retrying cannot fix: a close code
+	// from 4400 to 4999 (protocol violation, replaced, too big, policy…),
+	// an HTTP 4xx, or a server that does not speak the protocol.
+	ErrRefused = errors.New("tether client: refused")
 )
+
+// refusal returns the sentinel for a terminal close code.
+func refusal(code tether.CloseCode) error {
+	switch code {
+	case tether.CloseUnauthorized:
+		return ErrUnauthorized
+	case tether.CloseForbidden:
+		return ErrForbidden
+	case tether.CloseKicked:
+		return ErrKicked
+	}
+	return ErrRefused
+}
+
+// httpRefusal returns the sentinel for an HTTP status that refuses.
+func httpRefusal(status int) error {
+	switch status {
+	case 401:
+		return ErrUnauthorized
+	case 403:
+		return ErrForbidden
+	}
+	return ErrRefused
+}
 
 // Client is a session with a Tether server. Its methods are safe for
 // concurrent use.
@@ -343,7 +385,7 @@ func (c *Client) run(first chan<- error) {
 				return
 			}
 			if !r.reconnect {
-				c.finish(StatusFailed, fmt.Errorf("server ended the session: %w", r.err))
+				c.finish(StatusFailed, fmt.Errorf("server ended the session: %w: %w", refusal(r.code), r.err))
 				return
 			}
 			c.setStatus(StatusReconnecting)
@@ -373,7 +415,7 @@ func (c *Client) run(first chan<- error) {
 		}
 		attempt++
 		if (c.o.MaxAttempts > 0 && attempt > c.o.MaxAttempts) || (c.o.MaxElapsed > 0 && time.Since(lostSince) > c.o.MaxElapsed) {
-			err := fmt.Errorf("gave up reconnecting after %d attempts over %v: %w", attempt-1, time.Since(lostSince).Round(time.Millisecond), lastErr)
+			err := fmt.Errorf("%w after %d attempts over %v: %w", ErrGaveUp, attempt-1, time.Since(lostSince).Round(time.Millisecond), lastErr)
 			if first != nil {
 				first <- fmt.Errorf("failed to dial %s: %w", c.url, err)
 				first = nil
@@ -419,18 +461,23 @@ func (c *Client) backoff(n int) time.Duration {
 	return time.Duration(rand.Int64N(int64(ceil)))
 }
 
+// finish stops the client and hands what it could not deliver back to
+// the application, in the last event.
 func (c *Client) finish(s Status, err error) {
 	c.mu.Lock()
 	c.status = s
 	c.err = err
 	c.cc = nil
+	unsent := c.out
+	c.out, c.outBytes = nil, 0
 	c.wakeSenders()
 	c.mu.Unlock()
 	c.cancel()
 	if s == StatusFailed {
-		c.emit(Failed{Err: err})
+		c.log.Debug("tether client: failed", "err", err, "unsent", len(unsent))
+		c.emit(Failed{Err: err, Unsent: unsent})
 	} else {
-		c.emit(Closed{})
+		c.emit(Closed{Unsent: unsent})
 	}
 	close(c.ended)
 }

@@ -146,7 +146,7 @@ func (c *Client) connect() (*cconn, *wire.Welcome, error) {
 		if status != 0 {
 			err = fmt.Errorf("failed to connect: HTTP %d: %s", status, body)
 			if status >= 400 && status < 500 && status != 408 && status != 429 {
-				return nil, nil, &terminalError{err}
+				return nil, nil, &terminalError{fmt.Errorf("%w: %w", httpRefusal(status), err)}
 			}
 			return nil, nil, err
 		}
@@ -162,7 +162,7 @@ func (c *Client) connect() (*cconn, *wire.Welcome, error) {
 	}
 	if hs.Protocol != wire.Subprotocol {
 		nc.Close()
-		return nil, nil, &terminalError{fmt.Errorf("server does not speak %s", wire.Subprotocol)}
+		return nil, nil, &terminalError{fmt.Errorf("%w: the server does not speak %s", ErrRefused, wire.Subprotocol)}
 	}
 	wc := ws.NewConn(nc, true, maxRead, pre)
 	c.mu.Lock()
@@ -203,7 +203,7 @@ func (c *Client) connect() (*cconn, *wire.Welcome, error) {
 		if errors.As(err, &ce) {
 			cerr := &tether.CloseError{Code: tether.CloseCode(ce.Code), Reason: ce.Reason}
 			if !cerr.Code.Reconnect() {
-				return nil, nil, &terminalError{fmt.Errorf("server refused: %w", cerr)}
+				return nil, nil, &terminalError{fmt.Errorf("server refused: %w: %w", refusal(cerr.Code), cerr)}
 			}
 			return nil, nil, fmt.Errorf("server refused: %w", cerr)
 		}

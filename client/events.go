@@ -74,11 +74,21 @@ type SessionLost struct {
 	Unsent []tether.Message
 }
 
-// Failed: the client stopped for good; Err says why.
-type Failed struct{ Err error }
+// Failed: the client stopped for good; Err says why (errors.Is with
+// ErrGaveUp, ErrUnauthorized, ErrForbidden, ErrKicked or ErrRefused).
+// Unsent hands back every message the server never acknowledged, in
+// order: those never written, and those whose delivery is unknown. The
+// client keeps none of them.
+type Failed struct {
+	Err    error
+	Unsent []tether.Message
+}
 
-// Closed: Close finished.
-type Closed struct{}
+// Closed: Close finished. Unsent hands back the messages the server had
+// not acknowledged when Close gave up waiting (none if it did not).
+type Closed struct {
+	Unsent []tether.Message
+}
 
 func (Connected) isEvent()    {}
 func (Disconnected) isEvent() {}
