@@ -8,7 +8,7 @@
 //
 //	POST <Config.URL>
 //	Content-Type: application/json
-//	Tether-Event: <type>                 (open, message, disconnect, resume, close)
+//	Tether-Event: <type>                 (open, message, disconnect, resume, close, readmit, room_recovery, presence)
 //	Tether-Idempotency-Key: <event id>   (the same on every retry of an event)
 //	Tether-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256>
 //
@@ -39,6 +39,8 @@
 //   - 2xx: accepted. For a "message" event the body may be a Reply, JSON
 //     {"messages":[{"type":"text","text":"…"},{"type":"binary","data":"<base64>"}]},
 //     the messages to send back to that session; an empty body means none.
+//     For another event sent with Deliver (the standalone server's
+//     "readmit"), Reply.Body is the body, for the caller to read.
 //   - 408, 429, 5xx, a timeout or a transport error: retried with
 //     exponential backoff and full jitter. A Retry-After header (seconds or
 //     an HTTP date) on a 429 or 503 sets the delay instead, capped at
@@ -114,17 +116,29 @@ type Config struct {
 
 // Event is one session lifecycle event, the JSON body of a request.
 type Event struct {
-	Type    string            `json:"type"`              // "open", "message", "disconnect", "resume", "close"
-	ID      string            `json:"id"`                // idempotency key, unique per event; also sent as header Tether-Idempotency-Key
-	Time    time.Time         `json:"time"`              // when it happened
-	Session string            `json:"session"`           // the session ID; events of one session are delivered in order
-	User    string            `json:"user,omitempty"`    // the authenticated user ID
-	Message *Message          `json:"message,omitempty"` // for "message"
-	Cause   string            `json:"cause,omitempty"`   // for "disconnect" and "close": tether.Cause.String()
-	Error   string            `json:"error,omitempty"`
-	Counts  map[string]int64  `json:"counts,omitempty"` // e.g. resume: {"replayed_to_client":3,"replayed_from_client":1}; open after a failed resume: {"lost_to_client":-1,...}; close: {"unacked":2}
-	Reason  string            `json:"reason,omitempty"` // open after a failed resume: tether.LossReason.String()
-	Meta    map[string]string `json:"meta,omitempty"`
+	Type     string            `json:"type"`              // "open", "message", "disconnect", "resume", "close", "readmit", "room_recovery", "presence"
+	ID       string            `json:"id"`                // idempotency key, unique per event; also sent as header Tether-Idempotency-Key
+	Time     time.Time         `json:"time"`              // when it happened
+	Session  string            `json:"session"`           // the session ID; events of one session are delivered in order
+	User     string            `json:"user,omitempty"`    // the authenticated user ID
+	Message  *Message          `json:"message,omitempty"` // for "message"
+	Cause    string            `json:"cause,omitempty"`   // for "disconnect" and "close": tether.Cause.String()
+	Error    string            `json:"error,omitempty"`
+	Counts   map[string]int64  `json:"counts,omitempty"` // e.g. resume: {"replayed_to_client":3,"replayed_from_client":1}; open after a failed resume: {"lost_to_client":-1,...}; close: {"unacked":2}
+	Reason   string            `json:"reason,omitempty"` // open after a failed resume: tether.LossReason.String(); room_recovery: the room's loss reason
+	Room     *string           `json:"room,omitempty"`   // readmit, room_recovery, presence: the room ("" is the user's own stream)
+	Recovery *RoomRecovery     `json:"recovery,omitempty"`
+	Presence string            `json:"presence,omitempty"` // presence: "join" or "leave"
+	Meta     map[string]string `json:"meta,omitempty"`
+}
+
+// RoomRecovery is what a client that lost its session got back of a room
+// it was in (event "room_recovery").
+type RoomRecovery struct {
+	Readmitted bool   `json:"readmitted"` // false: the client is not in the room any more; the counts are 0
+	Recovered  int    `json:"recovered"`  // messages replayed to the client, in order, before newer ones
+	Skipped    int    `json:"skipped"`    // messages still in history but beyond the recovery limit (the oldest)
+	Lost       *int64 `json:"lost"`       // messages history no longer held; null: unknown
 }
 
 // Message is an application message, in an Event or a Reply.
@@ -136,9 +150,11 @@ type Message struct {
 }
 
 // Reply is the backend's optional answer to a "message" event: messages
-// to send back to that session.
+// to send back to that session. For another event sent with Deliver, Body
+// holds the answer's body (at most 1 MiB) for the caller to read.
 type Reply struct {
 	Messages []Message `json:"messages"` // Seq ignored
+	Body     []byte    `json:"-"`
 }
 
 // Stats is a snapshot of a Dispatcher's counters.
@@ -633,7 +649,7 @@ func (d *Dispatcher) attempt(ctx context.Context, it *item) outcome {
 	o := outcome{status: resp.StatusCode}
 	switch c := resp.StatusCode; {
 	case c >= 200 && c < 300:
-		o.reply = d.readReply(it.ev, resp)
+		o.reply = d.readReply(it.ev, resp, it.done != nil)
 	case c == http.StatusRequestTimeout, c == http.StatusTooManyRequests, c >= 500:
 		o.retry = true
 		o.err = fmt.Errorf("backend answered %s", resp.Status)
@@ -649,10 +665,11 @@ func (d *Dispatcher) attempt(ctx context.Context, it *item) outcome {
 	return o
 }
 
-// readReply reads a 2xx body. Only "message" events have replies.
-func (d *Dispatcher) readReply(ev *Event, resp *http.Response) *Reply {
+// readReply reads a 2xx body: the messages of a "message" event's reply,
+// or, for another event a caller awaits (Deliver), the raw body.
+func (d *Dispatcher) readReply(ev *Event, resp *http.Response, awaited bool) *Reply {
 	r := &Reply{}
-	if ev.Type != typeMessage {
+	if ev.Type != typeMessage && !awaited {
 		return r
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxReplyBytes+1))
@@ -662,6 +679,10 @@ func (d *Dispatcher) readReply(ev *Event, resp *http.Response) *Reply {
 	}
 	if len(body) > maxReplyBytes {
 		d.log.Warn("webhook: reply ignored: too big", "id", ev.ID, "session", ev.Session, "limit", maxReplyBytes)
+		return r
+	}
+	if ev.Type != typeMessage {
+		r.Body = body
 		return r
 	}
 	if len(bytes.TrimSpace(body)) == 0 {

@@ -500,6 +500,28 @@ func TestReply(t *testing.T) {
 	}
 }
 
+// TestReplyBody: the body of the answer to an awaited event that is not
+// a message is handed to the caller, as it is.
+func TestReplyBody(t *testing.T) {
+	b := newBackend(t, func(ev *webhook.Event, n int) verdict {
+		return verdict{status: 200, body: `{"readmit":` + *ev.Room + `}`}
+	})
+	d := mustNew(t, b.config(t))
+	ctx := context.Background()
+	for _, v := range []string{"true", "false"} {
+		r, err := d.Deliver(ctx, &webhook.Event{Type: "readmit", Session: "s", Room: &v})
+		if err != nil {
+			t.Fatalf("Deliver: %v", err)
+		}
+		if got := string(r.Body); got != `{"readmit":`+v+`}` || len(r.Messages) != 0 {
+			t.Errorf("reply %q %+v", got, r.Messages)
+		}
+	}
+	if err := d.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // (g) A notified event is given up after MaxRetryTime, with an error
 // logged and a failure counted.
 func TestMaxRetryTime(t *testing.T) {
