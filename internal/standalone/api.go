@@ -24,16 +24,17 @@ type api struct {
 	sessions *sessionTable
 	log      *slog.Logger
 	mux      *http.ServeMux
+	cfg      *Config
 }
 
 // maxCloseReason is the longest close reason a WebSocket close frame holds.
 const maxCloseReason = 123
 
-func newAPI(srv *tether.Server, key string, maxSize int, m *metrics, st *sessionTable, log *slog.Logger) *api {
+func newAPI(srv *tether.Server, key string, cfg *Config, m *metrics, st *sessionTable, log *slog.Logger) *api {
 	a := &api{
 		srv: srv, enabled: key != "", keyHash: sha256.Sum256([]byte(key)),
-		maxBody: bodyLimit(maxSize), maxSize: maxSize, metrics: m, sessions: st, log: log,
-		mux: http.NewServeMux(),
+		maxBody: bodyLimit(cfg.MaxMessageSize), maxSize: cfg.MaxMessageSize, metrics: m, sessions: st, log: log,
+		mux: http.NewServeMux(), cfg: cfg,
 	}
 	a.mux.Handle("/api/sessions", methods{http.MethodGet: a.listSessions})
 	a.mux.Handle("/api/sessions/{id}", methods{http.MethodGet: a.getSession, http.MethodDelete: a.kick})
@@ -44,6 +45,8 @@ func newAPI(srv *tether.Server, key string, maxSize int, m *metrics, st *session
 	a.mux.Handle("/api/rooms/{room}/broadcast", methods{http.MethodPost: a.broadcast})
 	a.mux.Handle("/api/rooms/{room}/members", methods{http.MethodGet: a.getRoom, http.MethodPost: a.join})
 	a.mux.Handle("/api/rooms/{room}/members/{session}", methods{http.MethodDelete: a.leave})
+	a.mux.Handle("/api/rooms/{room}/history", methods{http.MethodGet: a.history})
+	a.mux.Handle("/api/rooms/{room}/presence", methods{http.MethodGet: a.presence})
 	a.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no such API route: "+r.Method+" "+r.URL.Path+" (see docs/API.md)")
 	})
@@ -200,8 +203,11 @@ func (a *api) sendToUser(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	members := len(ids)
-	if members == 0 {
-		writeError(w, http.StatusNotFound, "user_not_found", "user "+quote(user)+" has no session on this server")
+	// With user streams, the message goes to the user's stream: kept in
+	// its history for the user's next session even when it has none.
+	stored := a.cfg.UserStreams && user != "" && a.cfg.RoomHistoryMessages > 0
+	if members == 0 && !stored {
+		writeError(w, http.StatusNotFound, "user_not_found", "user "+quote(user)+" has no session (start the server with -user-streams to keep messages for users without one)")
 		return
 	}
 	n, err := a.srv.SendToUser(r.Context(), user, typ, p)
@@ -209,12 +215,16 @@ func (a *api) sendToUser(w http.ResponseWriter, r *http.Request) {
 		writeAPIError(w, sendError(err))
 		return
 	}
-	if n == 0 {
+	if n == 0 && !stored {
 		writeError(w, http.StatusConflict, "session_closed", "every session of user "+quote(user)+" is closed or closing")
 		return
 	}
 	a.metrics.apiMessages.WithLabelValues("user").Add(float64(n))
-	writeJSON(w, http.StatusOK, map[string]any{"user": user, "queued": n, "sessions": members})
+	out := map[string]any{"user": user, "queued": n, "sessions": members}
+	if stored {
+		out["stored"] = true
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (a *api) broadcast(w http.ResponseWriter, r *http.Request) {
@@ -234,17 +244,28 @@ func (a *api) broadcast(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	members := len(ids)
-	if members == 0 {
-		writeError(w, http.StatusNotFound, "room_not_found", "room "+quote(room)+" has no members")
+	stored := a.cfg.keepsHistory(room)
+	if members == 0 && !stored {
+		writeError(w, http.StatusNotFound, "room_not_found", "room "+quote(room)+" has no members and keeps no history (-room-history-messages or its -rooms entry is 0)")
 		return
 	}
 	pub, err := a.srv.Broadcast(r.Context(), room, typ, p)
+	out := map[string]any{"room": room, "epoch": pub.Epoch, "offset": pub.Offset,
+		"queued": pub.Members, "members": members, "stored": stored}
 	if err != nil {
-		writeAPIError(w, sendError(err))
-		return
+		if pub.Offset == 0 {
+			writeAPIError(w, sendError(err))
+			return
+		}
+		// Published (sending it again would publish it twice), but not
+		// queued for every member: those get it before the room's next
+		// message, or from history when they return.
+		a.log.Warn("tether: broadcast published but not queued for every member", "room", room, "offset", pub.Offset, "err", err)
+		out["warning"] = "published, but not yet queued for every member: " + err.Error()
 	}
+	a.metrics.roomBroadcasts.WithLabelValues("api").Inc()
 	a.metrics.apiMessages.WithLabelValues("room").Add(float64(pub.Members))
-	writeJSON(w, http.StatusOK, map[string]any{"room": room, "queued": pub.Members, "members": members})
+	writeJSON(w, http.StatusOK, out)
 }
 
 type joinBody struct {

@@ -75,7 +75,8 @@ func New(cfg *Config, log *slog.Logger, assets fs.FS) (*App, error) {
 	var srvPtr atomic.Pointer[tether.Server]
 	a.metrics = newMetrics(srvPtr.Load, func() *webhook.Dispatcher { return a.hooks })
 	sessions := newSessionTable()
-	h := &hooks{srv: srvPtr.Load, m: a.metrics, sessions: sessions, log: log}
+	h := &hooks{srv: srvPtr.Load, m: a.metrics, sessions: sessions, log: log,
+		rooms: roomHooks{policy: cfg.ReadmitPolicy, readmitTimeout: 2 * cfg.WebhookTimeout}}
 	if cfg.WebhookURL != "" {
 		d, err := webhook.New(webhook.Config{
 			URL: cfg.WebhookURL, Secret: []byte(cfg.WebhookSecret),
@@ -110,6 +111,10 @@ func New(cfg *Config, log *slog.Logger, assets fs.FS) (*App, error) {
 		RateLimit:          cfg.RateLimit,
 		RateBurst:          cfg.RateBurst,
 		RestartJitter:      cfg.RestartJitter,
+		RoomHistory:        cfg.RoomHistory(),
+		Rooms:              cfg.RoomOptions(),
+		RoomRecoveryLimit:  cfg.RoomRecoveryLimit,
+		UserStreams:        cfg.UserStreams,
 		OriginPatterns:     cfg.Origins,
 		Logger:             log,
 		Authenticate:       auth.authenticate,
@@ -118,7 +123,7 @@ func New(cfg *Config, log *slog.Logger, assets fs.FS) (*App, error) {
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("/ws", func(w http.ResponseWriter, r *http.Request) { a.srv.ServeHTTP(w, withIdentity(r)) })
-	apiH := newAPI(a.srv, a.apiKey, cfg.MaxMessageSize, a.metrics, sessions, log)
+	apiH := newAPI(a.srv, a.apiKey, cfg, a.metrics, sessions, log)
 	mux.Handle("/api/", apiH)
 	mux.Handle("/api", apiH)
 	mux.Handle("/metrics", methods{http.MethodGet: a.metrics.handler().ServeHTTP})
@@ -273,7 +278,11 @@ func (c *Config) Redacted() []any {
 		"rate_limit", c.RateLimit, "rate_burst", c.RateBurst,
 		"grace_window", c.GraceWindow.String(), "heartbeat_interval", c.HeartbeatInterval.String(),
 		"heartbeat_timeout", c.HeartbeatTimeout.String(), "restart_jitter", c.RestartJitter.String(),
-		"shutdown_timeout", c.ShutdownTimeout.String(), "log_format", c.LogFormat, "log_level", c.LogLevel,
+		"shutdown_timeout", c.ShutdownTimeout.String(),
+		"room_history_messages", c.RoomHistoryMessages, "room_history_bytes", c.RoomHistoryBytes,
+		"room_history_age", c.RoomHistoryAge.String(), "room_recovery_limit", c.RoomRecoveryLimit,
+		"user_streams", c.UserStreams, "readmit", c.ReadmitPolicy, "rooms", roomsVar{&c.Rooms}.String(),
+		"log_format", c.LogFormat, "log_level", c.LogLevel,
 		"redis_addr", c.RedisAddr, "redis_password", secret(c.RedisPassword), "redis_prefix", c.RedisPrefix,
 		"node_name", c.NodeName, "node_liveness", c.NodeLiveness.String(),
 	}

@@ -50,6 +50,15 @@ type Config struct {
 	RestartJitter        time.Duration
 	ShutdownTimeout      time.Duration
 
+	// Room streams.
+	RoomHistoryMessages int // 0: keep none
+	RoomHistoryBytes    int
+	RoomHistoryAge      time.Duration
+	RoomRecoveryLimit   int
+	UserStreams         bool
+	Readmit             string        // auto, claims, webhook or all
+	Rooms               []RoomPattern // per room-name pattern
+
 	LogFormat string
 	LogLevel  string
 
@@ -60,9 +69,10 @@ type Config struct {
 	NodeLiveness  time.Duration
 
 	// Derived by Parse.
-	Origins  []string
-	Warnings []string          // logged once the logger exists
-	Sources  map[string]string // setting name → "flag", "env", "file" or "default"
+	Origins       []string
+	ReadmitPolicy string            // -readmit resolved: claims, webhook or all
+	Warnings      []string          // logged once the logger exists
+	Sources       map[string]string // setting name → "flag", "env", "file" or "default"
 }
 
 // EnvPrefix starts every environment variable the server reads.
@@ -109,7 +119,7 @@ func (c *Config) flagSet() *flag.FlagSet {
 	fs.BoolVar(&c.Anonymous, "anonymous", false, "accept clients without a token, as user \"\" in the rooms named by ?room= (default lobby)")
 	fs.StringVar(&c.AllowedOrigins, "allowed-origins", "", "comma-separated Origin host patterns (path.Match, e.g. *.example.com, or *) whose pages may connect; the server's own host is always allowed")
 
-	fs.StringVar(&c.WebhookURL, "webhook-url", "", "backend URL that receives open, message, disconnect, resume and close events; without it client messages are broadcast to the sender's rooms")
+	fs.StringVar(&c.WebhookURL, "webhook-url", "", "backend URL that receives open, message, disconnect, resume and close events (and readmit, room_recovery and presence events); without it client messages are broadcast to the sender's rooms")
 	fs.StringVar(&c.WebhookSecret, "webhook-secret", "", "HMAC-SHA256 key that signs webhook requests (Tether-Signature); required with -webhook-url")
 	fs.DurationVar(&c.WebhookTimeout, "webhook-timeout", 5*time.Second, "timeout of one webhook request")
 	fs.IntVar(&c.WebhookMaxInFlight, "webhook-max-in-flight", 64, "webhook requests in flight at most, over all sessions")
@@ -129,6 +139,15 @@ func (c *Config) flagSet() *flag.FlagSet {
 	fs.DurationVar(&c.HeartbeatTimeout, "heartbeat-timeout", 10*time.Second, "silence beyond the heartbeat interval after which a connection is dead (close 4002)")
 	fs.DurationVar(&c.RestartJitter, "restart-jitter", 2*time.Second, "on shutdown, clients are told to reconnect after a random delay up to this")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "on SIGTERM/SIGINT, time allowed to drain clients and deliver webhooks before exiting")
+
+	fs.IntVar(&c.RoomHistoryMessages, "room-history-messages", 1000, "messages kept in each room's history, for members that lost their session and for GET /api/rooms/{room}/history; 0 keeps none (a returning member is still told exactly how many it missed)")
+	c.RoomHistoryBytes = 1 << 20
+	fs.Var(sizeVar{&c.RoomHistoryBytes}, "room-history-bytes", "payload bytes kept in each room's history (at least -max-message-size)")
+	fs.DurationVar(&c.RoomHistoryAge, "room-history-age", 10*time.Minute, "how long a message stays in its room's history")
+	fs.IntVar(&c.RoomRecoveryLimit, "room-recovery-limit", 1000, "room messages replayed per room to a client that returns after losing its session; older ones are reported as skipped (the history API still has them)")
+	fs.BoolVar(&c.UserStreams, "user-streams", false, "give every authenticated user a stream of its own: POST /api/users/{user}/send to a user with no session stores the message for its next session (room history bounds) instead of 404")
+	fs.StringVar(&c.Readmit, "readmit", readmitAuto, "rooms a client that lost its session rejoins besides those of its token (which it always rejoins): claims (none), webhook (the backend decides, room by room: readmit event), all (every room the client names: only when every room is public); auto means webhook with -webhook-url, else claims")
+	fs.Var(roomsVar{&c.Rooms}, "rooms", "per room-name options, a JSON array (in the config file, the array itself): [{\"pattern\":\"chat.*\",\"history-messages\":5000,\"history-bytes\":\"4MiB\",\"history-age\":\"1h\",\"presence\":true}]; path.Match patterns, the first match wins; omitted bounds are the -room-history-* ones; presence sends join/leave events to members and presence webhooks")
 
 	fs.StringVar(&c.RedisAddr, "redis-addr", "", "Redis address(es), host:port, comma-separated for Sentinel or Cluster; sessions then live in Redis, several servers share them and a client may resume on any; empty means the in-memory store (one process)")
 	fs.StringVar(&c.RedisPassword, "redis-password", "", "Redis password")
@@ -294,7 +313,8 @@ func hasKey(m map[string]string, k string) bool {
 
 // wantType says what kind of value a flag takes, for error messages.
 func wantType(f *flag.Flag) string {
-	if _, ok := f.Value.(sizeVar); ok {
+	switch f.Value.(type) {
+	case sizeVar, roomsVar:
 		return ""
 	}
 	typ, _ := flag.UnquoteUsage(f)
@@ -327,8 +347,20 @@ func readConfigFile(fs *flag.FlagSet, path string) (map[string]string, error) {
 		if k == "config" {
 			return nil, &ConfigError{Setting: "config", Err: fmt.Errorf("%s: a config file cannot name another one", path)}
 		}
-		if fs.Lookup(k) == nil {
+		f := fs.Lookup(k)
+		if f == nil {
 			return nil, &ConfigError{Setting: "config", Err: fmt.Errorf("%s: unknown setting %q (keys are flag names, see tether --help)", path, k)}
+		}
+		if _, ok := f.Value.(roomsVar); ok {
+			// An array of objects, kept as JSON text (a string holding
+			// that text is accepted too).
+			var str string
+			if json.Unmarshal(v, &str) == nil {
+				out[k] = str
+			} else {
+				out[k] = string(v)
+			}
+			continue
 		}
 		s, err := jsonScalar(v)
 		if err != nil {
@@ -390,8 +422,11 @@ Flags:
 `)
 	fs.VisitAll(func(f *flag.Flag) {
 		typ, _ := flag.UnquoteUsage(f)
-		if _, ok := f.Value.(sizeVar); ok {
+		switch f.Value.(type) {
+		case sizeVar:
 			typ = "size"
+		case roomsVar:
+			typ = "json"
 		}
 		if typ == "value" {
 			typ = ""

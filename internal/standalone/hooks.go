@@ -31,6 +31,7 @@ type hooks struct {
 	// servers a session moves between: "" alone, "<random>." with Redis.
 	epoch string
 	log   *slog.Logger
+	rooms roomHooks
 }
 
 // sessionTable keeps what the server tracks per session besides the
@@ -41,8 +42,8 @@ type sessionTable struct {
 }
 
 type sessionState struct {
-	disconnects, resumes int
-	kickReason           string
+	disconnects, resumes, presences int
+	kickReason                      string
 }
 
 func newSessionTable() *sessionTable { return &sessionTable{m: make(map[string]*sessionState)} }
@@ -84,6 +85,9 @@ func (h *hooks) options(o *tether.Options) *tether.Options {
 	o.OnDisconnect = h.onDisconnect
 	o.OnResume = h.onResume
 	o.OnClose = h.onClose
+	o.Readmit = h.readmit
+	o.OnRoomRecovery = h.onRoomRecovery
+	o.OnPresence = h.onPresence
 	return o
 }
 
@@ -189,7 +193,10 @@ func (h *hooks) broadcastMessage(ctx context.Context, s *tether.Session, m tethe
 		if m.Type == tether.Text {
 			p, _ = json.Marshal(chatMessage{Room: room, From: s.ID(), User: s.UserID(), Text: string(m.Data)})
 		}
-		if _, err := srv.Broadcast(ctx, room, m.Type, p); err != nil {
+		_, err := srv.Broadcast(ctx, room, m.Type, p)
+		if err == nil {
+			h.m.roomBroadcasts.WithLabelValues("client").Inc()
+		} else {
 			// Bad content (too big once wrapped) must not fail the
 			// message: the client would send it again forever.
 			h.log.Warn("tether: cannot broadcast a client message", "session", s.ID(), "room", room, "seq", m.Seq, "err", err)

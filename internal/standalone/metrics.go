@@ -26,7 +26,25 @@ type metrics struct {
 	apiMessages    *prometheus.CounterVec // target
 	webhookTries   *prometheus.CounterVec // event, result
 	webhookFails   *prometheus.CounterVec // event
+
+	roomBroadcasts *prometheus.CounterVec // source
+	roomRecoveries *prometheus.CounterVec // outcome
+	roomRecovered  prometheus.Counter
+	roomSkipped    prometheus.Counter
+	roomLost       *prometheus.CounterVec // reason
+	roomUnknown    *prometheus.CounterVec // reason
+	readmissions   *prometheus.CounterVec // policy, result
+	presence       *prometheus.CounterVec // change
 }
+
+// Outcomes of a room's recovery (tether_room_recoveries_total).
+const (
+	recoveryComplete      = "complete"       // everything after the client's position came back
+	recoveryPartial       = "partial"        // some were skipped (still in history), none lost
+	recoveryLost          = "lost"           // an exact number is gone from history
+	recoveryLostUnknown   = "lost_unknown"   // an unknown number is gone (the room's history was lost)
+	recoveryNotReadmitted = "not_readmitted" // the client was not let back into the room
+)
 
 // Directions of a message.
 const (
@@ -49,8 +67,30 @@ func newMetrics(srv func() *tether.Server, hooks func() *webhook.Dispatcher) *me
 	m.apiMessages = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "api_messages_total", Help: "Messages queued for sessions through the HTTP API, by target (session, user, room); a fan-out counts each session."}, []string{"target"})
 	m.webhookTries = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "webhook_attempts_total", Help: "Webhook requests made, by event type and result (ok, retry, rejected, error)."}, []string{"event", "result"})
 	m.webhookFails = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "webhook_attempt_failures_total", Help: "Webhook requests that failed (transport error or non-2xx), by event type."}, []string{"event"})
-	for _, c := range []prometheus.Collector{m.connects, m.resumes, m.expiries, m.replayed, m.lost, m.closes, m.disconnects, m.clientMessages, m.apiMessages, m.webhookTries, m.webhookFails} {
+	m.roomBroadcasts = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "room_broadcasts_total", Help: "Messages published to rooms (each kept once in the room's history, whatever its number of members), by source (api, client: broadcast mode)."}, []string{"source"})
+	m.roomRecoveries = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "room_recoveries_total", Help: "Rooms presented by clients that lost their session, by outcome: complete, partial (some skipped, still in history), lost (an exact number gone), lost_unknown (an unknown number gone), not_readmitted."}, []string{"outcome"})
+	m.roomRecovered = prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "room_recovered_messages_total", Help: "Room messages replayed from history to clients that lost their session."})
+	m.roomSkipped = prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "room_skipped_messages_total", Help: "Room messages still in history but not replayed to returning clients (beyond -room-recovery-limit or half the replay buffer)."})
+	m.roomLost = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "room_lost_messages_total", Help: "Room messages a returning client missed and history no longer held, by reason (history-trimmed); losses of unknown size are counted by tether_room_unknown_losses_total."}, []string{"reason"})
+	m.roomUnknown = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "room_unknown_losses_total", Help: "Room recoveries where an unknown number of messages was lost, by reason (epoch-changed, diverged)."}, []string{"reason"})
+	m.readmissions = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "room_readmissions_total", Help: "Readmission decisions for rooms a returning client presented beyond its token's, by policy (claims, webhook, all) and result (yes, no, error: the backend gave no answer, so no)."}, []string{"policy", "result"})
+	m.presence = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "presence_changes_total", Help: "Users entering (join) or leaving (leave) rooms with presence on, as seen by this server."}, []string{"change"})
+	for _, c := range []prometheus.Collector{m.connects, m.resumes, m.expiries, m.replayed, m.lost, m.closes, m.disconnects, m.clientMessages, m.apiMessages, m.webhookTries, m.webhookFails,
+		m.roomBroadcasts, m.roomRecoveries, m.roomRecovered, m.roomSkipped, m.roomLost, m.roomUnknown, m.readmissions, m.presence} {
 		f(c)
+	}
+	for _, s := range []string{"api", "client"} {
+		m.roomBroadcasts.WithLabelValues(s)
+	}
+	for _, o := range []string{recoveryComplete, recoveryPartial, recoveryLost, recoveryLostUnknown, recoveryNotReadmitted} {
+		m.roomRecoveries.WithLabelValues(o)
+	}
+	m.roomLost.WithLabelValues(tether.RoomHistoryTrimmed.String())
+	for _, r := range []tether.RoomLossReason{tether.RoomEpochChanged, tether.RoomDiverged} {
+		m.roomUnknown.WithLabelValues(r.String())
+	}
+	for _, c := range []string{"join", "leave"} {
+		m.presence.WithLabelValues(c)
 	}
 	for _, d := range []string{toClient, fromClient} {
 		m.replayed.WithLabelValues(d)
@@ -80,6 +120,26 @@ func newMetrics(srv func() *tether.Server, hooks func() *webhook.Dispatcher) *me
 
 func (m *metrics) handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
+}
+
+// roomRecovery counts a room's recovery.
+func (m *metrics) roomRecovery(r tether.RoomRecovery) {
+	outcome := recoveryComplete
+	switch {
+	case !r.Readmitted:
+		outcome = recoveryNotReadmitted
+	case r.Lost < 0:
+		outcome = recoveryLostUnknown
+		m.roomUnknown.WithLabelValues(r.Reason.String()).Inc()
+	case r.Lost > 0:
+		outcome = recoveryLost
+		m.roomLost.WithLabelValues(r.Reason.String()).Add(float64(r.Lost))
+	case r.Skipped > 0:
+		outcome = recoveryPartial
+	}
+	m.roomRecoveries.WithLabelValues(outcome).Inc()
+	m.roomRecovered.Add(float64(r.Recovered))
+	m.roomSkipped.Add(float64(r.Skipped))
 }
 
 // onAttempt is webhook.Config.OnAttempt.

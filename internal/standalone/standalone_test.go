@@ -267,3 +267,75 @@ func TestServeAndShutdown(t *testing.T) {
 	}
 	<-cl.Done()
 }
+
+func TestRoomSettings(t *testing.T) {
+	c := mustParse(t, []string{"-jwt-secret", "s"}, nil)
+	if c.RoomHistoryMessages != 1000 || c.RoomHistoryBytes != 1<<20 || c.RoomHistoryAge != 10*time.Minute ||
+		c.RoomRecoveryLimit != 1000 || c.UserStreams || c.ReadmitPolicy != readmitClaims || c.Rooms != nil {
+		t.Fatalf("room defaults: %+v", c)
+	}
+	if h := c.RoomHistory(); h != (tether.HistoryLimits{MaxMessages: 1000, MaxBytes: 1 << 20, MaxAge: 10 * time.Minute}) {
+		t.Fatalf("history limits %+v", h)
+	}
+	c = mustParse(t, []string{"-webhook-url", "http://127.0.0.1:1/", "-webhook-secret", "x", "-room-history-messages", "0"}, nil)
+	if c.ReadmitPolicy != readmitWebhook || c.RoomHistory().MaxMessages != -1 {
+		t.Fatalf("auto with a webhook: %q, %+v", c.ReadmitPolicy, c.RoomHistory())
+	}
+
+	// -rooms in the config file is an array of objects; omitted bounds
+	// are the global ones.
+	file := filepath.Join(t.TempDir(), "c.json")
+	if err := os.WriteFile(file, []byte(`{"room-history-age": "1m", "rooms": [
+		{"pattern": "chat.*", "history-messages": 5, "history-bytes": "2MiB", "presence": true},
+		{"pattern": "ticker.*", "history-messages": 0, "history-bytes": 70000, "history-age": "5s"}]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c = mustParse(t, []string{"-config", file, "-readmit", "all"}, nil)
+	want := []tether.RoomOptions{
+		{Pattern: "chat.*", History: tether.HistoryLimits{MaxMessages: 5, MaxBytes: 2 << 20, MaxAge: time.Minute}, Presence: true},
+		{Pattern: "ticker.*", History: tether.HistoryLimits{MaxMessages: -1, MaxBytes: 70000, MaxAge: 5 * time.Second}},
+	}
+	if got := c.RoomOptions(); len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
+		t.Fatalf("room options %+v, want %+v", got, want)
+	}
+	if !c.keepsHistory("chat.1") || c.keepsHistory("ticker.x") || !c.keepsHistory("other") {
+		t.Error("keepsHistory")
+	}
+	if c.ReadmitPolicy != readmitAll || len(c.Warnings) == 0 || !strings.Contains(strings.Join(c.Warnings, " "), "-readmit all") {
+		t.Errorf("readmit all: %q, warnings %q", c.ReadmitPolicy, c.Warnings)
+	}
+	// The same from the environment, as JSON text; String round-trips.
+	env := "TETHER_ROOMS=" + roomsVar{&c.Rooms}.String()
+	c2 := mustParse(t, nil, []string{env, "TETHER_ROOM_HISTORY_AGE=1m"})
+	if got := c2.RoomOptions(); len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
+		t.Fatalf("from %s: %+v", env, got)
+	}
+
+	for _, tc := range []struct {
+		args    []string
+		setting string
+		says    string
+	}{
+		{[]string{"-room-history-messages", "-1"}, "room-history-messages", "0 (keep no history) or more"},
+		{[]string{"-room-history-bytes", "1KiB"}, "room-history-bytes", "-max-message-size"},
+		{[]string{"-room-history-age", "0s"}, "room-history-age", "positive"},
+		{[]string{"-room-recovery-limit", "0"}, "room-recovery-limit", "at least 1"},
+		{[]string{"-readmit", "some"}, "readmit", "claims, webhook or all"},
+		{[]string{"-readmit", "webhook"}, "readmit", "-webhook-url"},
+		{[]string{"-rooms", `{"pattern":"a"}`}, "rooms", "JSON array"},
+		{[]string{"-rooms", `[{"pattern":"a["}]`}, "rooms", "bad pattern"},
+		{[]string{"-rooms", `[{"history-messages":3}]`}, "rooms", `"pattern" is required`},
+		{[]string{"-rooms", `[{"pattern":"a","presense":true}]`}, "rooms", "presense"},
+		{[]string{"-rooms", `[{"pattern":"a","history-bytes":"lots"}]`}, "rooms", "history-bytes"},
+		{[]string{"-rooms", `[{"pattern":"a","history-age":"3"}]`}, "rooms", "history-age"},
+		{[]string{"-rooms", `[{"pattern":"a","history-messages":-2}]`}, "rooms", "history-messages"},
+		{[]string{"-rooms", `[{"pattern":"a","history-bytes":100}]`}, "rooms", "-max-message-size"},
+		{[]string{"-rooms", `[{"pattern":"a"}] []`}, "rooms", "after the JSON array"},
+	} {
+		_, err := Parse(append([]string{"-jwt-secret", "s"}, tc.args...), nil, io.Discard)
+		var ce *ConfigError
+		if !errors.As(err, &ce) || ce.Setting != tc.setting || !strings.Contains(err.Error(), tc.says) {
+			t.Errorf("%q: %v, want an error naming -%s that says %q", tc.args, err, tc.setting, tc.says)
+		}
+	}
+}

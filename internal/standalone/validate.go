@@ -164,7 +164,7 @@ func (c *Config) validate() error {
 			return bad(v.name, "%v: must be positive", v.d)
 		}
 	}
-	return nil
+	return c.validateRooms(bad)
 }
 
 // DevMode reports whether no client authentication was configured: the
