@@ -25,7 +25,7 @@ func apiServer(t *testing.T, extra ...string) *proc {
 
 func TestAPIValidation(t *testing.T) {
 	t.Parallel()
-	p := apiServer(t, "-max-message-size", "1KiB", "-max-rooms-per-session", "2")
+	p := apiServer(t, "-max-message-size", "1KiB", "-max-rooms-per-session", "2", "-rooms", `[{"pattern":"nohist*","history-messages":0}]`)
 	c, _ := dial(t, p.wsURL(), hs(t, "alice", "lobby"))
 	id := c.SessionID()
 	waitUntil(t, "lobby", func() bool { return len(p.sessionIDs("?room=lobby")) == 1 })
@@ -69,7 +69,7 @@ func TestAPIValidation(t *testing.T) {
 		{"join without session", apiKey, "POST", "/api/rooms/red/members", `{}`, 400, "invalid_field"},
 		{"unknown session leave", apiKey, "DELETE", "/api/rooms/lobby/members/nope", nil, 404, "session_not_found"},
 		{"leave a room not in", apiKey, "DELETE", "/api/rooms/red/members/" + id, nil, 404, "not_member"},
-		{"unknown room broadcast", apiKey, "POST", "/api/rooms/nope/broadcast", text, 404, "room_not_found"},
+		{"empty room without history broadcast", apiKey, "POST", "/api/rooms/nohistory/broadcast", text, 404, "room_not_found"},
 		{"unknown room get", apiKey, "GET", "/api/rooms/nope", nil, 404, "room_not_found"},
 		{"bad room name", apiKey, "POST", "/api/rooms/" + strings.Repeat("r", 129) + "/broadcast", text, 400, "invalid_room"},
 		{"unknown user", apiKey, "POST", "/api/users/nobody/send", text, 404, "user_not_found"},
@@ -337,6 +337,9 @@ func TestLimits(t *testing.T) {
 	if st, v := p.call("GET", "/api/rooms/lobby", nil); st != 200 || v["size"] != 1.0 || v["members"].([]any)[0] != id {
 		t.Fatalf("room: %d %v", st, v)
 	}
+	// The room's joined event is in the replay buffer until the client
+	// acknowledges it (within its ack delay).
+	waitUntil(t, "joined event acknowledged", func() bool { _, s := p.call("GET", "/api/sessions/"+id, nil); return s["pending"] == 0.0 })
 	d.cut()
 	waitUntil(t, "disconnected", func() bool { _, s := p.call("GET", "/api/sessions/"+id, nil); return s["state"] == "disconnected" })
 	for i := range 2 {

@@ -14,6 +14,7 @@ var allFlags = []string{
 	"max-message-size", "max-sessions", "max-sessions-per-user", "max-rooms-per-session",
 	"replay-buffer-bytes", "replay-buffer-messages", "rate-limit", "rate-burst", "grace-window",
 	"heartbeat-interval", "heartbeat-timeout", "restart-jitter", "shutdown-timeout", "log-format", "log-level",
+	"room-history-messages", "room-history-bytes", "room-history-age", "room-recovery-limit", "user-streams", "readmit", "rooms",
 }
 
 func TestHelpListsEverySetting(t *testing.T) {
@@ -84,6 +85,18 @@ func TestBadConfigNamesTheSetting(t *testing.T) {
 		{"duration", []string{"-shutdown-timeout", "0s"}, nil, []string{"-shutdown-timeout"}},
 		{"unknown flag", []string{"-max-session", "3"}, nil, []string{"max-session"}},
 		{"stray argument", []string{"serve"}, nil, []string{"serve"}},
+		{"room history messages", []string{"-room-history-messages", "-1"}, nil, []string{"-room-history-messages", "keep no history"}},
+		{"room history bytes", nil, []string{"TETHER_ROOM_HISTORY_BYTES=1KiB"}, []string{"-room-history-bytes", "TETHER_ROOM_HISTORY_BYTES", "-max-message-size"}},
+		{"room history age", []string{"-room-history-age", "0s"}, nil, []string{"-room-history-age", "positive"}},
+		{"room recovery limit", []string{"-room-recovery-limit", "0"}, nil, []string{"-room-recovery-limit", "at least 1"}},
+		{"readmit value", []string{"-readmit", "maybe"}, nil, []string{"-readmit", "claims, webhook or all"}},
+		{"readmit webhook without one", []string{"-readmit", "webhook"}, nil, []string{"-readmit", "-webhook-url"}},
+		{"user streams", nil, []string{"TETHER_USER_STREAMS=sometimes"}, []string{"-user-streams", "TETHER_USER_STREAMS"}},
+		{"rooms not an array", []string{"-config", file("r1.json", `{"rooms": {"pattern": "a"}}`)}, nil, []string{"-rooms", "r1.json", "JSON array"}},
+		{"rooms bad pattern", []string{"-config", file("r2.json", `{"rooms": [{"pattern": "chat.["}]}`)}, nil, []string{"-rooms", "r2.json", "bad pattern"}},
+		{"rooms unknown key", []string{"-config", file("r3.json", `{"rooms": [{"pattern": "a", "history": 3}]}`)}, nil, []string{"-rooms", "r3.json", "history"}},
+		{"rooms small history", []string{"-rooms", `[{"pattern":"a","history-bytes":"1KiB"}]`}, nil, []string{"-rooms", "entry 1", "-max-message-size"}},
+		{"rooms env", nil, []string{`TETHER_ROOMS=[{"pattern":""}]`}, []string{"-rooms", "TETHER_ROOMS", "pattern"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -107,24 +120,32 @@ func TestConfigPrecedence(t *testing.T) {
 	cfg := filepath.Join(t.TempDir(), "tether.json")
 	err := os.WriteFile(cfg, []byte(`{
 		"max-sessions": 10, "rate-limit": 5, "grace-window": "1m", "allowed-origins": ["a.example", "*.b.example"],
-		"max-message-size": "32KiB", "jwt-secret": "`+testSecret+`"
+		"max-message-size": "32KiB", "jwt-secret": "`+testSecret+`",
+		"room-history-messages": 50, "room-history-age": "90s", "readmit": "all",
+		"rooms": [{"pattern": "chat.*", "history-messages": 7, "presence": true}]
 	}`), 0o600)
 	if err != nil {
 		t.Fatal(err)
 	}
 	p := start(t, procOpts{
 		args: []string{"-config", cfg, "-max-sessions", "30"},
-		env:  []string{"TETHER_MAX_SESSIONS=20", "TETHER_RATE_LIMIT=6", "TETHER_MAX_MESSAGE_SIZE=40000"},
+		env:  []string{"TETHER_MAX_SESSIONS=20", "TETHER_RATE_LIMIT=6", "TETHER_MAX_MESSAGE_SIZE=40000", "TETHER_ROOM_HISTORY_MESSAGES=60"},
 	})
 	line := p.waitLog("config", func(l map[string]any) bool { return l["msg"] == "tether: config" })
 	for k, want := range map[string]any{
-		"max_sessions":       30.0,    // flag
-		"rate_limit":         6.0,     // env over file
-		"max_message_size":   40000.0, // env over file
-		"grace_window":       "1m0s",  // file
-		"allowed_origins":    "a.example,*.b.example",
-		"heartbeat_interval": "15s",        // default
-		"jwt_secret":         "<redacted>", // never logged
+		"max_sessions":          30.0,    // flag
+		"rate_limit":            6.0,     // env over file
+		"max_message_size":      40000.0, // env over file
+		"grace_window":          "1m0s",  // file
+		"allowed_origins":       "a.example,*.b.example",
+		"heartbeat_interval":    "15s",        // default
+		"jwt_secret":            "<redacted>", // never logged
+		"room_history_messages": 60.0,         // env over file
+		"room_history_age":      "1m30s",
+		"room_history_bytes":    float64(1 << 20),
+		"readmit":               "all",
+		"user_streams":          false,
+		"rooms":                 `[{"history-messages":7,"pattern":"chat.*","presence":true}]`,
 	} {
 		if line[k] != want {
 			t.Errorf("%s = %v, want %v", k, line[k], want)

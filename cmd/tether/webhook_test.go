@@ -34,10 +34,14 @@ type backend struct {
 	seen    map[string]bool
 	tries   map[string]int // attempts per event ID
 	badSig  int
+	// readmit answers readmit events: the body for a room (200), or
+	// none (404, a refusal) when the room is not in it.
+	readmit map[string]string
+	raw     map[string]string // body of the first delivery of each event ID
 }
 
 func newBackend(t *testing.T) (*backend, *httptest.Server) {
-	b := &backend{t: t, seen: map[string]bool{}, tries: map[string]int{}, hold: make(chan struct{})}
+	b := &backend{t: t, seen: map[string]bool{}, tries: map[string]int{}, hold: make(chan struct{}), raw: map[string]string{}}
 	ts := httptest.NewServer(b)
 	t.Cleanup(ts.Close)
 	t.Cleanup(b.release)
@@ -90,7 +94,26 @@ func (b *backend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	b.mu.Lock()
 	b.tries[ev.ID]++
+	if _, ok := b.raw[ev.ID]; !ok {
+		b.raw[ev.ID] = string(body)
+	}
 	b.mu.Unlock()
+	if ev.Type == "readmit" {
+		b.mu.Lock()
+		answer, ok := b.readmit[*ev.Room]
+		if !b.seen[ev.ID] {
+			b.seen[ev.ID] = true
+			b.events = append(b.events, ev)
+		}
+		b.mu.Unlock()
+		if !ok {
+			http.Error(w, "no such room", http.StatusNotFound)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, answer)
+		return
+	}
 	if ev.Type == "message" {
 		switch {
 		case b.failing.Load():
