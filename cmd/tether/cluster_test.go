@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -217,9 +218,11 @@ func sequenceErrors(got []string, prefix string, n int, maybe map[int]bool) stri
 
 // TestThreeNodesChaos: three tether processes share Redis. Clients land
 // on random nodes, connections are cut at random, traffic flows both
-// ways (server→client through the HTTP API of random nodes), and one node
-// is killed with SIGKILL in the middle. Nothing accepted is lost,
-// duplicated or reordered.
+// ways (server→client through the HTTP API of random nodes), messages are
+// broadcast to the room every client is in (through the API of random
+// nodes too), and one node is killed with SIGKILL in the middle. Nothing
+// accepted is lost, duplicated or reordered; every member gets the room's
+// messages in the same order, with offsets that follow each other.
 func TestThreeNodesChaos(t *testing.T) {
 	if testing.Short() {
 		t.Skip("multi-node chaos skipped in -short mode")
@@ -264,6 +267,36 @@ func TestThreeNodesChaos(t *testing.T) {
 	}
 
 	var wg sync.WaitGroup
+	var mayMu sync.Mutex
+	mayR := map[int]bool{} // room broadcasts whose fate is unknown (the node died mid-call)
+	wg.Add(1)
+	go func() { // server → room, through the API of random nodes
+		defer wg.Done()
+		for j := 1; j <= n; j++ {
+			for attempt := 0; ; attempt++ {
+				nd := pick(nodes, rng, &rngMu)
+				if nd.dead.Load() {
+					continue
+				}
+				st, m := apiBroadcast(nd.p, "lobby", fmt.Sprintf("r%d", j))
+				if st == 200 {
+					break
+				}
+				if st == 0 {
+					mayMu.Lock()
+					mayR[j] = true
+					mayMu.Unlock()
+					break
+				}
+				if attempt > 200 {
+					t.Errorf("broadcast r%d: %d %v", j, st, m)
+					return
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			time.Sleep(3 * time.Millisecond)
+		}
+	}()
 	for i, x := range cls {
 		wg.Add(2)
 		go func() { // client → server
@@ -341,17 +374,21 @@ func TestThreeNodesChaos(t *testing.T) {
 	<-chaosDone
 
 	deadline := time.Now().Add(60 * time.Second)
+	mayMu.Lock()
+	maybeR := len(mayR)
+	mayMu.Unlock()
 	for i, x := range cls {
 		for {
 			x.mu.Lock()
 			maybe := len(x.mayS)
 			x.mu.Unlock()
-			if len(x.r.texts()) >= n-maybe && len(be.messages(x.id)) >= n && x.c.Pending() == 0 {
+			room := len(x.r.roomTexts("lobby"))
+			if len(x.r.texts())-room >= n-maybe && room >= n-maybeR && len(be.messages(x.id)) >= n && x.c.Pending() == 0 {
 				break
 			}
 			if time.Now().After(deadline) {
-				t.Errorf("client %d did not settle: received %d, the backend has %d, pending %d, status %v (%v); disconnects %+v",
-					i, len(x.r.texts()), len(be.messages(x.id)), x.c.Pending(), x.c.Status(), x.c.Err(), eventsOf[client.Disconnected](x.r))
+				t.Errorf("client %d did not settle: received %d (room: %d), the backend has %d, pending %d, status %v (%v); disconnects %+v",
+					i, len(x.r.texts()), room, len(be.messages(x.id)), x.c.Pending(), x.c.Status(), x.c.Err(), eventsOf[client.Disconnected](x.r))
 				break
 			}
 			time.Sleep(50 * time.Millisecond)
@@ -374,9 +411,30 @@ func TestThreeNodesChaos(t *testing.T) {
 			t.Errorf("clusterBackend from client %d: %s", i, v)
 		}
 	}
+	// The room: every member got every broadcast accepted, once, in the
+	// order it was published; the broadcasts of unknown fate either
+	// reached every member or none; offsets follow each other.
+	first := roomLog(cls[0].r)
+	for i, x := range cls {
+		got := roomLog(x.r)
+		if v := sequenceErrors(got.texts, "r", n, mayR); v != "" {
+			t.Errorf("client %d, room lobby: %s", i, v)
+		}
+		if !slices.Equal(got.texts, first.texts) {
+			t.Errorf("client %d got the room's messages %q; client 0 got %q", i, got.texts, first.texts)
+		}
+		for j := 1; j < len(got.offsets); j++ {
+			if got.offsets[j] != got.offsets[j-1]+1 {
+				t.Errorf("client %d: room offsets %d then %d", i, got.offsets[j-1], got.offsets[j])
+			}
+		}
+		if x.c.SessionID() == x.id && len(eventsOf[client.RoomJoined](x.r)) != 1 {
+			t.Errorf("client %d joined the room %d times: %+v", i, len(eventsOf[client.RoomJoined](x.r)), eventsOf[client.RoomJoined](x.r))
+		}
+	}
 	be.mu.Lock()
-	t.Logf("%d clients × %d messages each way, one node SIGKILLed: redelivered webhooks (same key) %d, API sends of unknown fate %d, bad signatures %d",
-		k, n, be.redelivs, uncertain, be.badSig)
+	t.Logf("%d clients × %d messages each way and %d room broadcasts, one node SIGKILLed: redelivered webhooks (same key) %d, API sends of unknown fate %d, broadcasts of unknown fate %d, bad signatures %d",
+		k, n, n, be.redelivs, uncertain, maybeR, be.badSig)
 	if be.badSig != 0 {
 		t.Errorf("%d webhooks with a bad signature", be.badSig)
 	}
@@ -399,6 +457,43 @@ func apiSend(p *proc, id, text string) (int, map[string]any) {
 	var m map[string]any
 	_ = json.NewDecoder(resp.Body).Decode(&m)
 	return resp.StatusCode, m
+}
+
+// apiBroadcast broadcasts text to a room through a node's API; status 0
+// means the call itself failed.
+func apiBroadcast(p *proc, room, text string) (int, map[string]any) {
+	body := fmt.Sprintf(`{"type":"text","text":%q}`, text)
+	req, _ := http.NewRequest("POST", p.url("/api/rooms/"+room+"/broadcast"), strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+p.apiKey)
+	req.Header.Set("Content-Type", "application/json")
+	hc := http.Client{Timeout: 5 * time.Second}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return 0, map[string]any{"error": err.Error()}
+	}
+	defer resp.Body.Close()
+	var m map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&m)
+	return resp.StatusCode, m
+}
+
+// roomMessages is what a client received from a room.
+type roomMessages struct {
+	texts   []string
+	offsets []uint64
+}
+
+func roomLog(r *rec) roomMessages {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out roomMessages
+	for _, m := range r.msgs {
+		if m.Room == "lobby" {
+			out.texts = append(out.texts, string(m.Data))
+			out.offsets = append(out.offsets, m.Offset)
+		}
+	}
+	return out
 }
 
 // TestNodePartitionedFromRedis: a node loses Redis while its clients send
