@@ -512,13 +512,15 @@ func (l *local) acked(id string, seq uint64) {
 // mayFree reports whether an Append to a session that overflowed may
 // succeed once acks held here are in Redis: the session has an ack not
 // yet there, or acks reached Redis since flushed was read (perhaps just
-// after the Append ran).
+// after the Append ran). Both are read under l.mu, which every flush
+// holds while it counts itself and marks its acks done: a flush that
+// lands between the two reads cannot hide from both.
 func (l *local) mayFree(id string, flushed uint64) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	if l.flushed.Load() != flushed {
 		return true
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
 	st := l.m[id]
 	return st != nil && st.unflushed()
 }
