@@ -244,9 +244,12 @@ func (s *Session) bury(cause Cause) (unacked int, ok, retry bool) {
 	s.mu.Unlock()
 	var rooms []string
 	if rec, err := s.srv.store.Load(ctx, s.id); err == nil {
-		t.Out = rec.Out
+		t.Out, t.Acked = rec.Out, rec.Acked
 		unacked = int(rec.Out - rec.Acked)
 		rooms = rec.Rooms
+		if s.features&wire.FeatureRooms != 0 && rec.Out > rec.Acked {
+			t.InRooms = s.srv.inRooms(ctx, s.id, rec.Acked, rec.Out)
+		}
 	}
 	ok = true
 	switch err := s.srv.store.Close(ctx, s.id, lease, t); {

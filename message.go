@@ -68,4 +68,8 @@ type Loss struct {
 	// Carried counts client→server messages the old session certainly
 	// never processed; the client sends them again in the new session.
 	Carried int64
+	// InRooms counts server→client messages the client missed that its
+	// rooms recover, or report as lost room by room (OnRoomRecovery): they
+	// are not in ToClient.
+	InRooms int64
 }

@@ -46,6 +46,50 @@ const (
 
 func (r RoomLossReason) String() string { return wire.RoomReason(r).String() }
 
+// inRooms marks which messages of a closing session after acked, up to
+// out, its client's rooms recover or report when it returns (Tombstone.
+// InRooms). Nil if none is, or if the buffer cannot be read (the loss is
+// then over-counted, never under-counted).
+func (srv *Server) inRooms(ctx context.Context, id string, acked, out uint64) []byte {
+	bits := make([]byte, (out-acked+7)/8)
+	marked := false
+	var msgs []Message
+	for after := acked; after < out; {
+		var err error
+		msgs, err = srv.store.Read(ctx, id, after, maxBatch, msgs[:0])
+		if err != nil || len(msgs) == 0 {
+			return nil
+		}
+		for _, m := range msgs {
+			if m.Seq > out {
+				break
+			}
+			if m.Offset != 0 || m.Type == typeRoomEvent {
+				i := m.Seq - acked - 1
+				bits[i/8] |= 1 << (i % 8)
+				marked = true
+			}
+			after = m.Seq
+		}
+	}
+	if !marked {
+		return nil
+	}
+	return bits
+}
+
+// countInRooms counts the messages after recv a tombstone marks InRooms.
+func countInRooms(t *Tombstone, recv uint64) int64 {
+	n := int64(0)
+	for seq := max(recv, t.Acked) + 1; seq <= t.Out; seq++ {
+		i := seq - t.Acked - 1
+		if i/8 < uint64(len(t.InRooms)) && t.InRooms[i/8]&(1<<(i%8)) != 0 {
+			n++
+		}
+	}
+	return n
+}
+
 // rejoinState is a new session's room positions: those its client
 // presented, until OnOpen and Readmit have used them.
 type rejoinState struct {

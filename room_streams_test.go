@@ -127,7 +127,12 @@ func TestRoomRecoveredAfterSessionLost(t *testing.T) {
 	ra.waitFor(t, "g1", 5*time.Second, ra.hasTexts("lobby", 1))
 	old := a.SessionID()
 
-	awayPastGrace(t, ts, a, func() { broadcast(t, ts.srv, "lobby", "g2") })
+	awayPastGrace(t, ts, a, func() {
+		broadcast(t, ts.srv, "lobby", "g2")
+		if err := ts.srv.Send(bg, old, tether.Text, []byte("direct")); err != nil { // to the session alone: lost with it
+			t.Fatal(err)
+		}
+	})
 	broadcast(t, ts.srv, "lobby", "g4")
 	ts.proxy.Refuse(false)
 
@@ -148,6 +153,18 @@ func TestRoomRecoveredAfterSessionLost(t *testing.T) {
 	rec := ts.recoveries(a.SessionID())
 	if len(rec) != 1 || rec[0] != (tether.RoomRecovery{Room: "lobby", Readmitted: true, Recovered: 2}) {
 		t.Fatalf("OnRoomRecovery = %+v, want lobby readmitted with 2 recovered", rec)
+	}
+	// The session's own loss counts the message to the session alone; g2,
+	// which was in its buffer too, is the room's to recover.
+	lost := eventsOf[client.SessionLost](ra)
+	if len(lost) != 1 || lost[0].ToClient != 1 || lost[0].InRooms != 1 || lost[0].Reason != tether.ReasonExpired {
+		t.Fatalf("SessionLost = %+v, want 1 lost to the client and 1 in its rooms", lost)
+	}
+	ts.hooks.mu.Lock()
+	prev := ts.hooks.opens[a.SessionID()].Previous
+	ts.hooks.mu.Unlock()
+	if prev == nil || prev.ToClient != 1 || prev.InRooms != 1 {
+		t.Fatalf("OnOpen Previous = %+v, want ToClient 1, InRooms 1", prev)
 	}
 	rb.waitFor(t, "B's copies", 5*time.Second, rb.hasTexts("lobby", 3))
 	if got := rb.texts("lobby"); !slices.Equal(got, []string{"g1", "g2", "g4"}) {

@@ -355,7 +355,8 @@ func (srv *Server) lostSession(ctx context.Context, user string, h *wire.Hello) 
 	case err == nil && t.UserID == user && (tokenEqual(th, t.Token) || tokenEqual(th, t.PrevToken)):
 		l.Reason = t.Reason
 		if t.Out >= h.Recv {
-			l.ToClient = int64(t.Out - h.Recv)
+			l.InRooms = countInRooms(t, h.Recv)
+			l.ToClient = int64(t.Out-h.Recv) - l.InRooms
 		}
 		l.FromClient, l.Carried = 0, 0
 		if h.Last > t.In {
@@ -421,6 +422,9 @@ func (srv *Server) open(ctx context.Context, c *conn, r *http.Request, user stri
 		if tomb != nil {
 			wl.Flags |= wire.WelcomePrevKnown
 			wl.PrevIn, wl.PrevOut = tomb.In, tomb.Out
+			if s.features&wire.FeatureRooms != 0 {
+				wl.PrevRooms = uint64(max(prev.InRooms, 0))
+			}
 		}
 	}
 	srv.fillLimits(wl)
@@ -446,7 +450,8 @@ func (srv *Server) open(ctx context.Context, c *conn, r *http.Request, user stri
 	s.mu.Unlock()
 	if prev != nil {
 		srv.log.Info("tether: session not resumed", "session", prev.SessionID, "new_session", s.id, "user", user,
-			"reason", prev.Reason.String(), "lost_to_client", prev.ToClient, "lost_from_client", prev.FromClient, "carried", prev.Carried)
+			"reason", prev.Reason.String(), "lost_to_client", prev.ToClient, "lost_from_client", prev.FromClient, "carried", prev.Carried,
+			"in_rooms", prev.InRooms)
 	}
 	c.start()
 }

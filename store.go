@@ -288,4 +288,11 @@ type Tombstone struct {
 	In        uint64 // last client→server seq processed
 	Out       uint64 // last server→client seq assigned
 	Closed    time.Time
+	// Acked is the last server→client seq the client acknowledged, and
+	// InRooms marks which of the messages after it, up to Out, its
+	// client's rooms recover or report when it returns (room messages and
+	// room events): bit i (byte i/8, bit i%8) stands for seq Acked+1+i.
+	// The others are what the session alone lost. Nil when none is.
+	Acked   uint64
+	InRooms []byte
 }

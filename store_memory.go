@@ -360,6 +360,7 @@ func (s *MemoryStore) putTombstone(id string, t *Tombstone) {
 		s.torder = s.torder[1:]
 	}
 	tc := *t
+	tc.InRooms = slices.Clone(t.InRooms)
 	s.tombs[id] = &tc
 	s.torder = append(s.torder, tombEntry{id: id, at: now})
 }
@@ -386,6 +387,7 @@ func (s *MemoryStore) Tombstone(_ context.Context, id string) (*Tombstone, error
 		return nil, ErrNotFound
 	}
 	tc := *t
+	tc.InRooms = slices.Clone(t.InRooms)
 	return &tc, nil
 }
 

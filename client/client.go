@@ -531,7 +531,8 @@ func (c *Client) lose(w *wire.Welcome) SessionLost {
 	keepAfter := c.written
 	if w.PrevKnown() {
 		if w.PrevOut >= c.recv {
-			l.ToClient = int64(w.PrevOut - c.recv)
+			l.InRooms = int64(w.PrevRooms)
+			l.ToClient = max(0, int64(w.PrevOut-c.recv)-l.InRooms)
 		}
 		keepAfter = w.PrevIn
 	} else if c.haveFinal && c.finalOut >= c.recv {

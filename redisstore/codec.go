@@ -237,10 +237,14 @@ func encodeTombstone(t *tether.Tombstone) []byte {
 	e = append(e, byte(t.Reason))
 	e = e.uvarint(t.In).uvarint(t.Out)
 	if t.Closed.IsZero() {
-		return append(e, 0)
+		e = append(e, 0)
+	} else {
+		e = append(e, 1)
+		e = e.varint(t.Closed.Unix()).uvarint(uint64(t.Closed.Nanosecond()))
 	}
-	e = append(e, 1)
-	return e.varint(t.Closed.Unix()).uvarint(uint64(t.Closed.Nanosecond()))
+	// Added later, at the end: older tombstones end before them.
+	e = e.uvarint(t.Acked).uvarint(uint64(len(t.InRooms)))
+	return append(e, t.InRooms...)
 }
 
 func decodeTombstone(v string) (*tether.Tombstone, error) {
@@ -255,6 +259,12 @@ func decodeTombstone(v string) (*tether.Tombstone, error) {
 	t.In, t.Out = d.uvarint(), d.uvarint()
 	if d.byte() == 1 {
 		t.Closed = time.Unix(d.varint(), int64(d.uvarint()))
+	}
+	if d.err == nil && len(d.b) > 0 {
+		t.Acked = d.uvarint()
+		if n := d.uvarint(); n > 0 {
+			t.InRooms = bytes.Clone(d.bytes(n))
+		}
 	}
 	if d.err != nil {
 		return nil, errCorrupt

@@ -977,8 +977,10 @@ func tombstone(id string) *tether.Tombstone {
 		PrevToken: hash(60),
 		Reason:    tether.ReasonOverflow,
 		In:        17,
-		Out:       3,
+		Out:       30,
 		Closed:    time.Now(),
+		Acked:     12,
+		InRooms:   []byte{0b1011_0110, 0, 0x81},
 	}
 }
 
@@ -993,7 +995,8 @@ func (h *harness) checkTombstone(id string, want *tether.Tombstone) {
 	}
 	if got.ID != want.ID || got.UserID != want.UserID || got.Token != want.Token ||
 		got.PrevToken != want.PrevToken || got.Reason != want.Reason || got.In != want.In ||
-		got.Out != want.Out || !sameTime(got.Closed, want.Closed) {
+		got.Out != want.Out || !sameTime(got.Closed, want.Closed) ||
+		got.Acked != want.Acked || !bytes.Equal(got.InRooms, want.InRooms) {
 		h.t.Fatalf("Tombstone(%q) = %+v\nwant %+v", id, *got, *want)
 	}
 }
@@ -1080,8 +1083,10 @@ func testTombstoneCopy(h *harness) {
 	id := h.session("a")
 	passed := tombstone(id)
 	want := *passed
+	want.InRooms = slices.Clone(passed.InRooms)
 	h.close(id, passed)
 	passed.UserID, passed.In, passed.Token = "changed", 99, hash(99)
+	passed.InRooms[0] = ^passed.InRooms[0]
 	h.checkTombstone(id, &want)
 
 	got, err := h.s.Tombstone(h.ctx, id)
@@ -1089,6 +1094,7 @@ func testTombstoneCopy(h *harness) {
 		h.t.Fatalf("Tombstone: %v", err)
 	}
 	got.UserID, got.Out, got.Reason = "changed", 99, tether.ReasonClosed
+	got.InRooms[1] = 0xff
 	h.checkTombstone(id, &want)
 }
 

@@ -150,6 +150,10 @@ type Welcome struct {
 	Window    uint64 // most unacknowledged messages the server keeps (MaxReplayMessages); ack well before it
 	Grace     uint64 // ms a disconnected session is kept for resume
 	Features  uint64 // features the server will use on this session: those of the Hello it speaks too
+	// PrevRooms: not resumed, PrevKnown: how many of the server→client
+	// messages after Hello.Recv, up to PrevOut, the client's rooms recover
+	// or report (FeatureRooms); the session alone lost the others.
+	PrevRooms uint64
 }
 
 // Resumed reports whether the Welcome resumed the requested session.
@@ -250,8 +254,11 @@ func AppendWelcome(b []byte, w *Welcome) []byte {
 	b = binary.AppendUvarint(b, w.MaxSize)
 	b = binary.AppendUvarint(b, w.Window)
 	b = binary.AppendUvarint(b, w.Grace)
-	if w.Features != 0 {
+	if w.Features != 0 || w.PrevRooms != 0 {
 		b = binary.AppendUvarint(b, w.Features)
+	}
+	if w.PrevRooms != 0 {
+		b = binary.AppendUvarint(b, w.PrevRooms)
 	}
 	return b
 }
@@ -366,6 +373,9 @@ func Decode(b []byte) (Frame, error) {
 		w.Grace = d.uvarint("grace")
 		if d.err == nil && len(d.b) > 0 {
 			w.Features = d.uvarint("features")
+		}
+		if d.err == nil && len(d.b) > 0 {
+			w.PrevRooms = d.uvarint("prev rooms")
 		}
 		if d.err == nil && w.SessionID == "" {
 			d.err = malformed("empty session id")

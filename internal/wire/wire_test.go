@@ -179,8 +179,11 @@ func toGolden(f *wire.Frame) map[string]any {
 		m["maxSize"] = num(w.MaxSize)
 		m["window"] = num(w.Window)
 		m["grace"] = num(w.Grace)
-		if w.Features != 0 {
+		if w.Features != 0 || w.PrevRooms != 0 {
 			m["features"] = num(w.Features)
+		}
+		if w.PrevRooms != 0 {
+			m["prevRooms"] = num(w.PrevRooms)
 		}
 	case wire.TypeBinary, wire.TypeText:
 		m["seq"] = num(f.Seq)
@@ -326,7 +329,7 @@ func TestGolden(t *testing.T) {
 		"invalid/empty", "invalid/unknown-type", "invalid/truncated-varint", "invalid/hello-token-too-long",
 		"invalid/welcome-empty-session-id", "invalid/hello-acked-gt-written", "invalid/truncated-string",
 		"invalid/varint-overflow",
-		"hello-rooms", "welcome-rooms", "room-text", "room-binary-user", "room-joined-new", "room-joined-recovered",
+		"hello-rooms", "welcome-rooms", "welcome-lost-in-rooms", "room-text", "room-binary-user", "room-joined-new", "room-joined-recovered",
 		"room-joined-epoch-changed", "room-left-not-readmitted", "room-presence-join", "history", "history-result",
 		"history-result-forbidden", "invalid/room-text-missing-offset", "invalid/room-name-too-long",
 		"invalid/hello-rooms-truncated", "invalid/hello-too-many-rooms", "invalid/room-event-truncated",
@@ -418,9 +421,13 @@ func TestGoldenPrefixes(t *testing.T) {
 			}
 		case wire.TypeWelcome:
 			w := *full.Welcome
-			w.Features = 0
-			if full.Welcome.Features != 0 {
-				optional[len(wire.AppendWelcome(nil, &w))] = true
+			w.Features, w.PrevRooms = 0, 0
+			n := len(wire.AppendWelcome(nil, &w))
+			if full.Welcome.Features != 0 || full.Welcome.PrevRooms != 0 {
+				optional[n] = true
+			}
+			if full.Welcome.PrevRooms != 0 {
+				optional[n+len(binary.AppendUvarint(nil, full.Welcome.Features))] = true
 			}
 		}
 		for i := range len(b) {
@@ -461,7 +468,7 @@ func TestControlFrameTrailingBytes(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", gf.Name, err)
 		}
-		if (want.Hello != nil && want.Hello.Features == 0) || (want.Welcome != nil && want.Welcome.Features == 0) {
+		if (want.Hello != nil && want.Hello.Features == 0) || (want.Welcome != nil && want.Welcome.PrevRooms == 0) {
 			// An earlier revision's frame: what follows is read as the
 			// optional fields added since.
 			continue
@@ -653,7 +660,7 @@ func TestRoundTrip(t *testing.T) {
 				Reason: wire.LossReason(r.Uint32()),
 				PrevIn: randUint(r), PrevOut: randUint(r),
 				Heartbeat: randUint(r), Timeout: randUint(r), MaxSize: randUint(r),
-				Window: randUint(r), Grace: randUint(r),
+				Window: randUint(r), Grace: randUint(r), Features: randUint(r) >> r.IntN(65), PrevRooms: randUint(r) >> r.IntN(65),
 			}
 			roundTrip(t, r, &wire.Frame{Type: wire.TypeWelcome, Welcome: w}, func(b []byte) []byte { return wire.AppendWelcome(b, w) })
 		}
