@@ -334,6 +334,9 @@ func TestLimits(t *testing.T) {
 	}
 	defer func() { _ = c.Close(ctx); <-c.Done() }()
 	id := c.SessionID()
+	// The session joins its token's rooms as it opens, just after the
+	// client is told it is connected.
+	waitUntil(t, "lobby joined", func() bool { st, _ := p.call("GET", "/api/rooms/lobby", nil); return st == 200 })
 	if st, v := p.call("GET", "/api/rooms/lobby", nil); st != 200 || v["size"] != 1.0 || v["members"].([]any)[0] != id {
 		t.Fatalf("room: %d %v", st, v)
 	}
