@@ -39,34 +39,51 @@ func (srv *Server) Broadcast(ctx context.Context, room string, typ MessageType, 
 // queues it for the room's members.
 func (srv *Server) publish(ctx context.Context, room string, typ MessageType, p []byte) (Publication, error) {
 	ro := srv.roomOptions(room)
-	pos, err := srv.store.Publish(ctx, room, Message{Type: typ, Data: p}, ro.History)
+	m := Message{Type: typ, Data: p}
+	var pos RoomPosition
+	var ids []string
+	var err error
+	if mp, ok := srv.store.(memberPublisher); ok {
+		pos, ids, err = mp.PublishMembers(ctx, room, m, ro.History)
+	} else {
+		pos, err = srv.store.Publish(ctx, room, m, ro.History)
+	}
 	if err != nil {
 		return Publication{}, fmt.Errorf("failed to publish to %q: %w", displayRoom(room), err)
 	}
 	pub := Publication{Epoch: pos.Epoch, Offset: pos.Offset}
-	ids, err := srv.store.RoomMembers(ctx, room)
-	if err != nil {
-		// Published: members get it with the room's next message (the
-		// gap is filled from history) or when they come back.
-		return pub, fmt.Errorf("failed to list room %q: %w", displayRoom(room), err)
+	if ids == nil {
+		if ids, err = srv.store.RoomMembers(ctx, room); err != nil {
+			// Published: members get it with the room's next message (the
+			// gap is filled from history) or when they come back.
+			return pub, fmt.Errorf("failed to list room %q: %w", displayRoom(room), err)
+		}
 	}
 	d := &delivery{m: Message{Type: typ, Data: p, Room: room, Offset: pos.Offset}, epoch: pos.Epoch}
 	pub.Members, err = srv.fanOut(ctx, ids, d)
 	return pub, err
 }
 
-// AppendEacher is implemented by stores that append to many sessions in
-// one round trip (redisstore does), which a broadcast on a shared store
-// needs: a round trip per member would not scale. Each result is what
-// Append, or AppendRoom, would have returned for that session.
-type AppendEacher interface {
+// appendEacher is a store that appends to many sessions in one round
+// trip (redisstore does), which a broadcast on a shared store needs: a
+// round trip per member would not scale. Each result is what Append, or
+// AppendRoom, would have returned for that session.
+type appendEacher interface {
 	AppendEach(ctx context.Context, ids []string, m Message) ([]uint64, []error)
 	AppendRoomEach(ctx context.Context, ids []string, room, epoch string, m Message) ([]uint64, []error)
 }
 
+// memberPublisher is a store that publishes to a room and lists its
+// members in one round trip (redisstore does: a broadcast then costs one
+// round trip less). The list may name sessions that are gone; appending
+// to them reports it.
+type memberPublisher interface {
+	PublishMembers(ctx context.Context, room string, m Message, lim HistoryLimits) (RoomPosition, []string, error)
+}
+
 // fanOut queues d for every session in ids and returns for how many.
 func (srv *Server) fanOut(ctx context.Context, ids []string, d *delivery) (int, error) {
-	if ae, ok := srv.store.(AppendEacher); ok && srv.cluster != nil && len(ids) > 1 {
+	if ae, ok := srv.store.(appendEacher); ok && srv.cluster != nil && len(ids) > 1 {
 		return srv.fanOutBatch(ctx, ae, ids, d)
 	}
 	n := 0
@@ -187,7 +204,7 @@ func (srv *Server) fillGap(ctx context.Context, room, epoch string, cur RoomPosi
 
 // fanOutBatch appends to every member at once, then wakes the writers of
 // the members held here (the store wakes the other servers).
-func (srv *Server) fanOutBatch(ctx context.Context, ae AppendEacher, ids []string, d *delivery) (int, error) {
+func (srv *Server) fanOutBatch(ctx context.Context, ae appendEacher, ids []string, d *delivery) (int, error) {
 	const chunk = 512
 	n := 0
 	var firstErr error

@@ -42,7 +42,8 @@ func streamScript(body string) *redis.Script { return redis.NewScript(histLua + 
 // scPublish: ARGV epoch (for a stream created here), max messages, max
 // bytes, max age (ms), ttl (ms), entry (type byte + payload). It gives
 // the message the stream's next offset, keeps it within the limits and
-// returns {epoch, offset}. A stream whose meta is gone starts again at
+// returns {epoch, offset}, followed by the room's members when KEYS[3],
+// the room's member set (same slot), is given. A stream whose meta is gone starts again at
 // offset 1 under the new epoch, with whatever history was left dropped.
 var scPublish = streamScript(`
 local t = now()
@@ -63,6 +64,11 @@ redis.call('HSET', KEYS[1], 'epoch', epoch, 'last', fmt(last), 'bytes', fmt(byte
   'mm', ARGV[2], 'mb', ARGV[3], 'ma', ARGV[4])
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
 redis.call('PEXPIRE', KEYS[2], ARGV[5])
+if KEYS[3] then
+  local res = {epoch, fmt(last)}
+  for _, id in ipairs(redis.call('SMEMBERS', KEYS[3])) do res[#res + 1] = id end
+  return res
+end
 return {epoch, fmt(last)}
 `)
 

@@ -57,25 +57,46 @@ func (s *Store) roomTTL(lim tether.HistoryLimits) int64 {
 
 // Publish implements tether.Store: one script.
 func (s *Store) Publish(ctx context.Context, room string, m tether.Message, lim tether.HistoryLimits) (tether.RoomPosition, error) {
+	pos, _, err := s.publish(ctx, room, m, lim, false)
+	return pos, err
+}
+
+// PublishMembers is Publish returning the room's members too, from the
+// same script (the member set is in the stream's slot): a broadcast
+// costs a round trip less. The list is the index's, which may still name
+// a session that is gone.
+func (s *Store) PublishMembers(ctx context.Context, room string, m tether.Message, lim tether.HistoryLimits) (tether.RoomPosition, []string, error) {
+	return s.publish(ctx, room, m, lim, true)
+}
+
+func (s *Store) publish(ctx context.Context, room string, m tether.Message, lim tether.HistoryLimits, members bool) (tether.RoomPosition, []string, error) {
 	entry := append([]byte{byte(m.Type)}, m.Data...)
 	age := int64(0)
 	if lim.MaxAge > 0 {
 		age = max(1, lim.MaxAge.Milliseconds())
 	}
-	v, err := scPublish.Run(ctx, s.rdb, s.streamKeys(room), newEpoch(), max(lim.MaxMessages, -1),
+	keys := s.streamKeys(room)
+	if members {
+		keys = append(keys, s.roomKey(room))
+	}
+	v, err := scPublish.Run(ctx, s.rdb, keys, newEpoch(), max(lim.MaxMessages, -1),
 		max(lim.MaxBytes, 0), age, s.roomTTL(lim), entry).Result()
 	if err != nil {
-		return tether.RoomPosition{}, err
+		return tether.RoomPosition{}, nil, err
 	}
 	a := strs(slice(v))
-	if len(a) != 2 {
-		return tether.RoomPosition{}, errCorrupt
+	if len(a) < 2 {
+		return tether.RoomPosition{}, nil, errCorrupt
 	}
 	off, err := strconv.ParseUint(a[1], 10, 64)
 	if err != nil || a[0] == "" {
-		return tether.RoomPosition{}, fmt.Errorf("%w: stream of room %q", errCorrupt, room)
+		return tether.RoomPosition{}, nil, fmt.Errorf("%w: stream of room %q", errCorrupt, room)
 	}
-	return tether.RoomPosition{Epoch: a[0], Offset: off}, nil
+	var ids []string
+	if members {
+		ids = append([]string{}, a[2:]...)
+	}
+	return tether.RoomPosition{Epoch: a[0], Offset: off}, ids, nil
 }
 
 // OpenRoom implements tether.Store: one script (History's, which creates

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -439,5 +440,35 @@ func TestPublishFromManyClients(t *testing.T) {
 		if !got[off] {
 			t.Fatalf("offset %d never given", off)
 		}
+	}
+}
+
+// TestPublishMembers: the broadcast's fast path publishes and lists the
+// members in one script, exactly as Publish and RoomMembers would.
+func TestPublishMembers(t *testing.T) {
+	var _ interface {
+		PublishMembers(context.Context, string, tether.Message, tether.HistoryLimits) (tether.RoomPosition, []string, error)
+	} = (*Store)(nil)
+	s := open(t, Options{Prefix: newPrefix(t)})
+	ctx := testCtx(t)
+	pos, ids, err := s.PublishMembers(ctx, "r", tether.Message{Type: tether.Text, Data: []byte("a")}, tether.HistoryLimits{})
+	if err != nil || pos.Offset != 1 || pos.Epoch == "" || ids == nil || len(ids) != 0 {
+		t.Fatalf("PublishMembers to a room without members = %+v, %v, %v; want offset 1 and an empty list", pos, ids, err)
+	}
+	for _, id := range []string{"m1", "m2"} {
+		if err := s.Create(ctx, &tether.Record{ID: id, MaxMessages: 10}); err != nil {
+			t.Fatal(err)
+		}
+		if err := join(ctx, s, id, "r"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pos2, ids, err := s.PublishMembers(ctx, "r", tether.Message{Type: tether.Text, Data: []byte("b")}, tether.HistoryLimits{})
+	slices.Sort(ids)
+	if err != nil || pos2 != (tether.RoomPosition{Epoch: pos.Epoch, Offset: 2}) || !slices.Equal(ids, []string{"m1", "m2"}) {
+		t.Fatalf("PublishMembers = %+v, %v, %v; want offset 2 of the same epoch, members m1 m2", pos2, ids, err)
+	}
+	if _, msgs, _ := s.History(ctx, "r", 0, 10, nil); len(msgs) != 2 || string(msgs[1].Data) != "b" {
+		t.Fatalf("history after PublishMembers = %+v", msgs)
 	}
 }
