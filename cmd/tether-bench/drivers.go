@@ -56,13 +56,18 @@ func dialTether(ctx context.Context, c *bclient, url string, nd netDialFunc) (dr
 		NetDial:   nd,
 		AckDelay:  clientAckDelay(),
 		Logger:    discardLog,
-		OnMessage: func(m tether.Message) { c.onMessage(m.Data) },
+		OnMessage: func(m tether.Message) { c.onMessage(m.Data, m.Room, m.Offset) },
 		OnEvent: func(e client.Event) {
 			switch e := e.(type) {
 			case client.Connected:
+				c.onSessionID(e.SessionID)
 				c.onSession(false)
 			case client.Resumed:
 				c.onSession(true)
+			case client.RoomJoined:
+				c.onRoomJoined(e.Room, e.Position.Epoch, e.Position.Offset, e.Recovered, e.Skipped, e.Lost)
+			case client.RoomLeft:
+				c.onRoomLeft(e.Room, e.NotReadmitted)
 			case client.Disconnected:
 				c.onDisconnect()
 			case client.SessionLost:
@@ -115,7 +120,7 @@ func dialRaw(ctx context.Context, c *bclient, url string, nd netDialFunc) (drive
 				c.onDisconnect()
 				return
 			}
-			c.onMessage(p)
+			c.onMessage(p, "", 0)
 		}
 	}()
 	return rc, nil
@@ -145,7 +150,7 @@ func dialCentrifugo(ctx context.Context, c *bclient, url string, nd netDialFunc)
 	}
 	ready := make(chan struct{})
 	var once sync.Once
-	sub.OnPublication(func(e centrifuge.PublicationEvent) { c.onMessage(e.Data) })
+	sub.OnPublication(func(e centrifuge.PublicationEvent) { c.onMessage(e.Data, "", 0) })
 	sub.OnSubscribed(func(e centrifuge.SubscribedEvent) {
 		first := false
 		once.Do(func() { first = true; close(ready) })

@@ -122,6 +122,7 @@ type config struct {
 	quiet   bool
 
 	tether       string
+	baseline     string
 	tetherAPIKey string
 	tetherPID    int
 	centrifugo   string
@@ -162,6 +163,7 @@ func defaultChaos() chaosConfig {
 		CutEvery: 3 * time.Second, CutFrac: 0.25,
 		BlackholeEvery: 15 * time.Second, BlackholeFrac: 0.125, BlackholeFor: 3 * time.Second,
 		SlowEvery: 10 * time.Second, SlowFrac: 0.125, SlowDelay: 150 * time.Millisecond, SlowFor: 4 * time.Second,
+		AwayFrac: 0.125, AwayFor: 3 * time.Second,
 		Heartbeat: 2 * time.Second, HeartbeatTimeout: 2 * time.Second, Drain: 90 * time.Second,
 	}
 }
@@ -195,6 +197,12 @@ func parseRunFlags(args []string) (config, error) {
 	fs.Float64Var(&c.chaos.SlowFrac, "slow-frac", c.chaos.SlowFrac, "chaos: fraction of the shards slowed down")
 	fs.DurationVar(&c.chaos.SlowDelay, "slow-delay", c.chaos.SlowDelay, "chaos: delay added to every chunk of a slowed connection")
 	fs.DurationVar(&c.chaos.SlowFor, "slow-for", c.chaos.SlowFor, "chaos: how long the slowdown lasts")
+	fs.DurationVar(&c.chaos.AwayEvery, "away-every", c.chaos.AwayEvery, "chaos: send clients away this often (0: never): their connections cut and new ones refused for -away-for")
+	fs.Float64Var(&c.chaos.AwayFrac, "away-frac", c.chaos.AwayFrac, "chaos: fraction of the shards sent away")
+	fs.DurationVar(&c.chaos.AwayFor, "away-for", c.chaos.AwayFor, "chaos: how long clients stay away (longer than -chaos-grace: their sessions expire)")
+	fs.DurationVar(&c.chaos.Grace, "chaos-grace", c.chaos.Grace, "chaos: the Tether server's session grace window (0: its default, 2m)")
+	fs.IntVar(&c.chaos.RoomHistory, "chaos-room-history", c.chaos.RoomHistory, "chaos: messages the Tether server keeps per room (0: its default, 1,000; -1: none)")
+	fs.DurationVar(&c.chaos.Drain, "chaos-drain", c.chaos.Drain, "chaos: the longest wait, after the faults, for every client to have everything (or be told why not)")
 	fs.DurationVar(&c.chaos.Heartbeat, "chaos-heartbeat", c.chaos.Heartbeat, "chaos: server heartbeat interval (finds blackholed links)")
 	fs.DurationVar(&c.chaos.HeartbeatTimeout, "chaos-heartbeat-timeout", c.chaos.HeartbeatTimeout, "chaos: server heartbeat timeout")
 	fs.IntVar(&c.per, "per", maxPerWorker, "most clients per worker process")
@@ -203,6 +211,7 @@ func parseRunFlags(args []string) (config, error) {
 	fs.DurationVar(&c.timeout, "timeout", 2*time.Hour, "bound on the whole run")
 	fs.BoolVar(&c.quiet, "quiet", false, "no progress lines")
 	fs.StringVar(&c.tether, "tether", "auto", `the Tether server: "serve" (built-in, library), "bin:<path>" (cmd/tether binary, started per scenario), "spawn:<command>" (see -spawn), "url:ws://127.0.0.1:P/ws" (already running; with -tether-pid and -tether-api-key), or "auto" (build ./cmd/tether if it exists here, else serve)`)
+	fs.StringVar(&c.baseline, "baseline", "", `a second Tether server, as -tether says it ("bin:<path>", ...), run as target "baseline" beside "tether" (add it to -targets, e.g. -targets baseline,tether): the same scenarios in the same invocation, interleaved, to compare two builds`)
 	spawn := fs.String("spawn", "", `shorthand for -tether "spawn:<command>": start the Tether server with this shell command per scenario; {addr}, {apikey}, {webhook} and {secret} are replaced (e.g. "./bin/tether -addr {addr} -anonymous -api-key {apikey} -rate-limit 0")`)
 	fs.StringVar(&c.tetherAPIKey, "tether-api-key", "", "API key of a running Tether server (url:)")
 	fs.IntVar(&c.tetherPID, "tether-pid", 0, "PID of a running Tether server (url:), for memory and CPU")
@@ -269,6 +278,18 @@ func makeTargets(c config, tmp string) ([]*target, error) {
 			if err != nil {
 				return nil, err
 			}
+			out = append(out, t)
+		case "baseline":
+			if c.baseline == "" {
+				return nil, errors.New(`target "baseline" needs -baseline`)
+			}
+			bc := c
+			bc.tether = c.baseline
+			t, err := tetherTarget(bc, tmp)
+			if err != nil {
+				return nil, err
+			}
+			t.name, t.label = "baseline", "baseline: "+t.label+" at "+strings.TrimPrefix(c.baseline, "bin:")
 			out = append(out, t)
 		case "raw":
 			out = append(out, newRawTarget())

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"image/png"
 	"math"
 	"net"
@@ -13,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -24,7 +26,11 @@ func TestMain(m *testing.M) {
 	if os.Getenv(roleEnv) != "" {
 		os.Exit(mainRole(os.Args[1:]))
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	if breakDir != "" {
+		os.RemoveAll(breakDir)
+	}
+	os.Exit(code)
 }
 
 func TestPayloadRoundTrip(t *testing.T) {
@@ -261,6 +267,63 @@ func TestLostSessionsAreExplained(t *testing.T) {
 	}
 }
 
+var (
+	breakOnce sync.Once
+	breakDir  string // removed by TestMain
+	breakBin  string
+	breakErr  error
+)
+
+// breakBuild builds this command with the tether_testbreak tag, whose
+// library has the TETHER_TEST_BREAK_* switches (testbreak.go), once.
+func breakBuild(t *testing.T) string {
+	breakOnce.Do(func() {
+		if breakDir, breakErr = os.MkdirTemp("", "tether-bench-break-"); breakErr != nil {
+			return
+		}
+		breakBin = filepath.Join(breakDir, "tether-bench-break")
+		build := exec.Command("go", "build", "-tags", "tether_testbreak", "-o", breakBin, ".")
+		if out, err := build.CombinedOutput(); err != nil {
+			breakErr = fmt.Errorf("build: %v\n%s", err, out)
+		}
+	})
+	if breakErr != nil {
+		t.Fatal(breakErr)
+	}
+	return breakBin
+}
+
+// runBench runs the command bin with args and the environment env added,
+// and returns its exit status and results.
+func runBench(t *testing.T, bin string, env []string, args ...string) (int, *results, string) {
+	out := filepath.Join(t.TempDir(), "out.json")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, append(append([]string{"run"}, args...), "-quiet", "-json", out)...)
+	cmd.Env = append(os.Environ(), env...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	code := 0
+	if ee := (*exec.ExitError)(nil); errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("tether-bench: %v\n%s", err, stderr.String())
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatalf("tether-bench exited with %d and no results: %v\n%s", code, err, stderr.String())
+	}
+	var res results
+	if err := json.Unmarshal(b, &res); err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Runs) != 1 || res.Runs[0].Check == nil {
+		t.Fatalf("exit %d, runs %+v\n%s", code, res.Runs, stderr.String())
+	}
+	return code, &res, stderr.String()
+}
+
 // TestCheckerCatchesBrokenReplay builds this command with the
 // tether_testbreak tag, runs a chaos scenario against its built-in server
 // with replay turned off, and expects the checker to report the loss and
@@ -269,39 +332,91 @@ func TestCheckerCatchesBrokenReplay(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the command; skipped with -short")
 	}
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "tether-bench-break")
-	build := exec.Command("go", "build", "-tags", "tether_testbreak", "-o", bin, ".")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
-	out := filepath.Join(dir, "out.json")
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "run", "-targets", "tether", "-tether", "serve", "-scenarios", "chaos",
-		"-chaos-n", "60", "-chaos-for", "8s", "-blackhole-every", "0", "-slow-every", "0", "-quiet", "-json", out)
-	cmd.Env = append(os.Environ(), "TETHER_TEST_BREAK_REPLAY=1")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	err := cmd.Run()
-	var ee *exec.ExitError
-	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
-		t.Fatalf("tether-bench exited with %v, want status 1 (loss found)\n%s", err, stderr.String())
-	}
-	b, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var res results
-	if err := json.Unmarshal(b, &res); err != nil {
-		t.Fatal(err)
-	}
-	if res.Pass || len(res.Runs) != 1 || res.Runs[0].Check == nil {
-		t.Fatalf("results: pass %v, runs %+v", res.Pass, res.Runs)
-	}
+	bin := breakBuild(t)
+	code, res, stderr := runBench(t, bin, []string{"TETHER_TEST_BREAK_REPLAY=1"}, "-targets", "tether", "-tether", "serve", "-scenarios", "chaos",
+		"-chaos-n", "60", "-chaos-for", "8s", "-blackhole-every", "0", "-slow-every", "0", "-chaos-drain", "20s")
 	ck := res.Runs[0].Check
+	if code != 1 || res.Pass {
+		t.Fatalf("tether-bench exited with %d (pass %v), want status 1 (loss found)\n%s", code, res.Pass, stderr)
+	}
 	if ck.Unexplained == 0 || ck.Fan.Lost+ck.Echo.Lost == 0 {
 		t.Fatalf("with replay off the checker saw no unexplained loss: %+v", ck)
 	}
 	t.Logf("replay off: %d unexplained (fan %+v, echo %+v, up %+v)", ck.Unexplained, ck.Fan, ck.Echo, ck.Up)
+}
+
+// roomChaosArgs is chaos in which sessions expire while the room gets
+// broadcasts: a 1 s grace window, and every 3 s the clients of a quarter
+// of the shards lose their connections and cannot connect for 2.5 s.
+var roomChaosArgs = []string{"-targets", "tether", "-tether", "serve", "-scenarios", "chaos", "-chaos-n", "60", "-chaos-for", "9s",
+	"-chaos-grace", "1s", "-away-every", "3s", "-away-frac", "0.25", "-away-for", "2.5s", "-blackhole-every", "0", "-slow-every", "0"}
+
+// TestCheckerCatchesBrokenRooms runs chaos in which sessions expire
+// against the built-in server built with the tether_testbreak tag: with
+// TETHER_TEST_BREAK_ROOMS=1, a client that lost its session is treated as
+// new in its rooms (no recovery, nothing counted), and the checker must
+// report the room messages it missed as unexplained and the command fail;
+// without it (the real recovery), the same run must pass with every room
+// message recovered.
+func TestCheckerCatchesBrokenRooms(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the command; skipped with -short")
+	}
+	bin := breakBuild(t)
+	code, res, stderr := runBench(t, bin, []string{"TETHER_TEST_BREAK_ROOMS=1"}, roomChaosArgs...)
+	ck := res.Runs[0].Check
+	if code != 1 || res.Pass {
+		t.Fatalf("tether-bench exited with %d (pass %v), want status 1 (room messages lost uncounted)\n%s", code, res.Pass, stderr)
+	}
+	if ck.Rooms == nil || ck.Rooms.Returns == 0 || ck.Rooms.Uncounted == 0 || ck.Unexplained < int64(ck.Rooms.Uncounted) {
+		t.Fatalf("with room recovery off the checker saw no uncounted room message: %+v rooms %+v", ck, ck.Rooms)
+	}
+	t.Logf("room recovery off: %d unexplained, rooms %+v, notes %q", ck.Unexplained, *ck.Rooms, ck.Notes)
+
+	code, res, stderr = runBench(t, bin, nil, roomChaosArgs...)
+	ck = res.Runs[0].Check
+	if code != 0 || !res.Pass {
+		t.Fatalf("the real recovery: tether-bench exited with %d, failures %q\n%s", code, res.Failures, stderr)
+	}
+	if ck.SessionLost == 0 || ck.Rooms == nil || ck.Rooms.Returns == 0 || ck.Rooms.Recovered == 0 || ck.Rooms.missed() != 0 ||
+		ck.RoomReturnsServer == nil || *ck.RoomReturnsServer < ck.Rooms.Returns || ck.RoomReturnsMismatched != 0 {
+		t.Fatalf("the real recovery: %d sessions lost, rooms %+v, server returns %v, mismatched %d", ck.SessionLost, ck.Rooms, ck.RoomReturnsServer, ck.RoomReturnsMismatched)
+	}
+	t.Logf("room recovery on: %d sessions lost, rooms %+v", ck.SessionLost, *ck.Rooms)
+}
+
+// TestRoomsAcrossLostSessions: sessions expire while the room gets
+// broadcasts, and the room keeps only 15 messages, so that a client away
+// for 2.5 s gets some of what it missed back and is told exactly how many
+// others are gone; the clients' counts must match the gaps and what the
+// server application was told (OnRoomRecovery), return by return.
+func TestRoomsAcrossLostSessions(t *testing.T) {
+	if testing.Short() {
+		t.Skip("about 20 s; skipped with -short")
+	}
+	c := soakConfig(60, 9*time.Second)
+	c.chaos.BlackholeEvery, c.chaos.SlowEvery = 0, 0
+	c.chaos.AwayEvery, c.chaos.AwayFrac, c.chaos.AwayFor = 3*time.Second, 0.25, 2500*time.Millisecond
+	c.quiet = !testing.Verbose()
+	tg := inProcessTarget(t, serveOptions{Grace: time.Second, HeartbeatInterval: c.chaos.Heartbeat, HeartbeatTimeout: c.chaos.HeartbeatTimeout,
+		Echo: true, RoomHistory: 15})
+	r := &runner{cfg: c, logw: os.Stderr}
+	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
+	defer cancel()
+	res := r.run(ctx, tg, "chaos", 60, 1)
+	if res.Error != "" {
+		t.Fatal(res.Error)
+	}
+	ck := res.Check
+	t.Logf("%s", summaryLine(&res))
+	if !ck.pass() {
+		t.Fatalf("%d unexplained: rooms %+v, notes %q", ck.Unexplained, ck.Rooms, ck.Notes)
+	}
+	rt := ck.Rooms
+	if ck.SessionLost == 0 || rt == nil || rt.Returns == 0 || rt.Recovered == 0 || rt.Lost == 0 {
+		t.Fatalf("no session expired, or nothing was recovered, or history was never short: %d sessions lost, rooms %+v", ck.SessionLost, rt)
+	}
+	if s := ck.RoomReturnsServer; s == nil || *s < rt.Returns || ck.RoomReturnsMismatched != 0 {
+		t.Fatalf("the server reported %v returns into rooms (%d mismatched), the clients saw %d", s, ck.RoomReturnsMismatched, rt.Returns)
+	}
 }

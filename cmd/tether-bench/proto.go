@@ -20,9 +20,11 @@ package main
 //	{"cmd":"arm"}
 //	    from now on, record each client's first disconnect and the first
 //	    resume (or new session) after it, for reconnect timings.
-//	{"cmd":"drain","expect":{"0":2000},"timeout_ms":30000}
+//	{"cmd":"drain","expect":{"0":2000},"expect_rooms":{"bench":{"last":2000}},"timeout_ms":30000}
 //	    stop sending; wait until every client has received fan-out stream
-//	    s up to expect[s], the echo of everything it sent, and an
+//	    s up to expect[s] (a client in room streams: every offset of room
+//	    r up to expect_rooms[r].last, or .n after its first position, or
+//	    was told why not), the echo of everything it sent, and an
 //	    acknowledgement of everything it sent; reply with how many did.
 //	{"cmd":"report"}
 //	    reply with the checker's results ("report").
@@ -37,7 +39,8 @@ package main
 //	{"cmd":"cut","frac":0.25}        reset the connections of a random fraction of its shards
 //	{"cmd":"blackhole","frac":0.25}  make them silently drop everything (half-open)
 //	{"cmd":"delay","frac":0.25,"delay_ms":200}  slow them down (slow consumers)
-//	{"cmd":"heal"}                   stop blackholing and delaying new connections
+//	{"cmd":"away","frac":0.25}       cut their connections and refuse new ones (clients away)
+//	{"cmd":"heal"}                   stop blackholing, delaying and refusing new connections
 //	{"cmd":"quit"}
 //
 // and replies with the time it acted ("at", unix nanoseconds).
@@ -61,8 +64,9 @@ type command struct {
 	Size int     `json:"size,omitempty"`
 
 	// drain
-	Expect    map[string]uint64 `json:"expect,omitempty"`
-	TimeoutMS int64             `json:"timeout_ms,omitempty"`
+	Expect      map[string]uint64     `json:"expect,omitempty"`
+	ExpectRooms map[string]roomExpect `json:"expect_rooms,omitempty"`
+	TimeoutMS   int64                 `json:"timeout_ms,omitempty"`
 
 	// proxy
 	Frac    float64 `json:"frac,omitempty"`
@@ -135,6 +139,14 @@ type workerReport struct {
 	// fate (SessionLost.Unsent).
 	Up []upSent `json:"up,omitempty"`
 
+	// Room streams (Tether clients of a server with the rooms feature):
+	// what the clients saw, checked by offset (roomcheck.go); what each
+	// return into a room reported; and which payload each offset
+	// carried, to check that every member saw the same.
+	Rooms       roomTally    `json:"rooms"`
+	RoomReturns []roomReturn `json:"room_returns,omitempty"`
+	RoomIdent   []identRun   `json:"room_ident,omitempty"`
+
 	Errors []string `json:"errors,omitempty"` // first few client errors
 }
 
@@ -153,6 +165,11 @@ type upReport struct {
 	ReportedFromClient int64 `json:"reported_from_client"`
 	ReportedUnknown    int   `json:"reported_unknown"`
 	Sessions           int   `json:"sessions"`
+	// RoomReturns is what the server application was told of each
+	// return into a room (OnRoomRecovery, the room_recovery webhook);
+	// RoomReports says the server reports them at all.
+	RoomReturns []roomReturn `json:"room_returns,omitempty"`
+	RoomReports bool         `json:"room_reports"`
 }
 
 // upStream is one client's stream as the server saw it.

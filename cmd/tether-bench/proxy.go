@@ -78,6 +78,19 @@ func (ps *proxySet) apply(cmd command) ([]int, error) {
 			ps.holed[i] = true
 		}
 		return idx, nil
+	case "away":
+		// The clients go away for a while: their connections are cut
+		// and new ones refused until the heal, so that their sessions
+		// expire if that is longer than the grace window.
+		idx := ps.pick(cmd.Frac)
+		var wg sync.WaitGroup
+		for _, i := range idx {
+			ps.shards[i].Refuse(true)
+			wg.Add(1)
+			go func() { defer wg.Done(); ps.shards[i].CutAll() }()
+		}
+		wg.Wait()
+		return idx, nil
 	case "delay":
 		idx := ps.pick(cmd.Frac)
 		for _, i := range idx {
@@ -90,6 +103,7 @@ func (ps *proxySet) apply(cmd command) ([]int, error) {
 		for i, p := range ps.shards {
 			p.Blackhole(false)
 			p.SetDelay(0)
+			p.Refuse(false)
 			ps.holed[i] = false
 		}
 		return nil, nil

@@ -77,6 +77,17 @@ type check struct {
 	SessionLost int `json:"session_lost"`
 	Failed      int `json:"failed"`
 
+	// Room streams, checked by offset (roomcheck.go); nil when no client
+	// was in one. RoomReturnsMismatched counts returns into a room whose
+	// counts the server application was told otherwise (or, for an
+	// unknown count, not at all); RoomReturnsUnseen returns the server
+	// reported that no client saw (their RoomJoined went with a session
+	// lost right after).
+	Rooms                 *roomTally `json:"rooms,omitempty"`
+	RoomReturnsServer     *int       `json:"room_returns_server,omitempty"`
+	RoomReturnsMismatched int        `json:"room_returns_mismatched"`
+	RoomReturnsUnseen     int        `json:"room_returns_unseen"`
+
 	// Unexplained is every violation: losses nobody reported, duplicates
 	// and reorders, both ways.
 	Unexplained int64    `json:"unexplained"`
@@ -89,7 +100,13 @@ func (c *check) pass() bool { return c.Unexplained == 0 }
 func verdict(reps []*workerReport, up *upReport, metrics *[2]float64) *check {
 	c := &check{}
 	sent := map[uint64]upSent{}
+	var rooms roomTally
+	var returns []roomReturn
+	var idents [][]identRun
 	for _, r := range reps {
+		rooms.add(r.Rooms)
+		returns = append(returns, r.RoomReturns...)
+		idents = append(idents, r.RoomIdent)
 		c.Fan.add(r.Fan)
 		c.Echo.add(r.Echo)
 		c.ClientReportedToClient += r.ReportedToClient
@@ -109,6 +126,37 @@ func verdict(reps []*workerReport, up *upReport, metrics *[2]float64) *check {
 		}
 	}
 	c.Unexplained = c.UnexplainedDownLost + int64(c.Fan.Dup+c.Fan.Reorder+c.Echo.Dup+c.Echo.Reorder)
+	if rooms.Members > 0 {
+		rooms.Conflicts += identConflicts(idents)
+		c.Rooms = &rooms
+		c.Unexplained += int64(rooms.violations())
+		if rooms.Unexplained+rooms.Uncounted > 0 {
+			c.note("%d room messages never arrived and no return into the room counted them (%d outside any gap, %d beyond a gap's count)",
+				rooms.Unexplained+rooms.Uncounted, rooms.Unexplained, rooms.Uncounted)
+		}
+		if rooms.Overcounted > 0 {
+			c.note("returns into rooms counted %d messages lost or skipped beyond their gaps", rooms.Overcounted)
+		}
+		if rooms.Conflicts > 0 {
+			c.note("%d room offsets carried different messages for different clients (or a message came at two offsets)", rooms.Conflicts)
+		}
+		if up != nil && up.RoomReports {
+			n := len(up.RoomReturns)
+			c.RoomReturnsServer = &n
+			c.RoomReturnsMismatched, c.RoomReturnsUnseen = reconcileReturns(returns, up.RoomReturns, c.note)
+			c.Unexplained += int64(c.RoomReturnsMismatched)
+		} else if len(returns) > 0 {
+			// Nobody can confirm a loss of unknown count.
+			unknown := 0
+			for _, r := range returns {
+				if r.Lost < 0 {
+					unknown++
+				}
+			}
+			c.Unexplained += int64(unknown)
+			c.note("the server reported no return into a room (clients saw %d, %d of unknown count, unexplained): checked from the clients' side only", len(returns), unknown)
+		}
+	}
 	if up != nil {
 		t := &tally{}
 		byCID := make(map[uint64]upStream, len(up.Streams))
@@ -286,6 +334,7 @@ func (r *runner) fanout(ctx context.Context, t *target, members int, res *scenar
 	time.Sleep(time.Second) // let the connect burst settle
 	pid := t.pid()
 	expect := map[string]uint64{}
+	var room roomPublished
 	// phase publishes n messages of stream at rate and returns the
 	// server CPU time, the deliveries, the latencies and how long from the
 	// first publish to the last delivery.
@@ -299,12 +348,14 @@ func (r *runner) fanout(ctx context.Context, t *target, members int, res *scenar
 		}
 		cpu0, err0 := procCPU(pid)
 		t0 := time.Now()
-		if _, err = t.publish(ctx, publishRequest{Room: "bench", Stream: stream, N: n, Size: r.cfg.fanSize, Rate: rate}); err != nil {
+		p, err := t.publish(ctx, publishRequest{Room: "bench", Stream: stream, N: n, Size: r.cfg.fanSize, Rate: rate})
+		room.add(p)
+		if err != nil {
 			err = fmt.Errorf("publish: %w", err)
 			return
 		}
 		expect[fmt.Sprint(stream)] = uint64(n)
-		if _, err = f.all(command{Cmd: "drain", Expect: expect, TimeoutMS: 180_000}, 4*time.Minute); err != nil {
+		if _, err = f.all(command{Cmd: "drain", Expect: expect, ExpectRooms: room.expect(t, "bench"), TimeoutMS: 180_000}, 4*time.Minute); err != nil {
 			return
 		}
 		cpu1, err1 := procCPU(pid)
@@ -393,10 +444,13 @@ func (r *runner) storm(ctx context.Context, t *target, n int, res *scenarioResul
 		return err
 	}
 	k := r.cfg.stormMsgs
-	if _, err := t.publish(ctx, publishRequest{Room: "bench", N: k, Size: r.cfg.fanSize}); err != nil {
+	var room roomPublished
+	p, err := t.publish(ctx, publishRequest{Room: "bench", N: k, Size: r.cfg.fanSize})
+	room.add(p)
+	if err != nil {
 		return fmt.Errorf("publish: %w", err)
 	}
-	if _, err := f.all(command{Cmd: "drain", Expect: map[string]uint64{"0": uint64(k)}, TimeoutMS: 60_000}, 2*time.Minute); err != nil {
+	if _, err := f.all(command{Cmd: "drain", Expect: map[string]uint64{"0": uint64(k)}, ExpectRooms: room.expect(t, "bench"), TimeoutMS: 60_000}, 2*time.Minute); err != nil {
 		return err
 	}
 	before := f.ticks()
@@ -411,7 +465,9 @@ func (r *runner) storm(ctx context.Context, t *target, n int, res *scenarioResul
 	for _, ev := range evs {
 		cutAt = min(cutAt, ev.At)
 	}
-	if _, err := t.publish(ctx, publishRequest{Room: "bench", From: uint64(k + 1), N: k, Size: r.cfg.fanSize}); err != nil {
+	p, err = t.publish(ctx, publishRequest{Room: "bench", From: uint64(k + 1), N: k, Size: r.cfg.fanSize})
+	room.add(p)
+	if err != nil {
 		return fmt.Errorf("publish during the storm: %w", err)
 	}
 	deadline := time.Now().Add(3 * time.Minute)
@@ -422,7 +478,7 @@ func (r *runner) storm(ctx context.Context, t *target, n int, res *scenarioResul
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	if _, err := f.all(command{Cmd: "drain", Expect: map[string]uint64{"0": uint64(2 * k)}, TimeoutMS: 120_000}, 3*time.Minute); err != nil {
+	if _, err := f.all(command{Cmd: "drain", Expect: map[string]uint64{"0": uint64(2 * k)}, ExpectRooms: room.expect(t, "bench"), TimeoutMS: 120_000}, 3*time.Minute); err != nil {
 		return err
 	}
 	reps, err := f.reports()
@@ -493,20 +549,30 @@ func quantileSorted(v []float64, n int, q float64) float64 {
 
 // chaosConfig shapes the chaos scenario.
 type chaosConfig struct {
-	N                int
-	Dur              time.Duration
-	Rate             float64 // messages per second each client sends (Tether only)
-	Size             int
-	FanRate          float64 // messages per second broadcast to the room
-	CutEvery         time.Duration
-	CutFrac          float64
-	BlackholeEvery   time.Duration
-	BlackholeFrac    float64
-	BlackholeFor     time.Duration
-	SlowEvery        time.Duration
-	SlowFrac         float64
-	SlowDelay        time.Duration
-	SlowFor          time.Duration
+	N              int
+	Dur            time.Duration
+	Rate           float64 // messages per second each client sends (Tether only)
+	Size           int
+	FanRate        float64 // messages per second broadcast to the room
+	CutEvery       time.Duration
+	CutFrac        float64
+	BlackholeEvery time.Duration
+	BlackholeFrac  float64
+	BlackholeFor   time.Duration
+	SlowEvery      time.Duration
+	SlowFrac       float64
+	SlowDelay      time.Duration
+	SlowFor        time.Duration
+	// Away: every AwayEvery, the clients of a fraction of the shards
+	// lose their connections and cannot connect again for AwayFor; with
+	// a Grace window shorter than that (Tether), their sessions expire
+	// while broadcasts go on, and they come back in new sessions that
+	// recover their rooms.
+	AwayEvery        time.Duration
+	AwayFrac         float64
+	AwayFor          time.Duration
+	Grace            time.Duration // the server's session grace window; 0: its default
+	RoomHistory      int           // messages kept per room; 0: the server's default, -1: none
 	Heartbeat        time.Duration
 	HeartbeatTimeout time.Duration
 	Drain            time.Duration
@@ -518,7 +584,7 @@ type chaosConfig struct {
 // and checks every message both ways.
 func (r *runner) chaos(ctx context.Context, t *target, cc chaosConfig, res *scenarioResult) error {
 	up := t.kind == "tether" && cc.Rate > 0 && !t.noUpstream
-	need := needs{upstream: up, heartbeatInterval: cc.Heartbeat, heartbeatTimeout: cc.HeartbeatTimeout}
+	need := needs{upstream: up, heartbeatInterval: cc.Heartbeat, heartbeatTimeout: cc.HeartbeatTimeout, grace: cc.Grace, roomHistory: cc.RoomHistory}
 	if err := t.start(ctx, need); err != nil {
 		return err
 	}
@@ -542,16 +608,16 @@ func (r *runner) chaos(ctx context.Context, t *target, cc chaosConfig, res *scen
 	}
 	nFan := int(cc.FanRate * cc.Dur.Seconds())
 	pubErr := make(chan error, 1)
-	var published int
+	var pub publishResult
 	go func() {
 		p, err := t.publish(ctx, publishRequest{Room: "bench", N: nFan, Size: cc.Size, Rate: cc.FanRate})
-		published = p.Published
+		pub = p
 		pubErr <- err
 	}()
 	faults := map[string]int{}
 	start := time.Now()
 	tk := time.NewTicker(100 * time.Millisecond)
-	var nextCut, nextHole, nextSlow, healAt time.Duration = cc.CutEvery, cc.BlackholeEvery, cc.SlowEvery, 0
+	var nextCut, nextHole, nextSlow, nextAway, healAt time.Duration = cc.CutEvery, cc.BlackholeEvery, cc.SlowEvery, cc.AwayEvery, 0
 	for range int(cc.Dur/(100*time.Millisecond)) + 1 {
 		<-tk.C
 		el := time.Since(start)
@@ -571,7 +637,15 @@ func (r *runner) chaos(ctx context.Context, t *target, cc chaosConfig, res *scen
 				return err
 			}
 			faults["blackhole"]++
-			healAt = el + cc.BlackholeFor
+			healAt = max(healAt, el+cc.BlackholeFor)
+		}
+		if cc.AwayEvery > 0 && el >= nextAway {
+			nextAway += cc.AwayEvery
+			if _, err := f.chaos(command{Cmd: "away", Frac: cc.AwayFrac}); err != nil {
+				return err
+			}
+			faults["away"]++
+			healAt = max(healAt, el+cc.AwayFor)
 		}
 		if cc.SlowEvery > 0 && el >= nextSlow {
 			nextSlow += cc.SlowEvery
@@ -600,7 +674,11 @@ func (r *runner) chaos(ctx context.Context, t *target, cc chaosConfig, res *scen
 	if err := <-pubErr; err != nil {
 		return fmt.Errorf("publish: %w", err)
 	}
-	if _, err := f.all(command{Cmd: "drain", Expect: map[string]uint64{"0": uint64(published)}, TimeoutMS: cc.Drain.Milliseconds()}, cc.Drain+time.Minute); err != nil {
+	published := pub.Published
+	var room roomPublished
+	room.add(pub)
+	if _, err := f.all(command{Cmd: "drain", Expect: map[string]uint64{"0": uint64(published)}, ExpectRooms: room.expect(t, "bench"),
+		TimeoutMS: cc.Drain.Milliseconds()}, cc.Drain+time.Minute); err != nil {
 		return err
 	}
 	reps, err := f.reports()
@@ -630,7 +708,37 @@ func (r *runner) chaos(ctx context.Context, t *target, cc chaosConfig, res *scen
 		res.Figures["up_reorder"] = float64(res.Check.Up.Reorder)
 	}
 	res.Figures["unexplained"] = float64(res.Check.Unexplained)
+	res.Figures["sessions_lost"] = float64(res.Check.SessionLost)
+	if rt := res.Check.Rooms; rt != nil {
+		res.Figures["room_returns"] = float64(rt.Returns)
+		res.Figures["room_recovered"] = float64(rt.Recovered)
+		res.Figures["room_lost_counted"] = float64(rt.Lost + rt.Skipped)
+		res.Figures["room_lost_unknown"] = float64(rt.LostUnknown)
+		res.Figures["room_unexplained"] = float64(rt.violations() + rt.Dup + rt.Reorder)
+	}
 	return nil
+}
+
+// roomPublished tracks what was published to a room in a scenario.
+type roomPublished struct {
+	n    uint64
+	last uint64
+}
+
+func (p *roomPublished) add(r publishResult) {
+	p.n += uint64(r.Published)
+	p.last = max(p.last, r.Last)
+}
+
+// expect is what a drain expects of the room's stream: its last offset
+// when the server says offsets, else n messages after each client's
+// first position (every client joins before the first publish). Nil for
+// the peers, which have no room streams.
+func (p *roomPublished) expect(t *target, room string) map[string]roomExpect {
+	if t.kind != "tether" {
+		return nil
+	}
+	return map[string]roomExpect{room: {Last: p.last, N: p.n}}
 }
 
 // run runs one scenario against one target and records the result.

@@ -60,10 +60,21 @@ func (u *upChecker) lost(l *tether.Loss) {
 	}
 }
 
+// roomReturn records what the server application was told of a return
+// into a room (OnRoomRecovery).
+func (u *upChecker) roomReturn(session string, r tether.RoomRecovery) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.rep.RoomReports = true
+	u.rep.RoomReturns = append(u.rep.RoomReturns, roomReturn{Session: session, Room: r.Room, Readmit: r.Readmitted,
+		Recovered: r.Recovered, Skipped: r.Skipped, Lost: r.Lost})
+}
+
 func (u *upChecker) report() upReport {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	r := u.rep
+	r.RoomReturns = slices.Clone(u.rep.RoomReturns)
 	r.Streams = make([]upStream, 0, len(u.streams))
 	for cid, s := range u.streams {
 		st := upStream{CID: cid, Highest: s.highest(), Recv: s.recv, Dup: s.dup, Reorder: s.reorder}
@@ -94,16 +105,24 @@ type serveOptions struct {
 	HeartbeatTimeout  time.Duration
 	MaxSessions       int
 	Echo              bool
+	RoomHistory       int // messages kept per room (0: the library's default; -1: none)
 }
 
 func newBenchServer(o serveOptions) *benchServer {
 	bs := &benchServer{up: newUpChecker(), echo: o.Echo, mux: http.NewServeMux()}
+	bs.up.rep.RoomReports = true // OnRoomRecovery below
 	bs.srv = tether.NewServer(&tether.Options{
 		GraceWindow:       o.Grace,
 		HeartbeatInterval: o.HeartbeatInterval,
 		HeartbeatTimeout:  o.HeartbeatTimeout,
 		MaxSessions:       o.MaxSessions,
+		RoomHistory:       tether.HistoryLimits{MaxMessages: o.RoomHistory},
 		Logger:            discardLog,
+		// OnOpen's Joins readmit a client that lost its session to its
+		// rooms, which recovers them; the server is told what came back.
+		OnRoomRecovery: func(_ context.Context, s *tether.Session, r tether.RoomRecovery) {
+			bs.up.roomReturn(s.ID(), r)
+		},
 		OnOpen: func(_ context.Context, s *tether.Session, info tether.OpenInfo) {
 			rooms := []string{"bench"}
 			if info.Request != nil {
@@ -153,6 +172,7 @@ type publishRequest struct {
 type publishResult struct {
 	Published  int    `json:"published"`
 	Deliveries int64  `json:"deliveries"`
+	Last       uint64 `json:"last,omitempty"` // the room's offset of the last message published, if the server says
 	Error      string `json:"error,omitempty"`
 }
 
@@ -165,7 +185,10 @@ func (bs *benchServer) publish(w http.ResponseWriter, r *http.Request) {
 	var res publishResult
 	err := pace(r.Context(), req, func(_ uint64, p []byte) error {
 		n, err := bs.srv.Broadcast(r.Context(), req.Room, tether.Text, p)
-		res.Published++
+		if err == nil {
+			res.Published++
+			res.Last = n.Offset
+		}
 		res.Deliveries += int64(n.Members)
 		return err
 	})
@@ -219,6 +242,7 @@ func runServe(args []string) int {
 	fs.DurationVar(&o.HeartbeatTimeout, "heartbeat-timeout", 0, "heartbeat timeout (0: 10s)")
 	fs.IntVar(&o.MaxSessions, "max-sessions", 0, "most sessions (0: 100,000)")
 	fs.BoolVar(&o.Echo, "echo", true, "send each client message back to its sender")
+	fs.IntVar(&o.RoomHistory, "room-history", 0, "messages kept in each room's history (0: the library's default, 1,000; -1: none)")
 	timeout := fs.Duration("timeout", 2*time.Hour, "exit after this long in any case")
 	stdinEOF := fs.Bool("exit-on-eof", false, "exit when stdin ends (how tether-bench run stops it)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")

@@ -28,6 +28,8 @@ type needs struct {
 	upstream          bool          // clients send, and the server should check and echo
 	heartbeatInterval time.Duration // 0: the server's default
 	heartbeatTimeout  time.Duration
+	grace             time.Duration // session grace window; 0: the server's default
+	roomHistory       int           // messages kept per room; 0: the server's default
 }
 
 // api says how a target is published to and asked about its rooms.
@@ -51,6 +53,9 @@ type target struct {
 	// messages (a running server, or a command without {webhook}).
 	noUpstream bool
 	alwaysHook bool // the spawn command names {webhook}
+	// roomReports: the server sends a room_recovery webhook for every
+	// return into a room (a standalone binary whose -help mentions it).
+	roomReports bool
 
 	// spawn builds the server command for a scenario; it returns the
 	// address to poll when the command does not print "listening <addr>".
@@ -183,6 +188,7 @@ func (t *target) publish(ctx context.Context, req publishRequest) (publishResult
 			}
 			res.Published += out.Published
 			res.Deliveries += out.Deliveries
+			res.Last = max(res.Last, out.Last)
 			return err
 		})
 		return res, err
@@ -190,10 +196,14 @@ func (t *target) publish(ctx context.Context, req publishRequest) (publishResult
 		auth := map[string]string{"Authorization": "Bearer " + t.apiKey}
 		err := pace(ctx, req, func(_ uint64, p []byte) error {
 			var out struct {
-				Queued int `json:"queued"`
+				Queued int    `json:"queued"`
+				Offset uint64 `json:"offset"` // servers with room streams
 			}
 			err := t.post(ctx, "/api/rooms/"+req.Room+"/broadcast", map[string]string{"type": "text", "text": string(p)}, auth, &out)
-			res.Published++
+			if err == nil {
+				res.Published++
+				res.Last = max(res.Last, out.Offset)
+			}
 			res.Deliveries += int64(out.Queued)
 			return err
 		})
@@ -249,6 +259,7 @@ func (t *target) upReport(ctx context.Context) (*upReport, error) {
 	switch {
 	case t.hook != nil:
 		r := t.hook.up.report()
+		r.RoomReports = r.RoomReports || t.roomReports
 		return &r, nil
 	case t.api == apiBench && t.kind == "tether":
 		var r upReport
@@ -311,6 +322,12 @@ func serveArgs(need needs) []string {
 	if need.heartbeatInterval > 0 {
 		args = append(args, "-heartbeat-interval", need.heartbeatInterval.String(), "-heartbeat-timeout", need.heartbeatTimeout.String())
 	}
+	if need.grace > 0 {
+		args = append(args, "-grace-window", need.grace.String())
+	}
+	if need.roomHistory != 0 {
+		args = append(args, "-room-history", strconv.Itoa(need.roomHistory))
+	}
 	return args
 }
 
@@ -332,6 +349,10 @@ func newTetherBinTarget(bin string) *target {
 		name: "tether", kind: "tether", path: "/ws?room=bench", api: apiTether, apiKey: randomKey(),
 		label: "cmd/tether (standalone, in-memory store, anonymous, rate limit off)",
 	}
+	// -help goes to stderr, with status 0 or 2 (flag.ExitOnError).
+	if help, _ := exec.Command(bin, "-help").CombinedOutput(); bytes.Contains(help, []byte("room_recovery")) {
+		t.roomReports = true
+	}
 	t.spawn = func(need needs, hook string) (*exec.Cmd, string, error) {
 		addr, err := freeAddr()
 		if err != nil {
@@ -341,6 +362,13 @@ func newTetherBinTarget(bin string) *target {
 			"-rate-limit", "0", "-log-level", "error", "-max-sessions", "200000"}
 		if need.heartbeatInterval > 0 {
 			args = append(args, "-heartbeat-interval", need.heartbeatInterval.String(), "-heartbeat-timeout", need.heartbeatTimeout.String())
+		}
+		if need.grace > 0 {
+			args = append(args, "-grace-window", need.grace.String())
+		}
+		if need.roomHistory != 0 {
+			// A binary with room streams; -1 keeps none.
+			args = append(args, "-room-history-messages", strconv.Itoa(max(0, need.roomHistory)))
 		}
 		if hook != "" {
 			args = append(args, "-webhook-url", hook, "-webhook-secret", randomKey(), "-webhook-max-in-flight", "256")
@@ -520,7 +548,15 @@ func (wr *webhookReceiver) serve(w http.ResponseWriter, r *http.Request) {
 			Type string `json:"type"`
 			Text string `json:"text"`
 		} `json:"message"`
-		Counts map[string]int64 `json:"counts"`
+		Counts   map[string]int64 `json:"counts"`
+		Session  string           `json:"session"`
+		Room     *string          `json:"room"`
+		Recovery *struct {
+			Readmitted bool   `json:"readmitted"`
+			Recovered  int    `json:"recovered"`
+			Skipped    int    `json:"skipped"`
+			Lost       *int64 `json:"lost"` // null: unknown
+		} `json:"recovery"`
 	}
 	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&ev); err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
@@ -534,6 +570,16 @@ func (wr *webhookReceiver) serve(w http.ResponseWriter, r *http.Request) {
 	case "open":
 		if c := ev.Counts; c != nil && !retry {
 			wr.up.lost(&tether.Loss{ToClient: c["lost_to_client"], FromClient: c["lost_from_client"]})
+		}
+	case "room_recovery":
+		// What a client that lost its session got back of a room.
+		if ev.Room != nil && ev.Recovery != nil && !retry {
+			r := tether.RoomRecovery{Room: *ev.Room, Readmitted: ev.Recovery.Readmitted, Recovered: ev.Recovery.Recovered,
+				Skipped: ev.Recovery.Skipped, Lost: -1}
+			if ev.Recovery.Lost != nil {
+				r.Lost = *ev.Recovery.Lost
+			}
+			wr.up.roomReturn(ev.Session, r)
 		}
 	case "message":
 		if ev.Message == nil {

@@ -92,6 +92,8 @@ type worker struct {
 	trafficStop chan struct{}
 	trafficDone chan struct{}
 	expect      map[string]uint64
+	expectRooms map[string]roomExpect
+	ident       roomIdent
 
 	errMu  sync.Mutex
 	errors []string
@@ -119,6 +121,9 @@ type bclient struct {
 	resumeAt    int64
 	recovered   bool
 	buf         []byte
+	session     string                // the current session's ID (Tether)
+	rooms       map[string]*roomCheck // room streams (Tether with the rooms feature)
+	returns     []roomReturn          // what each return into a room reported
 }
 
 func (w *worker) emit(ev event) {
@@ -135,8 +140,9 @@ func (w *worker) noteErr(err error) {
 	w.errMu.Unlock()
 }
 
-// onMessage checks one message from the server.
-func (c *bclient) onMessage(p []byte) {
+// onMessage checks one message from the server; a room message has the
+// room's offset (> 0).
+func (c *bclient) onMessage(p []byte, room string, offset uint64) {
 	now := time.Now()
 	h, err := parsePayload(p)
 	c.w.recv.Add(1)
@@ -146,6 +152,7 @@ func (c *bclient) onMessage(p []byte) {
 		return
 	}
 	lat := now.Sub(time.Unix(0, h.ts))
+	var epoch string
 	c.mu.Lock()
 	switch {
 	case h.kind == kindUp && h.stream == c.cid:
@@ -163,13 +170,47 @@ func (c *bclient) onMessage(p []byte) {
 			c.fan[h.stream] = s
 		}
 		s.see(h.seq)
+		if offset > 0 {
+			epoch = c.roomMessageLocked(room, offset)
+		}
 	default:
 		c.mu.Unlock()
 		c.w.noteErr(fmt.Errorf("client %d got another client's message %c:%d", c.cid, h.kind, h.stream))
 		return
 	}
 	c.mu.Unlock()
+	if offset > 0 && c.w.ident.see(room, epoch, offset, payloadKey(h)) {
+		c.w.noteErr(fmt.Errorf("client %d got %c:%d:%d at offset %d of %q, where another client got another message (or it got it at another offset)",
+			c.cid, h.kind, h.stream, h.seq, offset, room))
+	}
 	c.w.fanLat.add(c.idx, lat)
+}
+
+// onSessionID notes the ID of the session the client is in now.
+func (c *bclient) onSessionID(id string) {
+	c.mu.Lock()
+	c.session = id
+	c.mu.Unlock()
+}
+
+// onRoomJoined applies a RoomJoined: a first join, or a return into the
+// room after a lost session (lost -1: unknown).
+func (c *bclient) onRoomJoined(room, epoch string, at uint64, recovered, skipped int, lost int64) {
+	c.mu.Lock()
+	ret, isReturn := c.joinedLocked(room, epoch, at, roomReturn{Session: c.session, Room: room, Recovered: recovered, Skipped: skipped, Lost: lost})
+	if isReturn && len(c.returns) < maxReturns {
+		c.returns = append(c.returns, ret)
+	}
+	c.mu.Unlock()
+}
+
+// onRoomLeft applies a RoomLeft.
+func (c *bclient) onRoomLeft(room string, notReadmitted bool) {
+	c.mu.Lock()
+	if ret, ok := c.leftLocked(room, notReadmitted); ok && len(c.returns) < maxReturns {
+		c.returns = append(c.returns, ret)
+	}
+	c.mu.Unlock()
 }
 
 // onSession notes a session started: the first, or one replacing a lost
@@ -258,12 +299,17 @@ func (c *bclient) sendUp(ctx context.Context, size int) {
 // settled reports whether the client has everything it should have:
 // every expected fan-out message, the echo of each message it sent that
 // is not of unknown fate, and acknowledgements of all it sent.
-func (c *bclient) settled(expect map[string]uint64, echo bool) bool {
+func (c *bclient) settled(expect map[string]uint64, expectRooms map[string]roomExpect, echo bool) bool {
 	if c.conn != nil && c.conn.pending() > 0 {
 		return false
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if len(c.rooms) > 0 && len(expectRooms) > 0 {
+		// Room streams: checked by offset, gaps the server counted
+		// included.
+		return c.roomSettledLocked(expectRooms) && (!echo || c.echoLostLocked() == 0)
+	}
 	for k, n := range expect {
 		id, _ := strconv.ParseUint(k, 10, 64)
 		s := c.fan[id]
@@ -366,7 +412,7 @@ func (w *worker) handle(cmd command) (event, bool) {
 		return event{Ev: "arm", At: time.Now().UnixNano()}, false
 	case "drain":
 		w.traffic(0, 0)
-		w.expect = cmd.Expect
+		w.expect, w.expectRooms = cmd.Expect, cmd.ExpectRooms
 		done, left := w.drain(time.Duration(cmd.TimeoutMS) * time.Millisecond)
 		return event{Ev: "drain", Complete: done, Incomplete: left}, false
 	case "report":
@@ -510,7 +556,7 @@ func (w *worker) drain(timeout time.Duration) (complete, incomplete int) {
 		complete, incomplete = 0, 0
 		pending, down := 0, 0
 		for _, c := range w.clients {
-			if c.settled(w.expect, echo) {
+			if c.settled(w.expect, w.expectRooms, echo) {
 				complete++
 			} else {
 				incomplete++
@@ -547,19 +593,40 @@ func (w *worker) report() *workerReport {
 	armed := w.armed.Load()
 	for _, c := range w.clients {
 		c.mu.Lock()
+		// seen counts the messages lost that only the session-level
+		// reports (SessionLost.ToClient) can explain.
 		var seen uint64
-		for id, s := range c.fan {
+		roomClient := len(c.rooms) > 0 && len(w.expectRooms) > 0
+		if roomClient {
+			// Fan-out messages are room messages: checked by offset,
+			// explained by the rooms' reports (roomcheck.go).
+			var rt roomTally
+			c.roomReportLocked(w.expectRooms, &rt)
 			var t tally
-			t.Recv, t.Dup, t.Reorder = s.recv, s.dup, s.reorder
-			t.Lost = s.lost(w.expect[strconv.FormatUint(id, 10)], nil)
+			for _, s := range c.fan {
+				t.Recv += s.recv
+				t.Dup += s.dup
+				t.Reorder += s.reorder
+			}
+			t.Dup, t.Reorder = max(t.Dup, rt.Dup), max(t.Reorder, rt.Reorder)
+			t.Lost = rt.missed()
 			r.Fan.add(t)
-			seen += t.Lost
-		}
-		for k, n := range w.expect {
-			id, _ := strconv.ParseUint(k, 10, 64)
-			if _, ok := c.fan[id]; !ok && n > 0 {
-				r.Fan.Lost += n
-				seen += n
+			r.Rooms.add(rt)
+			r.RoomReturns = append(r.RoomReturns, c.returns...)
+		} else {
+			for id, s := range c.fan {
+				var t tally
+				t.Recv, t.Dup, t.Reorder = s.recv, s.dup, s.reorder
+				t.Lost = s.lost(w.expect[strconv.FormatUint(id, 10)], nil)
+				r.Fan.add(t)
+				seen += t.Lost
+			}
+			for k, n := range w.expect {
+				id, _ := strconv.ParseUint(k, 10, 64)
+				if _, ok := c.fan[id]; !ok && n > 0 {
+					r.Fan.Lost += n
+					seen += n
+				}
 			}
 		}
 		el := c.echoLostLocked()
@@ -574,7 +641,9 @@ func (w *worker) report() *workerReport {
 			// The client was told it lost an unknown number.
 		case int64(seen) > c.lostTo:
 			r.UnexplainedDownLost += int64(seen) - c.lostTo
-		case int64(seen) < c.lostTo:
+		case int64(seen) < c.lostTo && !roomClient:
+			// (A room client's lost sessions took room messages with
+			// them too, which its rooms recovered or counted.)
 			r.OverReportedDown += c.lostTo - int64(seen)
 		}
 		if armed {
@@ -591,6 +660,9 @@ func (w *worker) report() *workerReport {
 		}
 		c.mu.Unlock()
 	}
+	var conflicts uint64
+	r.RoomIdent, conflicts = w.ident.runs()
+	r.Rooms.Conflicts += conflicts
 	w.errMu.Lock()
 	r.Errors = append([]string(nil), w.errors...)
 	w.errMu.Unlock()
