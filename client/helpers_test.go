@@ -409,6 +409,9 @@ type rawOptions struct {
 	// answer, if set, answers a client frame other than an ack with the
 	// frames it returns.
 	answer func(f wire.Frame) [][]byte
+	// lost, if set, says whether connection n answers a resume with a new
+	// session (reason expired) instead of resuming.
+	lost func(n int) bool
 }
 
 func startRawServer(t *testing.T, ro rawOptions) *rawServer {
@@ -463,7 +466,10 @@ func startRawServer(t *testing.T, ro rawOptions) *rawServer {
 		}
 		wl := &wire.Welcome{SessionID: fmt.Sprintf("raw-%d", n), Token: []byte("token"), Epoch: "raw",
 			Heartbeat: 300, Timeout: 700, MaxSize: 1 << 16, Window: 4096, Grace: 5000, Features: ro.features}
-		if hello.SessionID != "" {
+		switch {
+		case hello.SessionID != "" && ro.lost != nil && ro.lost(n):
+			wl.Reason = wire.ReasonExpired
+		case hello.SessionID != "":
 			wl.Flags, wl.SessionID = wire.WelcomeResumed, hello.SessionID
 		}
 		b := ws.AppendFrame(nil, false, ws.OpBinary, wire.AppendWelcome(nil, wl), nil)
@@ -522,6 +528,13 @@ func (rs *rawServer) helloList() []*wire.Hello {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
 	return append([]*wire.Hello(nil), rs.hellos...)
+}
+
+// acksOn returns the acks received, in order.
+func (rs *rawServer) ackList() []uint64 {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	return append([]uint64(nil), rs.acks...)
 }
 
 func (rs *rawServer) lastAck() uint64 {

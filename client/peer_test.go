@@ -1,0 +1,76 @@
+package client_test
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/tether-ws/tether"
+	"github.com/tether-ws/tether/client"
+	"github.com/tether-ws/tether/internal/wire"
+)
+
+// A scripted server pins the client's rules (docs/PROTOCOL.md §6–§8) at
+// their boundaries.
+
+func text(seq uint64, s string) []byte { return append(wire.AppendMessageHeader(nil, true, seq), s...) }
+
+// §6.2: a repeat (seq ≤ R) is dropped, the next one (R + 1) delivered.
+func TestPeerRepeatDeliveredOnce(t *testing.T) {
+	rs := startRawServer(t, rawOptions{after: func(int) [][]byte {
+		return [][]byte{text(1, "a"), text(1, "a again"), text(2, "b"), text(1, "a once more"), text(3, "c")}
+	}})
+	r := &rec{}
+	dial(t, rs.url(), r, &client.Options{AckDelay: 10 * time.Millisecond})
+	waitUntil(t, waitTimeout, "ack 3", func() bool { return rs.lastAck() == 3 })
+	var got []string
+	for _, m := range r.messages() {
+		got = append(got, string(m.Data))
+	}
+	if !slices.Equal(got, []string{"a", "b", "c"}) {
+		t.Fatalf("delivered %q, want a b c once each", got)
+	}
+	if ds := eventsOf[client.Disconnected](r); len(ds) != 0 {
+		t.Fatalf("repeats broke the connection: %+v", ds)
+	}
+}
+
+// §6.3, §8: the handler of a message of a lost session that returns after
+// the new session started must not acknowledge anything in it: seq 1 of
+// the new session is another message.
+func TestPeerLateHandlerDoesNotAckNewSession(t *testing.T) {
+	release := make(chan struct{})
+	rs := startRawServer(t, rawOptions{
+		after: func(n int) [][]byte {
+			if n == 1 {
+				return [][]byte{text(1, "slow")}
+			}
+			return nil
+		},
+		lost: func(n int) bool { return n == 2 },
+	})
+	r := &rec{}
+	c := dial(t, rs.url(), r, &client.Options{
+		AckDelay: 10 * time.Millisecond,
+		OnMessage: func(m tether.Message) {
+			if string(m.Data) == "slow" {
+				<-release
+			}
+		},
+	})
+	waitUntil(t, waitTimeout, "the slow handler", func() bool { return len(r.messages()) == 0 && rs.conns.Load() == 1 })
+	time.Sleep(50 * time.Millisecond)
+	c.ForceReconnect()
+	// The SessionLost event waits behind the slow handler (events and
+	// messages are delivered in order): wait for the new session's Hello.
+	waitUntil(t, waitTimeout, "the new session", func() bool { return rs.conns.Load() == 2 })
+	time.Sleep(50 * time.Millisecond)
+	close(release)
+	waitUntil(t, waitTimeout, "SessionLost", func() bool { return len(eventsOf[client.SessionLost](r)) == 1 })
+	time.Sleep(300 * time.Millisecond) // time for a wrong ack to go out
+	for _, a := range rs.ackList() {
+		if a != 0 {
+			t.Fatalf("acks sent %v: the old session's handler acknowledged into the new one", rs.ackList())
+		}
+	}
+}
