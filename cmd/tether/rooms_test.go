@@ -328,8 +328,12 @@ func TestRoomRecoveryAfterExpiry(t *testing.T) {
 		t.Errorf("client told for small: %+v", j)
 	}
 
-	// The backend is told the same, room by room, with stable IDs.
+	// The backend is told the same, room by room, with stable IDs; the
+	// session's own loss does not count the room messages again.
 	recov := waitRecoveries(t, b, id, 2)
+	if open := b.of(id)[0]; open.Type != "open" || open.Reason != "expired" || open.Counts["lost_to_client"] != 0 || open.Counts["in_rooms"] != 2 {
+		t.Errorf("open event %+v", open)
+	}
 	checkRecovery(t, recov["big"], id, "big", true, 5, 0, ptr(int64(0)), "none")
 	checkRecovery(t, recov["small"], id, "small", true, 3, 0, ptr(int64(2)), "history-trimmed")
 

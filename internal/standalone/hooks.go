@@ -122,7 +122,7 @@ func (h *hooks) onOpen(ctx context.Context, s *tether.Session, info tether.OpenI
 			h.m.lost.WithLabelValues(fromClient).Add(float64(p.FromClient))
 		}
 		ev.Reason = p.Reason.String()
-		ev.Counts = map[string]int64{"lost_to_client": p.ToClient, "lost_from_client": p.FromClient, "carried": p.Carried}
+		ev.Counts = map[string]int64{"lost_to_client": p.ToClient, "lost_from_client": p.FromClient, "carried": p.Carried, "in_rooms": p.InRooms}
 	}
 	if h.d != nil {
 		h.d.Notify(ev)
