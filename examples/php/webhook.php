@@ -1,7 +1,8 @@
 <?php
 // The webhook endpoint: tether POSTs every session event here.
 //
-// Events: "open", "message", "disconnect", "resume", "close" (README.md has
+// Events: "open", "message", "disconnect", "resume", "close", "readmit",
+// "room_recovery", "presence" (README.md has
 // their fields). This backend
 //   1. verifies the Tether-Signature header (401 if it is wrong),
 //   2. handles each Tether-Idempotency-Key once (a repeat gets the first answer),
@@ -96,6 +97,15 @@ function handle_event(array $event): array
             tether_api('POST', '/api/rooms/' . rawurlencode($room) . '/broadcast', ['type' => 'text', 'text' => $text]);
             return [200, ['messages' => []]];
 
+        case 'readmit':
+            // A client that lost its session asks to get back into a room
+            // it had joined with "/join" (rooms of its token come back by
+            // themselves). This bot lets it back into any room; a real
+            // application checks the user's right to the room here.
+            return [200, ['readmit' => true]];
+
+        case 'room_recovery': // per room: "recovery" says what came back and what is lost, "reason" why
+        case 'presence':      // a user entered or left a room with presence on
         case 'open':       // a new session; "counts"/"reason" say what was lost if a resume failed
         case 'disconnect': // the connection dropped; the session waits for its client ("cause")
         case 'resume':     // the client came back; "counts" says how much was replayed
