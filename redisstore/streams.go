@@ -239,14 +239,9 @@ func memberReply(v any) (p pushed, changed bool, err error) {
 // even when the session was in the room already: it repairs an index step
 // lost to a crash.
 func (s *Store) JoinRoom(ctx context.Context, id, room string, max int, at tether.RoomPosition, ev *tether.Message) (uint64, bool, error) {
-	args := append(s.pushArgs(id, 4), room, max, cursor(at))
-	var evs []tether.Message
-	if ev != nil {
-		evs = []tether.Message{*ev}
-		if err := checkRooms(evs); err != nil {
-			return 0, false, err
-		}
-		args = entryArgs(args, evs)
+	args, evs, err := withEvent(append(s.pushArgs(id, 4), room, max, cursor(at)), ev)
+	if err != nil {
+		return 0, false, err
 	}
 	p, joined, err := s.member(ctx, id, scJoin, args)
 	if err != nil {
@@ -266,17 +261,25 @@ func (s *Store) JoinRoom(ctx context.Context, id, room string, max int, at tethe
 	return p.last, joined, s.exec(b)
 }
 
+// withEvent adds a join's or leave's event, if any, to its script's
+// arguments.
+func withEvent(args []any, ev *tether.Message) ([]any, []tether.Message, error) {
+	if ev == nil {
+		return args, nil, nil
+	}
+	evs := []tether.Message{*ev}
+	if err := checkRooms(evs); err != nil {
+		return nil, nil, err
+	}
+	return entryArgs(args, evs), evs, nil
+}
+
 // LeaveRoom implements tether.Store: the session's script, then the index
 // step. The stream stays, for the members that come back.
 func (s *Store) LeaveRoom(ctx context.Context, id, room string, ev *tether.Message) (uint64, bool, error) {
-	args := append(s.pushArgs(id, 2), room)
-	var evs []tether.Message
-	if ev != nil {
-		evs = []tether.Message{*ev}
-		if err := checkRooms(evs); err != nil {
-			return 0, false, err
-		}
-		args = entryArgs(args, evs)
+	args, evs, err := withEvent(append(s.pushArgs(id, 2), room), ev)
+	if err != nil {
+		return 0, false, err
 	}
 	p, left, err := s.member(ctx, id, scLeave, args)
 	if err != nil {

@@ -349,11 +349,17 @@ func count[E client.Event](r *clientRec) int {
 }
 
 func (c *cluster) dial(r *clientRec, o *client.Options) *client.Client {
+	c.t.Helper()
+	return c.dialWith(r.options(o))
+}
+
+// dialWith dials through the balancer; the client is closed at cleanup.
+func (c *cluster) dialWith(o *client.Options) *client.Client {
 	t := c.t
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	cl, err := client.Dial(ctx, c.url(), r.options(o))
+	cl, err := client.Dial(ctx, c.url(), o)
 	if err != nil {
 		t.Fatalf("dial: %v", err)
 	}

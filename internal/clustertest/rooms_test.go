@@ -85,21 +85,8 @@ func roomEvents[E client.Event](r *roomRec) []E {
 }
 
 func (c *cluster) dialRoom(r *roomRec, o *client.Options) *client.Client {
-	t := c.t
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	cl, err := client.Dial(ctx, c.url(), r.options(o))
-	if err != nil {
-		t.Fatalf("dial: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		defer cancel()
-		_ = cl.Close(ctx)
-		<-cl.Done()
-	})
-	return cl
+	c.t.Helper()
+	return c.dialWith(r.options(o))
 }
 
 // waitMembers waits until the room has n members.
