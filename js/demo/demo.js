@@ -308,20 +308,23 @@ client.on('resumed', ({ toClient, fromClient }) => {
 });
 
 client.on('sessionLost', (loss) => {
-  const { reason, toClient, fromClient } = loss;
+  const { reason, toClient, inRooms, fromClient } = loss;
   lastLoss = loss;
   const why = reasonText[reason] ?? reason;
-  // In rooms, the server replays what each room missed (roomJoined says
-  // exactly what it could not): the old session's count is not the last word.
-  const inRooms = Object.keys(client.rooms()).length > 0;
-  if (inRooms && toClient !== 0) {
-    const what = toClient > 0 ? `${plural(toClient, 'message')} sent to the old session did not arrive` : 'what the old session missed is unknown';
-    notice('info', `↺ new session (${why}): ${what}; the rooms recover theirs`);
-  } else if (toClient > 0) notice('warn', `⚠ ${plural(toClient, 'message')} lost: ${why}`);
+  // toClient counts what was sent to the session alone; the messages of
+  // its rooms (inRooms) are each room's to recover, and roomJoined says
+  // exactly what it could not.
+  const rooms = Object.keys(client.rooms()).length > 0;
+  const roomsPart = inRooms > 0 ? `; ${inRooms} more in rooms, recovered there` : '';
+  if (toClient > 0) notice('warn', `⚠ ${plural(toClient, 'message')} lost: ${why}${roomsPart}`);
+  else if (toClient < 0 && rooms) notice('info', `↺ new session (${why}): what the old session missed is unknown; the rooms recover theirs`);
   else if (toClient < 0) notice('warn', `⚠ messages may have been lost: ${why}`);
   if (fromClient > 0) notice('warn', `⚠ ${plural(fromClient, 'of your messages')} may not have arrived: ${why}`);
   if (toClient === 0 && fromClient === 0) {
-    notice('ok', `↺ new session (${why}): ${inRooms ? 'the old session missed nothing' : 'nothing lost'}`);
+    const what = inRooms > 0
+      ? `the old session missed ${plural(inRooms, 'message')}, all in rooms and recovered there`
+      : rooms ? 'the old session missed nothing' : 'nothing lost';
+    notice('ok', `↺ new session (${why}): ${what}`);
   }
 });
 

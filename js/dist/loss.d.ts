@@ -11,8 +11,10 @@ export interface LossInput {
 }
 /** The outcome for the old session's outbox and the report to the application. */
 export interface LossResult {
-    /** Server messages never received, or -1 if unknown. */
+    /** Server messages to the session alone never received, or -1 if unknown. */
     toClient: number;
+    /** Server messages never received that the client's rooms recover or report (WELCOME.prevRooms). */
+    inRooms: number;
     /** Entries never processed by the old session: resent, renumbered 1, 2, … */
     carried: OutboxEntry[];
     /** Entries of unknown fate: reported, not resent. */

@@ -5,16 +5,21 @@ import { WELCOME_PREV_KNOWN } from './wire.js';
 export function computeLoss(w, s) {
     const prevKnown = (w.flags & WELCOME_PREV_KNOWN) !== 0;
     let toClient = -1;
+    let inRooms = 0;
     let keepAfter = s.written;
     if (prevKnown) {
-        if (w.prevOut >= s.recv)
-            toClient = w.prevOut - s.recv;
+        if (w.prevOut >= s.recv) {
+            // The room messages and events among them are the rooms' to recover
+            // or report (§14.5), each counted once, by its room.
+            inRooms = w.prevRooms ?? 0;
+            toClient = w.prevOut - s.recv - inRooms;
+        }
         keepAfter = w.prevIn;
     }
     else if (s.finalOut !== undefined && s.finalOut >= s.recv) {
         toClient = s.finalOut - s.recv;
     }
-    const r = { toClient, carried: [], unsent: [], done: [] };
+    const r = { toClient, inRooms, carried: [], unsent: [], done: [] };
     for (const e of s.outbox) {
         if (e.seq > keepAfter)
             r.carried.push(e);

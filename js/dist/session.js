@@ -106,6 +106,7 @@ export class SessionState {
                 reason: lossReasonName(w.reason),
                 reasonCode: w.reason,
                 toClient: r.toClient,
+                inRooms: r.inRooms,
                 fromClient: r.unsent.length,
                 carried: r.carried.length,
                 unsent: r.unsent.map(entryMessage),

@@ -99,6 +99,13 @@ export interface WelcomeFrame {
     grace: number;
     /** Features the server uses on this session; absent on the wire means 0. */
     features?: number;
+    /**
+     * Not resumed, prevKnown, with feature rooms: how many of the server's
+     * messages after HELLO.recv, up to prevOut, the client's rooms recover
+     * or report (§14.5); the session alone lost the others. Absent on the
+     * wire means 0; present requires features.
+     */
+    prevRooms?: number;
 }
 /** BINARY or TEXT: an application message (both ways). */
 export interface MessageFrame {
@@ -183,10 +190,15 @@ export declare function decodeFrame(buf: Uint8Array): Frame;
 export type LossReason = 'none' | 'expired' | 'overflow' | 'unknown-session' | 'server-restarted' | 'server-shutdown' | 'server-error' | 'closed' | 'diverged';
 /** The name of a WELCOME.reason; unknown values read as 'closed' (§8). */
 export declare function lossReasonName(reason: number): LossReason;
+/** Names of ROOM_EVENT reasons (§14.3), as the Go side prints them. */
+export type RoomReasonName = 'none' | 'history-trimmed' | 'epoch-changed' | 'diverged' | 'not-readmitted';
+/** The name of a ROOM_EVENT reason, or undefined for a value this version does not know. */
+export declare function roomReasonName(reason: number): RoomReasonName | undefined;
 /**
  * Why a room's messages after the client's position were not recovered
  * (ROOM_EVENT joined, §14.3), as the Go side prints them. 'other' is a
- * reason this version does not know.
+ * reason this version does not know (or one that a joined event cannot
+ * have: not-readmitted is a left event's).
  */
 export type RoomLossReason = 'none' | 'history-trimmed' | 'epoch-changed' | 'diverged' | 'other';
 /** The name of a joined event's reason. */

@@ -93,8 +93,11 @@ export function encodeFrame(f) {
             out.push(f.reason & 0xff);
             for (const v of [f.prevIn, f.prevOut, f.heartbeat, f.timeout, f.maxSize, f.window, f.grace])
                 pushVarint(out, v);
-            if ((f.features ?? 0) !== 0)
+            // Optional trailing fields: each requires the ones before it.
+            if ((f.features ?? 0) !== 0 || (f.prevRooms ?? 0) !== 0)
                 pushVarint(out, f.features ?? 0);
+            if ((f.prevRooms ?? 0) !== 0)
+                pushVarint(out, f.prevRooms ?? 0);
             break;
         case 'binary':
         case 'text':
@@ -233,6 +236,8 @@ export function decodeFrame(buf) {
             };
             if (r.more())
                 w.features = r.varint('features');
+            if (r.more())
+                w.prevRooms = r.varint('prev rooms');
             if (w.sessionId.length === 0)
                 throw new MalformedFrameError('welcome: empty session id');
             return w;
@@ -352,8 +357,13 @@ const reasonNames = [
 export function lossReasonName(reason) {
     return reasonNames[reason] ?? 'closed';
 }
-const roomReasonNames = ['none', 'history-trimmed', 'epoch-changed', 'diverged'];
+const roomReasonNames = ['none', 'history-trimmed', 'epoch-changed', 'diverged', 'not-readmitted'];
+/** The name of a ROOM_EVENT reason, or undefined for a value this version does not know. */
+export function roomReasonName(reason) {
+    return roomReasonNames[reason];
+}
 /** The name of a joined event's reason. */
 export function roomLossReasonName(reason) {
-    return roomReasonNames[reason] ?? 'other';
+    const name = reason === RoomReason.notReadmitted ? undefined : roomReasonName(reason);
+    return name ?? 'other';
 }

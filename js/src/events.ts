@@ -139,8 +139,18 @@ export interface SessionLostEvent {
   reason: LossReason;
   /** WELCOME.reason as a number. */
   reasonCode: number;
-  /** Server messages this client never received, or -1 if unknown. */
+  /**
+   * Server messages sent to the session alone (not to its rooms) that
+   * this client never received, or -1 if unknown.
+   */
   toClient: number;
+  /**
+   * Server messages this client never received that were its rooms'
+   * (room messages and room events): not in `toClient`, because each room
+   * recovers them, or says how many it could not, in its `roomJoined`
+   * event. 0 when not known (`toClient` is then -1) or not in rooms.
+   */
+  inRooms: number;
   /** Messages sent to the old session whose fate is unknown (= unsent.length). */
   fromClient: number;
   /** Messages the old session certainly never processed, resent in the new one. */

@@ -16,8 +16,10 @@ export interface LossInput {
 
 /** The outcome for the old session's outbox and the report to the application. */
 export interface LossResult {
-  /** Server messages never received, or -1 if unknown. */
+  /** Server messages to the session alone never received, or -1 if unknown. */
   toClient: number;
+  /** Server messages never received that the client's rooms recover or report (WELCOME.prevRooms). */
+  inRooms: number;
   /** Entries never processed by the old session: resent, renumbered 1, 2, … */
   carried: OutboxEntry[];
   /** Entries of unknown fate: reported, not resent. */
@@ -30,14 +32,20 @@ export interface LossResult {
 export function computeLoss(w: WelcomeFrame, s: LossInput): LossResult {
   const prevKnown = (w.flags & WELCOME_PREV_KNOWN) !== 0;
   let toClient = -1;
+  let inRooms = 0;
   let keepAfter = s.written;
   if (prevKnown) {
-    if (w.prevOut >= s.recv) toClient = w.prevOut - s.recv;
+    if (w.prevOut >= s.recv) {
+      // The room messages and events among them are the rooms' to recover
+      // or report (§14.5), each counted once, by its room.
+      inRooms = w.prevRooms ?? 0;
+      toClient = Math.max(0, w.prevOut - s.recv - inRooms);
+    }
     keepAfter = w.prevIn;
   } else if (s.finalOut !== undefined && s.finalOut >= s.recv) {
     toClient = s.finalOut - s.recv;
   }
-  const r: LossResult = { toClient, carried: [], unsent: [], done: [] };
+  const r: LossResult = { toClient, inRooms, carried: [], unsent: [], done: [] };
   for (const e of s.outbox) {
     if (e.seq > keepAfter) r.carried.push(e);
     else if (!prevKnown && e.seq > s.acked) r.unsent.push(e);

@@ -117,6 +117,13 @@ export interface WelcomeFrame {
   grace: number;
   /** Features the server uses on this session; absent on the wire means 0. */
   features?: number;
+  /**
+   * Not resumed, prevKnown, with feature rooms: how many of the server's
+   * messages after HELLO.recv, up to prevOut, the client's rooms recover
+   * or report (§14.5); the session alone lost the others. Absent on the
+   * wire means 0; present requires features.
+   */
+  prevRooms?: number;
 }
 
 /** BINARY or TEXT: an application message (both ways). */
@@ -235,7 +242,9 @@ export function encodeFrame(f: Frame): Uint8Array {
       pushVarint(out, f.replay);
       out.push(f.reason & 0xff);
       for (const v of [f.prevIn, f.prevOut, f.heartbeat, f.timeout, f.maxSize, f.window, f.grace]) pushVarint(out, v);
-      if ((f.features ?? 0) !== 0) pushVarint(out, f.features ?? 0);
+      // Optional trailing fields: each requires the ones before it.
+      if ((f.features ?? 0) !== 0 || (f.prevRooms ?? 0) !== 0) pushVarint(out, f.features ?? 0);
+      if ((f.prevRooms ?? 0) !== 0) pushVarint(out, f.prevRooms ?? 0);
       break;
     case 'binary':
     case 'text':
@@ -373,6 +382,7 @@ export function decodeFrame(buf: Uint8Array): Frame {
         grace: r.varint('grace'),
       };
       if (r.more()) w.features = r.varint('features');
+      if (r.more()) w.prevRooms = r.varint('prev rooms');
       if (w.sessionId.length === 0) throw new MalformedFrameError('welcome: empty session id');
       return w;
     }
@@ -509,16 +519,26 @@ export function lossReasonName(reason: number): LossReason {
   return reasonNames[reason] ?? 'closed';
 }
 
+/** Names of ROOM_EVENT reasons (§14.3), as the Go side prints them. */
+export type RoomReasonName = 'none' | 'history-trimmed' | 'epoch-changed' | 'diverged' | 'not-readmitted';
+
+const roomReasonNames: readonly RoomReasonName[] = ['none', 'history-trimmed', 'epoch-changed', 'diverged', 'not-readmitted'];
+
+/** The name of a ROOM_EVENT reason, or undefined for a value this version does not know. */
+export function roomReasonName(reason: number): RoomReasonName | undefined {
+  return roomReasonNames[reason];
+}
+
 /**
  * Why a room's messages after the client's position were not recovered
  * (ROOM_EVENT joined, §14.3), as the Go side prints them. 'other' is a
- * reason this version does not know.
+ * reason this version does not know (or one that a joined event cannot
+ * have: not-readmitted is a left event's).
  */
 export type RoomLossReason = 'none' | 'history-trimmed' | 'epoch-changed' | 'diverged' | 'other';
 
-const roomReasonNames: readonly RoomLossReason[] = ['none', 'history-trimmed', 'epoch-changed', 'diverged'];
-
 /** The name of a joined event's reason. */
 export function roomLossReasonName(reason: number): RoomLossReason {
-  return roomReasonNames[reason] ?? 'other';
+  const name = reason === RoomReason.notReadmitted ? undefined : roomReasonName(reason);
+  return (name as RoomLossReason | undefined) ?? 'other';
 }

@@ -165,7 +165,7 @@ test('lost session with prevKnown: exact counts, processed dropped, the rest car
   const ws2 = await h.connect(welcome({ flags: PREV_KNOWN, sessionId: 'new', reason: 1, prevIn: 2, prevOut: 4 }));
   assert.deepEqual(h.names(), ['connected', 'disconnected', 'reconnecting', 'sessionLost', 'connected']);
   const lost = h.of('sessionLost')[0];
-  assert.deepEqual(lost, { sessionId: 'old', reason: 'expired', reasonCode: 1, toClient: 2, fromClient: 0, carried: 3, unsent: [] });
+  assert.deepEqual(lost, { sessionId: 'old', reason: 'expired', reasonCode: 1, toClient: 2, inRooms: 0, fromClient: 0, carried: 3, unsent: [] });
   assert.equal(h.client.sessionId, 'new');
   assert.deepEqual(ws2.messages(), [[1, 'm3'], [2, 'm4'], [3, 'm5']]);
   assert.equal(receipts[0].seq, 2);
@@ -237,7 +237,7 @@ test('GOAWAY: stop sending, reply with the ack, keep acking, wait retryAfter, th
   await h.clock.advance(1);
   const ws2 = await h.connect(welcome({ sessionId: 'new', reason: 4 }));
   const lost = h.of('sessionLost')[0];
-  assert.deepEqual(lost, { sessionId: 'old', reason: 'server-restarted', reasonCode: 4, toClient: 0, fromClient: 0, carried: 1, unsent: [] });
+  assert.deepEqual(lost, { sessionId: 'old', reason: 'server-restarted', reasonCode: 4, toClient: 0, inRooms: 0, fromClient: 0, carried: 1, unsent: [] });
   assert.deepEqual(ws2.messages(), [[1, 'during the drain']]);
 });
 

@@ -174,6 +174,7 @@ export function welcome(o: Partial<Omit<WelcomeFrame, 'sessionId' | 'token' | 'e
     window: o.window ?? 4096,
     grace: o.grace ?? 120000,
     ...(o.features !== undefined ? { features: o.features } : {}),
+    ...(o.prevRooms !== undefined ? { prevRooms: o.prevRooms } : {}),
   };
 }
 

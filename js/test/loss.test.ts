@@ -41,3 +41,16 @@ test('not prevKnown, after a final GOAWAY: toClient = lastSeq − recv', () => {
 test('prevKnown with prevOut below recv leaves toClient unknown', () => {
   assert.equal(computeLoss(welcome({ flags: 2, prevIn: 40, prevOut: 5 }), state()).toClient, -1);
 });
+
+test('prevRooms: the rooms\' share of what the client missed is not the session\'s loss', () => {
+  // prevOut 20, recv 17: 3 missed, of which prevRooms are the rooms'.
+  const lost = (prevRooms: number | undefined, prevOut = 20) =>
+    computeLoss(welcome({ flags: 2, reason: 1, prevIn: 43, prevOut, features: 1, prevRooms }), state());
+  assert.deepEqual([lost(undefined), lost(0), lost(1), lost(3)].map((r) => [r.toClient, r.inRooms]), [[3, 0], [3, 0], [2, 1], [0, 3]]);
+  assert.deepEqual([lost(4).toClient, lost(4).inRooms], [0, 4], 'never below 0');
+  assert.deepEqual([lost(2, 5).toClient, lost(2, 5).inRooms], [-1, 0], 'prevOut below recv: unknown, as without prevRooms');
+  // Without prevKnown a server sends no prevRooms; if one did, it says nothing.
+  const r = computeLoss(welcome({ reason: 4, features: 1, prevRooms: 2 }), state(20));
+  assert.deepEqual([r.toClient, r.inRooms], [3, 0]);
+  assert.deepEqual(seqs(lost(3).carried), [44, 45, 46, 47], 'the outbox is split as before');
+});

@@ -114,6 +114,22 @@ test('duplicate room messages across a lost session are delivered once', async (
   assert.deepEqual(h.client.rooms(), { lobby: { epoch: 'E1', offset: 6 } });
 });
 
+test('a lost session in rooms: sessionLost counts what the session alone lost; inRooms what its rooms recover (WELCOME.prevRooms)', async () => {
+  const h = await inLobby();
+  // The server sent seqs 5 (a room message), 6 (to the session alone) and
+  // 7 (a room event): none arrived. Then the grace window passed.
+  h.ws.serverClose(1006);
+  await h.clock.advance(125);
+  const ws = await h.connect(welcome({ flags: PREV_KNOWN, sessionId: 'new', reason: 1, prevIn: 0, prevOut: 7, features: ROOMS, prevRooms: 2 }));
+  ws.deliver(joined(1, 'lobby', 'E1', 3, { recovered: 1 }));
+  ws.deliver(roomText(2, 'lobby', 4, 'r4'));
+  await settle();
+  assert.deepEqual(h.of('sessionLost'), [{
+    sessionId: 'old', reason: 'expired', reasonCode: 1, toClient: 1, inRooms: 2, fromClient: 0, carried: 0, unsent: [],
+  }]);
+  assert.deepEqual(h.messages, ['r1', 'r2', 'r3', 'r4']);
+});
+
 test('positions are presented in every HELLO: on resume and after each lost session, across sessions', async () => {
   const h = await inLobby();
   h.ws.deliver(joined(5, 'ops', 'E9', 40));

@@ -35,9 +35,11 @@ function asGolden(f: Frame): Record<string, unknown> {
       return g;
     }
     case 'welcome': {
-      const { features, ...rest } = f;
+      const { features, prevRooms, ...rest } = f;
       const g: Record<string, unknown> = { ...rest, sessionId: str(f.sessionId), token: hex(f.token), epoch: str(f.epoch) };
-      if ((features ?? 0) !== 0) g.features = features;
+      // As the Go test: features when either optional field says something.
+      if ((features ?? 0) !== 0 || (prevRooms ?? 0) !== 0) g.features = features ?? 0;
+      if ((prevRooms ?? 0) !== 0) g.prevRooms = prevRooms;
       return g;
     }
     case 'binary':
@@ -173,7 +175,7 @@ test('loss reason names match the Go side; unknown values read as closed', () =>
 test('the golden file has every room-stream frame the Go side has', () => {
   const names = new Set([...golden.frames.map((g) => g.name), ...golden.invalid.map((g) => `invalid/${g.name}`)]);
   for (const n of [
-    'hello-rooms', 'welcome-rooms', 'room-text', 'room-binary-user', 'room-joined-new', 'room-joined-recovered',
+    'hello-rooms', 'welcome-rooms', 'welcome-lost-in-rooms', 'room-text', 'room-binary-user', 'room-joined-new', 'room-joined-recovered',
     'room-joined-epoch-changed', 'room-left-not-readmitted', 'room-presence-join', 'history', 'history-result',
     'history-result-forbidden', 'invalid/room-text-missing-offset', 'invalid/room-name-too-long',
     'invalid/hello-rooms-truncated', 'invalid/hello-too-many-rooms', 'invalid/room-event-truncated',
@@ -211,7 +213,11 @@ test('every prefix of a golden frame is malformed, except where optional fields 
       optional.add(n - attempt.length);
       if ((full.features ?? 0) !== 0 || (full.rooms ?? []).length > 0) optional.add(n);
     }
-    if (full.type === 'welcome' && (full.features ?? 0) !== 0) optional.add(encodeFrame({ ...full, features: undefined }).length);
+    if (full.type === 'welcome') {
+      const n = encodeFrame({ ...full, features: undefined, prevRooms: undefined }).length;
+      if ((full.features ?? 0) !== 0 || (full.prevRooms ?? 0) !== 0) optional.add(n);
+      if ((full.prevRooms ?? 0) !== 0) optional.add(n + varintLength(full.features ?? 0));
+    }
     const hdr = headerLen(full);
     for (let i = 0; i < b.length; i++) {
       const prefix = b.subarray(0, i);
@@ -234,7 +240,8 @@ test('frames that carry all their optional fields ignore trailing bytes; message
   for (const g of golden.frames) {
     const want = decodeFrame(unhex(g.hex));
     // An earlier revision's HELLO or WELCOME: what follows is read as the fields added since.
-    if ((want.type === 'hello' || want.type === 'welcome') && (want.features ?? 0) === 0) continue;
+    if (want.type === 'hello' && (want.features ?? 0) === 0) continue;
+    if (want.type === 'welcome' && (want.prevRooms ?? 0) === 0) continue;
     for (const tr of trailers) {
       const got = decodeFrame(unhex(g.hex + tr));
       if ('payload' in want) {
@@ -333,4 +340,20 @@ test('room frames round-trip, unknown event kinds and reasons included', () => {
 
 test('room loss reason names match the Go side', () => {
   assert.deepEqual([0, 1, 2, 3, 4, 99].map(roomLossReasonName), ['none', 'history-trimmed', 'epoch-changed', 'diverged', 'other', 'other']);
+});
+
+test('WELCOME prevRooms (field 16): written only when not 0, and then after features, even 0', () => {
+  const base = decodeFrame(unhex(golden.frames.find((g) => g.name === 'welcome-lost-expired')!.hex));
+  assert.equal(base.type, 'welcome');
+  const plain = hex(encodeFrame(base));
+  // features 0, prevRooms 5: field 15 is written as 0 so that 16 can follow.
+  const f = { ...base, prevRooms: 5 } as Frame;
+  assert.equal(hex(encodeFrame(f)), `${plain}0005`);
+  assert.deepEqual(decodeFrame(encodeFrame(f)), { ...f, features: 0 });
+  assert.equal(hex(encodeFrame({ ...base, prevRooms: 0 } as Frame)), plain, 'prevRooms 0 is not written');
+  // A WELCOME of an earlier revision (no field 16) reads as prevRooms absent.
+  const rooms = decodeFrame(unhex(golden.frames.find((g) => g.name === 'welcome-rooms')!.hex));
+  assert.ok(rooms.type === 'welcome' && rooms.features === 1 && rooms.prevRooms === undefined);
+  const big = { ...base, features: 1, prevRooms: 2 ** 53 - 1 } as Frame;
+  assert.deepEqual(decodeFrame(encodeFrame(big)), big);
 });
