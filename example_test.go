@@ -117,3 +117,18 @@ func ExampleServer_Broadcast() {
 	// history: 2 second
 	// history: 3 third
 }
+
+// The README's first snippet (TestDocSnippets keeps them the same): a
+// server that echoes, mounted on net/http.
+func Example_embed() {
+	srv := tether.NewServer(&tether.Options{
+		OnMessage: func(ctx context.Context, s *tether.Session, m tether.Message) error {
+			return s.Send(ctx, m.Type, m.Data) // echo; queued for replay if the client is away
+		},
+		OnClose: func(ctx context.Context, s *tether.Session, c tether.Closure) {
+			log.Printf("session %s over: %s, %d unacknowledged", s.ID(), c.Cause, c.Unacked)
+		},
+	})
+	http.Handle("/ws", srv)
+	log.Fatal(http.ListenAndServe(":8080", nil))
+}

@@ -51,3 +51,16 @@ func ExampleDial() {
 	}
 	// Output: hello (seq 1)
 }
+
+// The README's client snippet (TestDocSnippets keeps them the same).
+func Example_readme() {
+	ctx := context.Background()
+	c, err := client.Dial(ctx, "ws://localhost:8080/ws", &client.Options{
+		OnMessage: func(m tether.Message) { fmt.Printf("%s\n", m.Data) },
+		OnEvent:   func(e client.Event) { log.Printf("%T %+v", e, e) },
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	c.Send(ctx, tether.Text, []byte("hello")) // delivered exactly once, across reconnects
+}
