@@ -12,7 +12,7 @@ export function computeLoss(w, s) {
             // The room messages and events among them are the rooms' to recover
             // or report (§14.5), each counted once, by its room.
             inRooms = w.prevRooms ?? 0;
-            toClient = w.prevOut - s.recv - inRooms;
+            toClient = Math.max(0, w.prevOut - s.recv - inRooms);
         }
         keepAfter = w.prevIn;
     }
