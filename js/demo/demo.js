@@ -328,7 +328,12 @@ client.on('sessionLost', (loss) => {
   }
 });
 
-client.on('failed', ({ error }) => notice('warn', `✖ stopped: ${error.message}`));
+client.on('failed', ({ error, unsent }) => {
+  // Every message the server did not acknowledge comes back (their bubbles
+  // say so): the client keeps none of them.
+  const back = unsent.length > 0 ? `; ${plural(unsent.length, 'message')} not acknowledged, handed back` : '';
+  notice('warn', `✖ stopped (${error.code}): ${error.message}${back}`);
+});
 client.on('error', ({ error }) => console.warn('tether:', error));
 
 setInterval(updatePending, 500);

@@ -38,6 +38,12 @@ export declare class TetherClient {
     private readonly spaceWaiters;
     private readonly historyCalls;
     /**
+     * What storage keeps: the session; after giving up, only the room
+     * positions (the messages were handed back: a reload must not send them
+     * again); after closing or a refusal, nothing.
+     */
+    private stored;
+    /**
      * Creates the client and starts connecting (in a microtask, so handlers
      * added right after construction see every event). `url` is ws://,
      * wss://, http(s):// (mapped to ws(s)://) or, in a page, a path.
@@ -99,8 +105,10 @@ export declare class TetherClient {
      * Ends the session: waits (at most `timeout` ms, default the
      * closeTimeout option) until the server acknowledged every queued
      * message, then closes with 1000 so the server sees the client leave.
-     * Rejects with 'unacknowledged' if messages were left, 'closed' if the
-     * client was already closed or failed.
+     * The messages still unacknowledged then are handed back in the
+     * `closed` event's `unsent`, and close() rejects with 'unacknowledged';
+     * with 'closed' if the client was already closed or failed (or failed
+     * while waiting: see the `failed` event).
      */
     close(options?: {
         timeout?: number;
@@ -169,6 +177,11 @@ export declare class TetherClient {
     private isStopped;
     /** Closes the connection with 1000 (the session ends) and finishes. */
     private stop;
+    /**
+     * Stops for good and hands back every message the server did not
+     * acknowledge, in order (never written, or of unknown fate), in the
+     * last event: the client keeps none of them, not even in storage.
+     */
     private finish;
     private report;
     private onOnline;

@@ -2,13 +2,13 @@
 import { defaultEnvironment, watchPage } from './browser.js';
 import { fromUtf8, utf8 } from './bytes.js';
 import { systemClock } from './clock.js';
-import { causeOf, CloseCode, shouldReconnect, truncateReason } from './close-codes.js';
+import { causeOf, CloseCode, refusalCode, shouldReconnect, truncateReason } from './close-codes.js';
 import { Connection } from './connection.js';
 import { Dispatcher } from './dispatcher.js';
 import { MalformedFrameError, TetherError } from './errors.js';
 import { HistoryCalls, historyLimit, MAX_HISTORY_CALLS } from './history.js';
 import { resolveOptions } from './options.js';
-import { makeEntry, outcomeOf, Receipt, settle } from './outbox.js';
+import { entryMessage, makeEntry, outcomeOf, Receipt, settle } from './outbox.js';
 import { Persistence, pickStorage } from './persistence.js';
 import { framesDue } from './pump.js';
 import { Retry } from './retry.js';
@@ -52,6 +52,12 @@ export class TetherClient {
         this.pumpScheduled = false;
         this.spaceWaiters = [];
         this.historyCalls = new HistoryCalls();
+        /**
+         * What storage keeps: the session; after giving up, only the room
+         * positions (the messages were handed back: a reload must not send them
+         * again); after closing or a refusal, nothing.
+         */
+        this.stored = 'session';
         this.listener = {
             open: (conn) => this.opened(conn),
             data: (conn, data) => this.received(conn, data),
@@ -73,7 +79,7 @@ export class TetherClient {
             this.report(new TetherError('storage', `persist: '${options.persist}' asked for, but that storage is not available: the session will not survive a reload`));
         }
         if (options.persist && storage) {
-            this.persistence = new Persistence(storage, options.persistKey ?? `tether:${this.url}`, () => this.session.snapshot(), (err) => this.report(new TetherError('storage', `session storage: ${describe(err)}`, { cause: err })));
+            this.persistence = new Persistence(storage, options.persistKey ?? `tether:${this.url}`, () => (this.stored === 'session' ? this.session.snapshot() : this.stored === 'rooms' ? this.session.roomsOnly() : undefined), (err) => this.report(new TetherError('storage', `session storage: ${describe(err)}`, { cause: err })));
             // A stored session, positions included, is newer than the `rooms` option.
             const snap = this.persistence.load();
             if (snap)
@@ -196,8 +202,10 @@ export class TetherClient {
      * Ends the session: waits (at most `timeout` ms, default the
      * closeTimeout option) until the server acknowledged every queued
      * message, then closes with 1000 so the server sees the client leave.
-     * Rejects with 'unacknowledged' if messages were left, 'closed' if the
-     * client was already closed or failed.
+     * The messages still unacknowledged then are handed back in the
+     * `closed` event's `unsent`, and close() rejects with 'unacknowledged';
+     * with 'closed' if the client was already closed or failed (or failed
+     * while waiting: see the `failed` event).
      */
     async close(options = {}) {
         if (this.closing || this.isStopped())
@@ -566,7 +574,7 @@ export class TetherClient {
     closedByPeer(conn, code, reason) {
         if (this.conn !== conn)
             return;
-        const closeErr = new TetherError(shouldReconnect(code) ? 'connect_failed' : 'refused', `closed with ${code}${reason ? `: ${reason}` : ''}`, { closeCode: code });
+        const closeErr = new TetherError(shouldReconnect(code) ? 'connect_failed' : refusalCode(code), `closed with ${code}${reason ? `: ${reason}` : ''}`, { closeCode: code });
         if (!conn.established) {
             this.attemptFailed(conn, closeErr, !shouldReconnect(code));
             return;
@@ -582,7 +590,7 @@ export class TetherClient {
         this.watchdog = undefined;
         this.dispatcher.emit('disconnected', { cause: e.cause, code: e.code, reason: e.reason });
         if (!e.reconnect) {
-            this.finish('failed', new TetherError('refused', `the server ended the session: ${e.error.message}`, { closeCode: e.code, cause: e.error }));
+            this.finish('failed', new TetherError(refusalCode(e.code), `the server ended the session: ${e.error.message}`, { closeCode: e.code, cause: e.error }));
             return;
         }
         this.lastError = e.error;
@@ -697,6 +705,11 @@ export class TetherClient {
         }
         this.finish('closed');
     }
+    /**
+     * Stops for good and hands back every message the server did not
+     * acknowledge, in order (never written, or of unknown fate), in the
+     * last event: the client keeps none of them, not even in storage.
+     */
     finish(status, error) {
         if (this.isStopped())
             return;
@@ -708,23 +721,31 @@ export class TetherClient {
             this.conn.close(CloseCode.detach, error?.message ?? 'client closed', this.clock, 0);
             this.conn = undefined;
         }
-        // Keep the stored session only when giving up: a reload may still resume it.
-        if (error?.code === 'gave_up')
-            this.persistence?.flush();
-        else
-            this.persistence?.clear();
         this.failure = error;
         this.unwatch();
-        this.setStatus(status);
         const err = error ?? closedError();
+        const unsent = this.session.outbox.all.map(entryMessage);
         this.session.outbox.failAll(err);
         this.historyCalls.failAll(err);
         for (const x of this.spaceWaiters.splice(0))
             refuse(x, err);
+        // Giving up keeps the room positions, so that a reload recovers the
+        // rooms (as a new session: the messages were handed back); anything
+        // else forgets the session.
+        if (error?.code === 'gave_up') {
+            this.stored = 'rooms';
+            this.persistence?.save(true);
+            this.persistence?.flush();
+        }
+        else {
+            this.stored = 'nothing';
+            this.persistence?.clear();
+        }
+        this.setStatus(status);
         if (status === 'failed')
-            this.dispatcher.emit('failed', { error: error });
+            this.dispatcher.emit('failed', { error: error, unsent });
         else
-            this.dispatcher.emit('closed', {});
+            this.dispatcher.emit('closed', { unsent });
     }
     report(error) {
         this.dispatcher.emit('error', { error });

@@ -26,6 +26,10 @@ export declare const CloseCode: {
 export type Cause = 'network-lost' | 'heartbeat-timeout' | 'client-detached' | 'server-restart' | 'client-closed' | 'expired' | 'server-shutdown' | 'kicked' | 'protocol-violation' | 'policy-violation' | 'overflow' | 'server-error' | 'replaced' | 'unauthorized' | 'rate-limited';
 /** Whether a client should reconnect after receiving this close code. */
 export declare function shouldReconnect(code: number): boolean;
+/** The TetherError code of a client that stops on a terminal close code (as the Go client's refusal). */
+export type RefusalCode = 'unauthorized' | 'forbidden' | 'kicked' | 'refused';
+/** Why a client that received this terminal close code stops: 4401, 4403 and 4410 have their own codes. */
+export declare function refusalCode(code: number): RefusalCode;
 /** The cause a received close code stands for (as the Go client's causeOf). */
 export declare function causeOf(code: number): Cause;
 /** Close reasons are at most 123 UTF-8 bytes; longer ones make ws.close throw. */

@@ -42,6 +42,15 @@ export function shouldReconnect(code) {
     }
     return true;
 }
+/** Why a client that received this terminal close code stops: 4401, 4403 and 4410 have their own codes. */
+export function refusalCode(code) {
+    switch (code) {
+        case CloseCode.unauthorized: return 'unauthorized';
+        case CloseCode.forbidden: return 'forbidden';
+        case CloseCode.kicked: return 'kicked';
+    }
+    return 'refused';
+}
 /** The cause a received close code stands for (as the Go client's causeOf). */
 export function causeOf(code) {
     switch (code) {

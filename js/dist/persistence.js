@@ -71,7 +71,11 @@ export class Persistence {
         if (this.pending)
             return;
         this.pending = true;
-        queueMicrotask(() => this.flush());
+        // Not if flushed or cleared meanwhile: a clear() must not be undone.
+        queueMicrotask(() => {
+            if (this.pending)
+                this.flush();
+        });
     }
     /** Writes now (page unload cannot wait for a microtask). */
     flush() {

@@ -58,6 +58,8 @@ export declare class SessionState {
     static resumed(w: WelcomeFrame): boolean;
     /** What persistence keeps. */
     snapshot(): SessionSnapshot;
+    /** What persistence keeps once the client gave up: no session, only the room positions. */
+    roomsOnly(): SessionSnapshot;
     /**
      * Restores a persisted session. Messages accepted but not processed
      * before the page went away are asked for again (recv = processed).

@@ -146,6 +146,15 @@ export class SessionState {
             rooms: this.rooms.snapshot(),
         };
     }
+    /** What persistence keeps once the client gave up: no session, only the room positions. */
+    roomsOnly() {
+        return {
+            sessionId: empty, token: empty, epoch: empty,
+            recv: 0, processed: 0, acked: 0, written: 0, last: 0,
+            maxSize: this.maxSize, finalOut: undefined, outbox: [],
+            rooms: this.rooms.snapshot(),
+        };
+    }
     /**
      * Restores a persisted session. Messages accepted but not processed
      * before the page went away are asked for again (recv = processed).

@@ -55,6 +55,19 @@ export function shouldReconnect(code: number): boolean {
   return true;
 }
 
+/** The TetherError code of a client that stops on a terminal close code (as the Go client's refusal). */
+export type RefusalCode = 'unauthorized' | 'forbidden' | 'kicked' | 'refused';
+
+/** Why a client that received this terminal close code stops: 4401, 4403 and 4410 have their own codes. */
+export function refusalCode(code: number): RefusalCode {
+  switch (code) {
+    case CloseCode.unauthorized: return 'unauthorized';
+    case CloseCode.forbidden: return 'forbidden';
+    case CloseCode.kicked: return 'kicked';
+  }
+  return 'refused';
+}
+
 /** The cause a received close code stands for (as the Go client's causeOf). */
 export function causeOf(code: number): Cause {
   switch (code) {

@@ -12,13 +12,22 @@ export type TetherErrorCode =
   | 'invalid_message'
   /** The server broke the protocol (malformed frame, sequence gap, …). */
   | 'protocol_violation'
-  /** The server said stop (close codes 4400–4999, 1000, …). */
+  /**
+   * failed: the server refused the client in a way retrying cannot fix, for
+   * a reason that has no code of its own: a close code from 4400 to 4999
+   * other than 4401, 4403 and 4410 (protocol violation, replaced, too
+   * big, policy…), or 1000, 1002, 1003, 1007–1010. `closeCode` says which.
+   */
   | 'refused'
+  /** failed: authentication failed (close 4401). */
+  | 'unauthorized'
+  /** failed: the application ended the session (close 4410). */
+  | 'kicked'
   /** The server did not select the tether.v1 subprotocol. */
   | 'unsupported'
   /** A connection attempt failed (network, handshake timeout, token function). */
   | 'connect_failed'
-  /** maxAttempts or maxElapsed was reached. */
+  /** failed: maxAttempts or maxElapsed was reached without a connection. */
   | 'gave_up'
   /** close() finished with messages the server never acknowledged. */
   | 'unacknowledged'
@@ -30,7 +39,11 @@ export type TetherErrorCode =
   | 'storage'
   /** history(): the server does not speak room streams (WELCOME.features lacks rooms). */
   | 'no_rooms'
-  /** history(): the session is not in that room (or '' without a user stream). */
+  /**
+   * failed: access refused (close 4403): a bad resume token, another
+   * user's session, a refused origin. history(): the session is not in
+   * that room (or '' without a user stream).
+   */
   | 'forbidden'
   /** history(): the server could not read the history now; ask again later. */
   | 'unavailable'

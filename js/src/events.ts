@@ -159,13 +159,32 @@ export interface SessionLostEvent {
   unsent: Message[];
 }
 
-/** The client stopped for good. */
+/**
+ * The client stopped for good. `error.code` says why: 'gave_up'
+ * (maxAttempts or maxElapsed reached), 'unauthorized' (4401), 'forbidden'
+ * (4403), 'kicked' (4410), 'refused' (another terminal close code, in
+ * `error.closeCode`), 'unsupported' (the server does not speak tether.v1),
+ * 'connect_failed' (the URL cannot be opened).
+ */
 export interface FailedEvent {
   error: TetherError;
+  /**
+   * Every message the server did not acknowledge, in order: those never
+   * sent and those whose fate is unknown (the server may have processed
+   * them). The client keeps none of them; their receipts reject with
+   * `error`.
+   */
+  unsent: Message[];
 }
 
-/** close() finished. */
-export type ClosedEvent = Record<string, never>;
+/**
+ * close() finished (or the page went away without persistence). `unsent`
+ * hands back the messages the server had not acknowledged when close()
+ * stopped waiting, in order (empty if it did not have to).
+ */
+export interface ClosedEvent {
+  unsent: Message[];
+}
 
 /** Something went wrong that the client handled: a handler threw, the server misbehaved, storage failed. */
 export interface ErrorEvent {

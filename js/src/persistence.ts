@@ -106,7 +106,10 @@ export class Persistence {
     if (outboxChanged) this.outboxJson = '';
     if (this.pending) return;
     this.pending = true;
-    queueMicrotask(() => this.flush());
+    // Not if flushed or cleared meanwhile: a clear() must not be undone.
+    queueMicrotask(() => {
+      if (this.pending) this.flush();
+    });
   }
 
   /** Writes now (page unload cannot wait for a microtask). */

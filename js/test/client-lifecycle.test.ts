@@ -89,8 +89,10 @@ for (const [code, reconnect] of [[4000, true], [4001, true], [4002, true], [4004
     assert.deepEqual(h.of('disconnected')[0].code, code);
     assert.equal(h.client.status, reconnect ? 'reconnecting' : 'failed');
     if (!reconnect) {
-      assert.equal(h.client.error?.code, 'refused');
+      const want: Record<number, string> = { 4401: 'unauthorized', 4403: 'forbidden', 4410: 'kicked' };
+      assert.equal(h.client.error?.code, want[code] ?? 'refused');
       assert.equal(h.client.error?.closeCode, code);
+      assert.equal(h.of('failed')[0].error, h.client.error);
     }
   });
 }

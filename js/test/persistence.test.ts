@@ -4,6 +4,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
+import { Persistence } from '../src/persistence.js';
+import { SessionState } from '../src/session.js';
 import { FakeStorage, Harness, settle, text, welcome } from './fakes.js';
 
 const RESUMED = 1;
@@ -134,4 +136,16 @@ test('a custom key and no persistence by default', async () => {
   await b.connect();
   await settle();
   assert.equal(storage2.map.size, 0);
+});
+
+test('a write scheduled before clear() does not bring the session back', async () => {
+  const storage = new FakeStorage();
+  const p = new Persistence(storage, 'k', () => new SessionState().snapshot(), (err) => assert.fail(String(err)));
+  p.save(false);
+  p.clear();
+  await settle();
+  assert.equal(storage.getItem('k'), null);
+  p.save(false);
+  await settle();
+  assert.ok(storage.getItem('k'), 'a later save writes again');
 });
