@@ -1,12 +1,17 @@
 // WebSocket close codes and what they mean to a client
 // (docs/PROTOCOL.md §11, internal/wire/close.go).
-/** Close codes the client sends or interprets. */
+/**
+ * Close codes the client sends or interprets, by their names in the
+ * shared table (testdata/protocol-table.json), camel-cased.
+ */
 export const CloseCode = {
     normal: 1000,
     goingAway: 1001,
-    protocolError: 1002,
+    websocketProtocolError: 1002,
     noStatus: 1005,
     abnormal: 1006,
+    internalError: 1011,
+    serviceRestart: 1012,
     detach: 4000,
     serverRestart: 4001,
     heartbeatTimeout: 4002,
@@ -21,9 +26,42 @@ export const CloseCode = {
     replaced: 4409,
     kicked: 4410,
     tooBig: 4413,
-    unsupported: 4426,
+    unsupportedProtocol: 4426,
     policy: 4429,
+    /** @deprecated The table's name is websocket-protocol-error: use CloseCode.websocketProtocolError. */
+    protocolError: 1002,
+    /** @deprecated The table's name is unsupported-protocol: use CloseCode.unsupportedProtocol. */
+    unsupported: 4426,
 };
+const closeCodeNames = new Map([
+    [1000, 'normal'], [1001, 'going-away'], [1002, 'websocket-protocol-error'], [1005, 'no-status'], [1006, 'abnormal'],
+    [1011, 'internal-error'], [1012, 'service-restart'], [4000, 'detach'], [4001, 'server-restart'], [4002, 'heartbeat-timeout'],
+    [4003, 'overflow'], [4004, 'try-again'], [4005, 'server-error'], [4006, 'rate-limited'], [4007, 'superseded'],
+    [4400, 'protocol-violation'], [4401, 'unauthorized'], [4403, 'forbidden'], [4409, 'replaced'], [4410, 'kicked'],
+    [4413, 'too-big'], [4426, 'unsupported-protocol'], [4429, 'policy'],
+]);
+/** A close code's name, as the Go side prints it (for logs): 'kicked', or 'close(4321)' for one without a name. */
+export function closeCodeName(code) {
+    return closeCodeNames.get(code) ?? `close(${code})`;
+}
+/** Why a connection (or session) ended, with the Go side's names, in the order of their values (1, 2, …). */
+export const CAUSES = [
+    'network-lost',
+    'heartbeat-timeout',
+    'client-detached',
+    'server-restart',
+    'client-closed',
+    'expired',
+    'server-shutdown',
+    'kicked',
+    'protocol-violation',
+    'policy-violation',
+    'overflow',
+    'server-error',
+    'replaced',
+    'unauthorized',
+    'rate-limited',
+];
 /** Whether a client should reconnect after receiving this close code. */
 export function shouldReconnect(code) {
     if (code >= 4000 && code < 4400)
@@ -59,7 +97,7 @@ export function causeOf(code) {
         case CloseCode.overflow: return 'overflow';
         case CloseCode.serverError: return 'server-error';
         case CloseCode.protocolViolation:
-        case CloseCode.unsupported: return 'protocol-violation';
+        case CloseCode.unsupportedProtocol: return 'protocol-violation';
         case CloseCode.unauthorized:
         case CloseCode.forbidden: return 'unauthorized';
         case CloseCode.replaced:

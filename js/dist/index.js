@@ -2,5 +2,5 @@
 export { TetherClient } from './client.js';
 export { Receipt } from './outbox.js';
 export { TetherError, MalformedFrameError } from './errors.js';
-export { CloseCode } from './close-codes.js';
+export { CAUSES, CloseCode, closeCodeName } from './close-codes.js';
 export { SUBPROTOCOL } from './wire.js';

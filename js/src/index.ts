@@ -27,7 +27,7 @@ export type {
   Handler,
 } from './events.js';
 export type { Cause } from './close-codes.js';
-export { CloseCode } from './close-codes.js';
+export { CAUSES, CloseCode, closeCodeName } from './close-codes.js';
 export type { WebSocketLike, WebSocketConstructor } from './connection.js';
 export type { StorageLike } from './persistence.js';
 export type { LossReason, RoomLossReason } from './wire.js';
