@@ -3,7 +3,7 @@
 // playwright-core.
 
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { createServer, connect } from 'node:net';
@@ -12,7 +12,8 @@ import { fileURLToPath } from 'node:url';
 
 import { chromium } from 'playwright-core';
 
-export const CHROMIUM = '/usr/bin/chromium';
+/** The Chromium to drive: $CHROMIUM, or /usr/bin/chromium (as scripts/test.sh). */
+export const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 export const ARTIFACTS = join(REPO, 'js/e2e/artifacts');
 
@@ -22,19 +23,31 @@ const CHROMIUM_ARGS = [
 ];
 
 /**
- * Whether the browser tests can run. Without Chromium they skip with a
- * loud line, unless TETHER_REQUIRE_ALL=1 turns the skip into a failure.
- * Returns a skip reason, or false.
+ * Whether the browser tests can run. Without Chromium at $CHROMIUM (default
+ * /usr/bin/chromium) they skip with a loud line, unless
+ * TETHER_REQUIRE_ALL=1 turns the skip into a failure. Returns a skip
+ * reason, or false.
  */
 export function skipReason() {
-  if (existsSync(CHROMIUM)) return false;
-  const line = 'SKIP: chromium not installed (apt-get install -y chromium)';
+  if (executable(CHROMIUM)) return false;
+  const line = process.env.CHROMIUM
+    ? `SKIP: browser end-to-end tests: no executable Chromium at CHROMIUM=${CHROMIUM}`
+    : `SKIP: browser end-to-end tests: Chromium not installed at ${CHROMIUM} (apt-get install -y chromium, or set CHROMIUM=)`;
   const bar = '!'.repeat(line.length);
   process.stderr.write(`\n${bar}\n${line}\n${bar}\n\n`);
   if (process.env.TETHER_REQUIRE_ALL === '1') {
     throw new Error(`${line} — and TETHER_REQUIRE_ALL=1 requires every test to run`);
   }
-  return 'chromium not installed';
+  return `no Chromium at ${CHROMIUM}`;
+}
+
+function executable(path) {
+  try {
+    accessSync(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /**
