@@ -157,26 +157,28 @@ func (s *MemoryStore) History(_ context.Context, room string, after uint64, max 
 	return state, dst, nil
 }
 
-// evictLocked drops the stream of a room without members that was
-// published to least recently; s.rmu is held.
+// evictLocked drops the streams of rooms without members that were
+// published to least recently: one in a hundred of the streams kept, so
+// that a flood of new rooms scans them once per hundred; s.rmu is held.
 func (s *MemoryStore) evictLocked() {
 	s.imu.RLock()
 	defer s.imu.RUnlock()
-	var victim string
-	var oldest time.Time
+	type cand struct {
+		room string
+		at   time.Time
+	}
+	var cs []cand
 	for room, st := range s.streams {
 		if len(s.rooms[room]) > 0 {
 			continue
 		}
 		st.mu.Lock()
-		at := st.at
+		cs = append(cs, cand{room, st.at})
 		st.mu.Unlock()
-		if victim == "" || at.Before(oldest) {
-			victim, oldest = room, at
-		}
 	}
-	if victim != "" {
-		delete(s.streams, victim)
+	slices.SortFunc(cs, func(a, b cand) int { return a.at.Compare(b.at) })
+	for _, c := range cs[:min(len(cs), max(1, len(s.streams)/100))] {
+		delete(s.streams, c.room)
 	}
 }
 
