@@ -52,8 +52,18 @@ type conn struct {
 	closeReason string
 	draining    bool
 	clientGone  bool // the client answered our GoAway: it sends nothing more
-	quiet       bool // clientGone, and everything it sent was processed
+	quiet       bool // fenced, and everything taken before the fence processed
 	finalSent   bool
+	pings       int         // Pings written
+	pongs       int         // Pongs received
+	probeAt     int         // draining: pings once the one after the GoAway is written
+	fenceT      *time.Timer // fences a client slow to answer the GoAway
+
+	// Draining (shutdown.go): once fenced, the client's messages are
+	// dropped unprocessed; taking is set while the reader hands one
+	// over, so that the fence and a message cannot cross unseen.
+	fenced atomic.Bool
+	taking atomic.Bool
 }
 
 func newConn(srv *Server, wc *ws.Conn) *conn {
@@ -208,6 +218,14 @@ func (c *conn) writeLoop() {
 		}
 		c.ctrl = nil
 		c.pingDue = false
+		if ping && !closeReq {
+			c.pings++
+			if c.draining && c.probeAt == 0 {
+				// The Ping after the GoAway: its Pong shows the client
+				// read the GoAway (see fence).
+				c.probeAt = c.pings
+			}
+		}
 		if needAck {
 			c.ackUrgent, c.ackArmed = false, false
 			c.ackSent = ack
@@ -442,14 +460,38 @@ func (c *conn) frame(op byte, p []byte) error {
 		if len(f.Payload) > c.srv.o.MaxMessageSize {
 			return ws.ErrTooBig
 		}
-		return c.s.receive(c, f.Seq, typ, append([]byte(nil), f.Payload...))
-	case wire.TypeAck, wire.TypePong:
+		c.taking.Store(true)
+		if c.fenced.Load() {
+			// Draining, and the client was told to stop: not taken, never
+			// acknowledged; the client sends it again or reports it.
+			c.taking.Store(false)
+			return nil
+		}
+		err := c.s.receive(c, f.Seq, typ, append([]byte(nil), f.Payload...))
+		c.taking.Store(false)
+		if c.fenced.Load() {
+			c.checkDrain()
+		}
+		return err
+	case wire.TypeAck:
+		return c.onAck(f.Seq)
+	case wire.TypePong:
+		c.mu.Lock()
+		c.pongs++
+		// Pongs answer Pings in order, one or more each: the probeAt-th
+		// answers the Ping after the GoAway or a later one.
+		probed := c.probeAt > 0 && c.pongs >= c.probeAt && !c.clientGone
+		c.mu.Unlock()
+		if probed && !c.fenced.Load() {
+			c.srv.log.Debug("tether: draining client read the GoAway (it answered the Ping after it): not taking its messages any more", "session", c.s.id, "user", c.s.user)
+			c.fence()
+		}
 		return c.onAck(f.Seq)
 	case wire.TypeGoAway:
 		c.mu.Lock()
 		c.clientGone = true
 		c.mu.Unlock()
-		c.checkDrain()
+		c.fence()
 		return c.onAck(f.GoAway.LastSeq)
 	case wire.TypeHistory:
 		if c.s.features&wire.FeatureRooms == 0 {
@@ -484,8 +526,13 @@ func (c *conn) onAck(seq uint64) error {
 	return nil
 }
 
-// startDrain tells the client the server is going away.
+// startDrain tells the client the server is going away (shutdown.go
+// describes the drain). A Ping follows the GoAway: a client that answers
+// it without answering the GoAway ignores the drain, and is fenced.
 func (c *conn) startDrain(retry time.Duration) {
+	c.srv.mu.Lock()
+	answer := c.srv.answerWait
+	c.srv.mu.Unlock()
 	c.mu.Lock()
 	if c.dead || c.draining || c.closeReq {
 		c.mu.Unlock()
@@ -494,20 +541,39 @@ func (c *conn) startDrain(retry time.Duration) {
 	c.draining = true
 	var b [32]byte
 	c.queueFrame(wire.AppendGoAway(b[:0], &wire.GoAway{RetryAfter: uint64(retry / time.Millisecond), LastSeq: c.target}))
+	c.pingDue = true
+	c.fenceT = time.AfterFunc(answer, c.fence)
 	c.kick()
 	c.mu.Unlock()
 }
 
+// fence stops taking the client's messages: from now on they are dropped
+// unprocessed, never acknowledged. Only a draining connection is fenced.
+func (c *conn) fence() {
+	c.mu.Lock()
+	draining := c.draining
+	if c.fenceT != nil {
+		c.fenceT.Stop()
+	}
+	c.mu.Unlock()
+	if !draining || c.fenced.Swap(true) {
+		return
+	}
+	c.checkDrain()
+}
+
 // checkDrain closes a draining connection once both sides are even:
-// the client stopped sending, every message it sent was processed, no
-// Send is in flight (new ones fail with ErrServerClosed), and the client
-// acknowledged every message. The final GoAway then tells the client the
-// last seq there will ever be, so it can count exactly what it missed.
+// the connection is fenced and every message taken before the fence was
+// processed, no Send is in flight (new ones fail with ErrServerClosed),
+// and the client acknowledged every message. The final Ack then tells
+// the client exactly what was processed, the final GoAway the last seq
+// there will ever be, so it can count exactly what it missed; with a
+// store of its own the session ends there and then.
 func (c *conn) checkDrain() {
 	c.mu.Lock()
-	ok := c.draining && c.clientGone && !c.finalSent && !c.dead
+	ok := c.draining && !c.finalSent && !c.dead
 	c.mu.Unlock()
-	if !ok {
+	if !ok || !c.fenced.Load() || c.taking.Load() {
 		return
 	}
 	s := c.s
@@ -519,9 +585,9 @@ func (c *conn) checkDrain() {
 	}
 	s.mu.Unlock()
 	if !clustered {
-		// The sessions end with this server. Until every client has gone
-		// quiet, their messages may still be broadcast to this session, so
-		// its last seq is not known yet.
+		// The sessions end with this server. Until every connection is
+		// settled, a message may still be taken and broadcast by its hook
+		// to this session, so its last seq is not known yet.
 		c.mu.Lock()
 		first := !c.quiet
 		c.quiet = true
@@ -548,8 +614,8 @@ func (c *conn) checkDrain() {
 		out = rec.Out
 	}
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if c.finalSent || c.dead {
+		c.mu.Unlock()
 		return
 	}
 	c.finalSent = true
@@ -561,4 +627,10 @@ func (c *conn) checkDrain() {
 	c.closeReq = true
 	c.closeCode, c.closeReason = wire.CloseServerRestart, "tether: server restarting"
 	c.kick()
+	c.mu.Unlock()
+	if !clustered {
+		// Nothing more comes in or goes out: the session is over now, not
+		// when the slowest client is, so its close hook runs at once.
+		s.end(CauseServerShutdown, nil, 0, "")
+	}
 }

@@ -60,6 +60,10 @@ type Server struct {
 	done     chan struct{} // closed when Shutdown starts
 	cluster  Cluster       // the store, when it is shared; nil otherwise
 	cl       clusterState
+
+	// answerWait is how long a draining connection's client has to
+	// answer the GoAway before it is fenced (shutdown.go); srv.mu.
+	answerWait time.Duration
 }
 
 // NewServer returns a Server configured by opts (nil means defaults).

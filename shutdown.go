@@ -80,10 +80,57 @@ func (srv *Server) removeConn(c *conn) {
 	}
 }
 
-// connQuiet starts the drain's second phase once every connection's
-// client has stopped sending and everything it sent was processed: from
-// then on every message a hook broadcast is in the replay buffers, and
-// the last seq of each session can be announced.
+// The drain (docs/PROTOCOL.md §10) has two phases, and one barrier
+// between them that every session shares.
+//
+// Phase 1: every connection gets a GoAway. Its client stops sending and
+// answers with a GoAway of its own; the server processes what arrived
+// before that answer. A message processed now may be broadcast by its
+// hook to any session, so no session's last seq is known yet.
+//
+// The barrier (finalize): once no connection can bring in another
+// message and every message brought in was processed, Sends start to
+// fail (ErrServerClosed) and each session's last seq is final: whatever
+// a hook broadcast during the drain is covered by every final lastSeq.
+//
+// Phase 2: each connection gets its final Ack and GoAway as soon as its
+// own client acknowledged everything, and its session ends at once
+// (CauseServerShutdown): its close hook does not wait for the others.
+//
+// A client that ignores the GoAway must not hold the barrier for
+// everybody, so a connection is fenced, i.e. the server stops taking
+// its client's messages (later ones are dropped unprocessed and never
+// acknowledged: the client sends them again in its next session or
+// reports them), as soon as the first of these happens:
+//
+//   - its client's GoAway arrives (a cooperative client);
+//   - its client answers the Ping sent right after the GoAway without
+//     having answered the GoAway (it read the GoAway and ignored it:
+//     anything it sends now is sent against the protocol);
+//   - answerWait passes (a client that shows no sign of life).
+//
+// The barrier therefore waits for cooperative clients (one round trip and
+// their messages' hooks), never for a client that ignores the GoAway
+// while alive, and at most answerWait for a silent one. Such a client
+// then costs only itself: it gets its final GoAway when it acknowledges
+// everything, and is cut without one at the drain's deadline otherwise.
+// A hook that never returns holds the barrier until forceFinal; after
+// that, Sends fail (the caller is told) whatever runs.
+
+// drainWaits returns answerWait and forceFinal for a drain that must
+// end by ctx's deadline.
+func drainWaits(ctx context.Context) (answer, force time.Duration) {
+	answer, force = 2*time.Second, 5*time.Second
+	if dl, ok := ctx.Deadline(); ok {
+		left := time.Until(dl)
+		answer = min(answer, left/4)
+		force = left * 3 / 4
+	}
+	return answer, force
+}
+
+// connQuiet passes the barrier once every connection is settled: fenced,
+// and everything its client sent before the fence processed.
 func (srv *Server) connQuiet() {
 	srv.mu.Lock()
 	for c := range srv.conns {
@@ -99,9 +146,9 @@ func (srv *Server) connQuiet() {
 	srv.finalize()
 }
 
-// finalize ends the taking of messages for every session (Send fails
-// with ErrServerClosed) and lets each connection close once its client
-// has acknowledged everything.
+// finalize is the barrier: it ends the taking of messages for every
+// session (Send fails with ErrServerClosed) and lets each connection
+// close once its client has acknowledged everything.
 func (srv *Server) finalize() {
 	srv.mu.Lock()
 	if srv.final {
@@ -121,6 +168,7 @@ func (srv *Server) finalize() {
 		return true
 	})
 	for _, c := range conns {
+		c.fence() // forced: nothing is taken after the barrier
 		c.checkDrain()
 	}
 }
@@ -131,20 +179,26 @@ func (srv *Server) isFinal() bool {
 	return srv.final
 }
 
-// Shutdown drains the server for a restart: it refuses new connections,
-// tells every client to reconnect later (close code 4001, with a jittered
-// delay), waits until each client has acknowledged what it was sent and
-// the server has processed what it received, then closes every session
-// with CauseServerShutdown. If ctx ends first, remaining connections are
-// cut. It returns after every hook has returned, or ctx's error.
-// Shutdown does not close the http.Server the handler is mounted on.
+// Shutdown drains the server for a restart: it refuses new connections
+// (after the upgrade, with close code 4001), tells every client to
+// reconnect later (close code 4001, with a jittered delay), waits until
+// each client has acknowledged what it was sent and the server has
+// processed what it received, then closes every session with
+// CauseServerShutdown, each as soon as its own client is done. A client
+// that ignores the drain costs only itself: it is cut when ctx ends
+// (see the drain's design above). It returns after every hook has
+// returned, or ctx's error. Shutdown does not close the http.Server the
+// handler is mounted on: keep it serving until Shutdown returns, so that
+// clients arriving meanwhile are told to come back later.
 func (srv *Server) Shutdown(ctx context.Context) error {
+	answer, force := drainWaits(ctx)
 	srv.mu.Lock()
 	if srv.draining {
 		srv.mu.Unlock()
 		return ErrServerClosed
 	}
 	srv.draining = true
+	srv.answerWait = answer
 	close(srv.done)
 	drained := make(chan struct{})
 	if len(srv.conns) == 0 {
@@ -162,13 +216,9 @@ func (srv *Server) Shutdown(ctx context.Context) error {
 		c.startDrain(jitter(srv.o.RestartJitter))
 	}
 	if srv.cluster == nil {
-		// A client that never goes quiet must not hold the others back
-		// for the whole of ctx: finalize after a while regardless.
-		wait := 5 * time.Second
-		if dl, ok := ctx.Deadline(); ok {
-			wait = min(wait, time.Until(dl)/2)
-		}
-		t := time.AfterFunc(wait, func() { srv.spawn(srv.finalize) })
+		// A hook that never returns must not hold every session until
+		// ctx ends: pass the barrier regardless after a while.
+		t := time.AfterFunc(force, func() { srv.spawn(srv.finalize) })
 		defer t.Stop()
 	}
 	var err error
