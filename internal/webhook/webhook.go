@@ -75,6 +75,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -157,6 +158,29 @@ type Reply struct {
 	Body     []byte    `json:"-"`
 }
 
+// Lost names an event the Dispatcher gave up because it was closing:
+// queued when Close ran out of time, or notified after Close.
+type Lost struct {
+	Type    string // the event's type
+	ID      string // its idempotency key, "<session>:<event>"
+	Session string
+}
+
+// CloseError is what Close returns when it ran out of time. Lost lists,
+// in the order they were given up, the events notified with Notify that
+// never reached the backend (an event awaited with Deliver is not in it:
+// its caller got the error). It wraps ctx's error.
+type CloseError struct {
+	Lost []Lost
+	Err  error
+}
+
+func (e *CloseError) Error() string {
+	return fmt.Sprintf("webhook: close: %d events given up: %v", len(e.Lost), e.Err)
+}
+
+func (e *CloseError) Unwrap() error { return e.Err }
+
 // Stats is a snapshot of a Dispatcher's counters.
 type Stats struct {
 	Queued    int    // events queued and not yet delivered or given up (the one being attempted included)
@@ -191,6 +215,7 @@ type Dispatcher struct {
 	sessions map[string]*queue
 	queued   int
 	closed   bool
+	lost     []Lost // Notify'd events given up since Close began
 
 	inFlight  atomic.Int64
 	delivered atomic.Uint64
@@ -322,6 +347,7 @@ func (d *Dispatcher) Notify(ev *Event) {
 	}
 	d.mu.Lock()
 	if d.closed {
+		d.lost = append(d.lost, Lost{Type: ev.Type, ID: ev.ID, Session: ev.Session})
 		d.mu.Unlock()
 		d.fail(ev, "event dropped", ErrClosed)
 		return
@@ -609,6 +635,9 @@ func (d *Dispatcher) giveUp(it *item, attempts int, err error) {
 	}
 	if d.base.Err() != nil {
 		err = fmt.Errorf("%w before delivery (Close ran out of time): %w", ErrClosed, err)
+		d.mu.Lock()
+		d.lost = append(d.lost, Lost{Type: ev.Type, ID: ev.ID, Session: ev.Session})
+		d.mu.Unlock()
 	}
 	d.log.Error("webhook: event given up", "type", ev.Type, "id", ev.ID, "session", ev.Session, "attempts", attempts, "err", err)
 }
@@ -759,10 +788,11 @@ func (d *Dispatcher) Stats() Stats {
 
 // Close stops accepting events and waits until every queued event is
 // delivered or given up. If ctx ends first, requests in flight are
-// cancelled and what is left is given up (logged, counted as failures;
-// waiting Delivers return ErrClosed), and Close returns ctx's error once
-// every goroutine of the Dispatcher has exited. Close may be called more
-// than once.
+// cancelled and what is left is given up (each logged, counted as a
+// failure; waiting Delivers return ErrClosed), and Close returns a
+// *CloseError naming every Notify'd event given up, once every goroutine
+// of the Dispatcher has exited. So does a Close that finds events
+// notified after an earlier Close. Close may be called more than once.
 func (d *Dispatcher) Close(ctx context.Context) error {
 	d.mu.Lock()
 	if !d.closed {
@@ -775,18 +805,26 @@ func (d *Dispatcher) Close(ctx context.Context) error {
 		d.wg.Wait()
 		close(done)
 	}()
-	var err error
+	var cause error
 	select {
 	case <-done:
 	case <-ctx.Done():
-		left := d.Stats().Queued
 		d.abort()
 		<-done
-		err = fmt.Errorf("webhook: close: %d events given up: %w", left, ctx.Err())
+		cause = ctx.Err()
 	}
 	d.abort()
 	if d.ownClient {
 		d.client.CloseIdleConnections()
 	}
-	return err
+	d.mu.Lock()
+	lost := slices.Clone(d.lost)
+	d.mu.Unlock()
+	if cause == nil && len(lost) > 0 {
+		cause = ErrClosed
+	}
+	if cause != nil {
+		return &CloseError{Lost: lost, Err: cause}
+	}
+	return nil
 }

@@ -338,11 +338,22 @@ func TestOrderPerSessionAndNoCrossBlocking(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
-	if err := d.Close(ctx); !errors.Is(err, context.DeadlineExceeded) {
+	err := d.Close(ctx)
+	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("Close with the stuck session: %v, want DeadlineExceeded", err)
 	}
 	if s := d.Stats(); s.Failures != 5 || s.Queued != 0 {
 		t.Errorf("stats after Close %+v: want the 5 stuck events given up", s)
+	}
+	// Close names exactly what it gave up: the stuck session's 5 events.
+	var ce *webhook.CloseError
+	if !errors.As(err, &ce) || len(ce.Lost) != 5 {
+		t.Fatalf("Close: %#v, want a CloseError naming the 5 stuck events", err)
+	}
+	for _, l := range ce.Lost {
+		if l.Session != "stuck" || l.Type != "message" || l.ID == "" {
+			t.Errorf("given up: %+v, want a message of session stuck", l)
+		}
 	}
 
 	attempts, processed := b.snapshot()
@@ -594,8 +605,10 @@ func TestCloseDrains(t *testing.T) {
 	if _, err := d.Deliver(ctx, &webhook.Event{Type: "open", Session: "late"}); !errors.Is(err, webhook.ErrClosed) {
 		t.Errorf("Deliver after Close: %v, want ErrClosed", err)
 	}
-	if err := d.Close(ctx); err != nil {
-		t.Errorf("second Close: %v", err)
+	// A second Close names the event notified after the first.
+	var ce *webhook.CloseError
+	if err := d.Close(ctx); !errors.As(err, &ce) || !errors.Is(err, webhook.ErrClosed) || len(ce.Lost) != 1 || ce.Lost[0].Session != "late" || ce.Lost[0].Type != "open" {
+		t.Errorf("second Close: %v, want the late event named", err)
 	}
 	b.srv.Close()
 	goleak.VerifyNone(t)
