@@ -28,6 +28,8 @@ const hookSecret = "webhook-secret-for-tests"
 type backend struct {
 	t       *testing.T
 	failing atomic.Bool   // answer message events with 503
+	failAll atomic.Bool   // answer every event with 503
+	delay   atomic.Int64  // nanoseconds each request takes (a slow backend)
 	hold    chan struct{} // message "hold" waits for it
 	mu      sync.Mutex
 	events  []webhook.Event // accepted, first delivery of each ID
@@ -37,11 +39,12 @@ type backend struct {
 	// readmit answers readmit events: the body for a room (200), or
 	// none (404, a refusal) when the room is not in it.
 	readmit map[string]string
-	raw     map[string]string // body of the first delivery of each event ID
+	raw     map[string]string    // body of the first delivery of each event ID
+	at      map[string]time.Time // when each accepted event was accepted
 }
 
 func newBackend(t *testing.T) (*backend, *httptest.Server) {
-	b := &backend{t: t, seen: map[string]bool{}, tries: map[string]int{}, hold: make(chan struct{}), raw: map[string]string{}}
+	b := &backend{t: t, seen: map[string]bool{}, tries: map[string]int{}, hold: make(chan struct{}), raw: map[string]string{}, at: map[string]time.Time{}}
 	ts := httptest.NewServer(b)
 	t.Cleanup(ts.Close)
 	t.Cleanup(b.release)
@@ -98,6 +101,13 @@ func (b *backend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		b.raw[ev.ID] = string(body)
 	}
 	b.mu.Unlock()
+	if d := time.Duration(b.delay.Load()); d > 0 {
+		time.Sleep(d)
+	}
+	if b.failAll.Load() {
+		http.Error(w, "backend down", http.StatusServiceUnavailable)
+		return
+	}
 	if ev.Type == "readmit" {
 		b.mu.Lock()
 		answer, ok := b.readmit[*ev.Room]
@@ -130,6 +140,7 @@ func (b *backend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !b.seen[ev.ID] {
 		b.seen[ev.ID] = true
 		b.events = append(b.events, ev)
+		b.at[ev.ID] = time.Now()
 	}
 	b.mu.Unlock()
 	if ev.Type == "message" && ev.Message.Text != "" {

@@ -25,16 +25,17 @@ type api struct {
 	log      *slog.Logger
 	mux      *http.ServeMux
 	cfg      *Config
+	draining func() bool // the server is shutting down
 }
 
 // maxCloseReason is the longest close reason a WebSocket close frame holds.
 const maxCloseReason = 123
 
-func newAPI(srv *tether.Server, key string, cfg *Config, m *metrics, st *sessionTable, log *slog.Logger) *api {
+func newAPI(srv *tether.Server, key string, cfg *Config, m *metrics, st *sessionTable, log *slog.Logger, draining func() bool) *api {
 	a := &api{
 		srv: srv, enabled: key != "", keyHash: sha256.Sum256([]byte(key)),
 		maxBody: bodyLimit(cfg.MaxMessageSize), maxSize: cfg.MaxMessageSize, metrics: m, sessions: st, log: log,
-		mux: http.NewServeMux(), cfg: cfg,
+		mux: http.NewServeMux(), cfg: cfg, draining: draining,
 	}
 	a.mux.Handle("/api/sessions", methods{http.MethodGet: a.listSessions})
 	a.mux.Handle("/api/sessions/{id}", methods{http.MethodGet: a.getSession, http.MethodDelete: a.kick})
@@ -74,6 +75,15 @@ func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if subtle.ConstantTimeCompare(h[:], a.keyHash[:]) != 1 {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="tether", error="invalid_token"`)
 		writeError(w, http.StatusUnauthorized, "unauthorized", "wrong API key")
+		return
+	}
+	if a.draining() && r.Method != http.MethodGet && r.Method != http.MethodHead {
+		// Every change is refused from the first moment of the drain,
+		// not only once Sends fail: the caller retries on the next server
+		// (or, with Redis, another one) instead of racing the drain.
+		// Reads keep working until the HTTP server closes.
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusServiceUnavailable, "shutting_down", "the server is shutting down; retry on the next one")
 		return
 	}
 	a.mux.ServeHTTP(w, r)

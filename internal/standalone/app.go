@@ -30,7 +30,14 @@ type App struct {
 	draining atomic.Bool
 	handler  http.Handler
 	redis    *redisBackend // nil with the in-memory store
+	// stopMessages makes awaited message webhooks give up (shutdown).
+	stopMessages context.CancelFunc
 }
+
+// ErrLosses is what Serve and Run return after a shutdown that gave up
+// webhook events (each is logged, and listed in one line at the end):
+// the backend never heard of them. cmd/tether then exits with code 1.
+var ErrLosses = errors.New("shut down with losses: webhook events given up (listed in the log)")
 
 // NewLogger returns the logger -log-format and -log-level ask for.
 func NewLogger(cfg *Config, w io.Writer) *slog.Logger {
@@ -52,7 +59,7 @@ func New(cfg *Config, log *slog.Logger, assets fs.FS) (*App, error) {
 		log.Warn("tether: config: " + w)
 	}
 	if cfg.DevMode() {
-		a.dev = newDevMode()
+		a.dev = newDevMode(randomBytes(devSecretBytes))
 		log.Warn("tether: DEVELOPMENT MODE: no -jwt-secret, -jwt-public-key or -anonymous; " +
 			"clients authenticate with tokens that GET /demo/token hands to anyone, signed with an ephemeral secret. " +
 			"Configure authentication before exposing this server.")
@@ -77,6 +84,7 @@ func New(cfg *Config, log *slog.Logger, assets fs.FS) (*App, error) {
 	sessions := newSessionTable()
 	h := &hooks{srv: srvPtr.Load, m: a.metrics, sessions: sessions, log: log,
 		rooms: roomHooks{policy: cfg.ReadmitPolicy, readmitTimeout: 2 * cfg.WebhookTimeout}}
+	h.stop, a.stopMessages = context.WithCancel(context.Background())
 	if cfg.WebhookURL != "" {
 		d, err := webhook.New(webhook.Config{
 			URL: cfg.WebhookURL, Secret: []byte(cfg.WebhookSecret),
@@ -123,11 +131,12 @@ func New(cfg *Config, log *slog.Logger, assets fs.FS) (*App, error) {
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("/ws", func(w http.ResponseWriter, r *http.Request) { a.srv.ServeHTTP(w, withIdentity(r)) })
-	apiH := newAPI(a.srv, a.apiKey, cfg, a.metrics, sessions, log)
+	apiH := newAPI(a.srv, a.apiKey, cfg, a.metrics, sessions, log, a.draining.Load)
 	mux.Handle("/api/", apiH)
 	mux.Handle("/api", apiH)
 	mux.Handle("/metrics", methods{http.MethodGet: a.metrics.handler().ServeHTTP})
 	mux.HandleFunc("/healthz", a.healthz)
+	mux.HandleFunc("/readyz", a.readyz)
 	if a.dev != nil {
 		mux.HandleFunc("/demo/token", a.dev.serveToken)
 	} else {
@@ -152,20 +161,32 @@ func (a *App) Handler() http.Handler { return a.handler }
 // Server returns the tether server.
 func (a *App) Server() *tether.Server { return a.srv }
 
+// healthz is liveness: 200 as long as the process serves HTTP, draining
+// included (a liveness probe that failed during a drain would have the
+// process killed before its clients are drained).
 func (a *App) healthz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	status := "ok"
+	if a.draining.Load() {
+		status = "draining"
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"status": status, "sessions": a.srv.Len()})
+}
+
+// readyz is readiness: 503 from the first moment of a shutdown, so that a
+// load balancer sends no new client here while the clients are drained.
+func (a *App) readyz(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	if a.draining.Load() {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "draining", "sessions": a.srv.Len()})
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "sessions": a.srv.Len()})
+	writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "sessions": a.srv.Len()})
 }
 
-// Serve serves on ln until ctx ends, then shuts down gracefully: it stops
-// accepting connections, drains every client (close 4001 with a jittered
-// reconnect hint), flushes webhooks and returns, all within
-// -shutdown-timeout. It returns nil after a shutdown, even one that ran
-// out of time (that is logged).
+// Serve serves on ln until ctx ends, then shuts down gracefully within
+// -shutdown-timeout (see shutdown). It returns nil after a clean
+// shutdown, ErrLosses after one that gave up webhook events.
 func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	hs := &http.Server{
 		Handler:           a.handler,
@@ -179,7 +200,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		"webhook", a.cfg.WebhookURL != "", "demo", a.cfg.Demo)
 	select {
 	case err := <-errc:
-		a.shutdown(hs)
+		_ = a.shutdown(hs)
 		return err
 	case <-ctx.Done():
 	}
@@ -199,43 +220,77 @@ func (a *App) mode() string {
 	return "anonymous"
 }
 
+// The shutdown budget (-shutdown-timeout, T) is shared out so that
+// webhooks are never left without time by a client:
+//
+//   - at once: /readyz answers 503, the API refuses changes (503
+//     shutting_down), and every client is told to go (the drain). The
+//     HTTP server keeps serving: a client arriving now is upgraded and
+//     told to come back later (close 4001), as PROTOCOL.md §2.1 says.
+//   - T/4: a client message still waiting for the backend (an awaited
+//     message webhook, retried while the backend fails) is given up: its
+//     session ends with 4005 and the client keeps the message.
+//   - T/2: the drain's deadline. A client that ignored it is cut then
+//     (costing only itself: the others were done as soon as they were);
+//     its session ends. The HTTP server closes.
+//   - T: every session event queued for the backend has been delivered,
+//     or what was not is given up, listed in the log, and the process
+//     exits non-zero (ErrLosses).
 func (a *App) shutdown(hs *http.Server) error {
 	start := time.Now()
+	budget := a.cfg.ShutdownTimeout
 	a.draining.Store(true)
-	a.log.Info("tether: shutting down: draining clients", "sessions", a.srv.Len(), "timeout", a.cfg.ShutdownTimeout)
-	ctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
+	a.log.Info("tether: shutting down: draining clients", "sessions", a.srv.Len(), "timeout", budget,
+		"messages_by", budget/4, "drain_by", budget/2, "webhooks_by", budget)
+	stopMessages := time.AfterFunc(budget/4, a.stopMessages)
+	defer stopMessages.Stop()
+	dctx, dcancel := context.WithDeadline(context.Background(), start.Add(budget/2))
+	defer dcancel()
+	if err := a.srv.Shutdown(dctx); err != nil && !errors.Is(err, tether.ErrServerClosed) {
+		a.log.Warn("tether: drain incomplete: clients that ignored it were cut, their sessions ended", "err", err)
+	} else {
+		a.log.Info("tether: clients drained", "took", time.Since(start).Round(time.Millisecond))
+	}
+	a.stopMessages() // every hook has returned: nothing is waiting any more
+	ctx, cancel := context.WithDeadline(context.Background(), start.Add(budget))
 	defer cancel()
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		// Stops accepting at once, then waits for API calls in progress.
-		// WebSocket connections are hijacked: the tether server has them.
+		// Stops accepting, then waits for API calls in progress.
+		// WebSocket connections are hijacked: the tether server had them.
 		if err := hs.Shutdown(ctx); err != nil {
 			_ = hs.Close()
 		}
 	}()
-	var failed bool
-	if err := a.srv.Shutdown(ctx); err != nil && !errors.Is(err, tether.ErrServerClosed) {
-		a.log.Warn("tether: drain incomplete: connections cut", "err", err)
-		failed = true
-	}
+	var lost []webhook.Lost
 	if a.hooks != nil {
-		st := a.hooks.Stats()
-		if err := a.hooks.Close(ctx); err != nil {
-			a.log.Warn("tether: webhooks not all delivered", "queued", st.Queued, "err", err)
-			failed = true
+		var ce *webhook.CloseError
+		if err := a.hooks.Close(ctx); errors.As(err, &ce) {
+			lost = ce.Lost
+		} else if err != nil {
+			a.log.Error("tether: webhooks not all delivered", "err", err)
 		}
 	}
 	wg.Wait()
 	if a.redis != nil {
 		a.redis.close()
 	}
-	msg := "tether: shut down"
-	if failed {
-		msg = "tether: shut down, with losses (see above)"
+	took := time.Since(start).Round(time.Millisecond)
+	if len(lost) > 0 {
+		// Exactly what the backend will never hear of, by session.
+		bySession := map[string][]string{}
+		ids := make([]string, len(lost))
+		for i, l := range lost {
+			bySession[l.Session] = append(bySession[l.Session], l.Type)
+			ids[i] = l.ID
+		}
+		a.log.Error("tether: shut down, with losses: webhook events given up", "took", took,
+			"given_up", len(lost), "events", ids, "sessions", bySession)
+		return ErrLosses
 	}
-	a.log.Info(msg, "took", time.Since(start).Round(time.Millisecond))
+	a.log.Info("tether: shut down", "took", took)
 	return nil
 }
 
@@ -251,6 +306,9 @@ func Run(ctx context.Context, cfg *Config, logw io.Writer) error {
 	if err != nil {
 		if a.hooks != nil {
 			_ = a.hooks.Close(context.Background())
+		}
+		if a.redis != nil {
+			a.redis.close()
 		}
 		return &ConfigError{Setting: "addr", Err: err}
 	}

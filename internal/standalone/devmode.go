@@ -29,9 +29,12 @@ type devMode struct {
 	now     func() time.Time
 }
 
-func newDevMode() *devMode {
+// devSecretBytes is the size of a development secret.
+const devSecretBytes = 32
+
+func newDevMode(secret []byte) *devMode {
 	return &devMode{
-		secret:  randomBytes(32),
+		secret:  secret,
 		limiter: newIPLimiter(tokenRate, tokenBurst),
 		now:     time.Now,
 	}

@@ -32,6 +32,9 @@ type hooks struct {
 	epoch string
 	log   *slog.Logger
 	rooms roomHooks
+	// stop ends when awaited message webhooks must give up: a while after
+	// a shutdown began (App.shutdown).
+	stop context.Context
 }
 
 // sessionTable keeps what the server tracks per session besides the
@@ -142,13 +145,23 @@ func (h *hooks) onMessage(ctx context.Context, s *tether.Session, m tether.Messa
 	} else {
 		ev.Message.Type, ev.Message.Data = "binary", m.Data
 	}
-	reply, err := h.d.Deliver(ctx, ev)
+	// Retried until the backend accepts it, or the shutdown gives up
+	// waiting: the session then ends with 4005 and its client keeps the
+	// message (docs/API.md, "Shutdown and restart").
+	dctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(h.stop, cancel)()
+	reply, err := h.d.Deliver(dctx, ev)
 	switch {
 	case errors.Is(err, webhook.ErrRejected):
 		// The backend saw the message and refused it: it is acknowledged.
 		h.m.clientMessages.Inc()
 		h.log.Warn("tether: backend rejected a client message", "session", s.ID(), "user", s.UserID(), "seq", m.Seq, "err", err)
 		return nil
+	case err != nil && h.stop.Err() != nil:
+		// Not taken in, and the server is stopping: the session ends with
+		// 4005 and the client keeps the message.
+		return fmt.Errorf("the server is shutting down and the backend has not accepted the message: %w", err)
 	case err != nil:
 		// Not taken in: the client keeps it and sends it again.
 		return fmt.Errorf("webhook: %w", err)

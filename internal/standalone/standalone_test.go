@@ -227,7 +227,7 @@ func TestServeAndShutdown(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- a.Serve(ctx, ln) }()
 	base := "http://" + ln.Addr().String()
-	for path, want := range map[string]int{"/": 200, "/app.js": 200, "/dist/index.js": 200, "/demo/app.js": 200, "/nope": 404, "/demo/": 404, "/healthz": 200, "/metrics": 200} {
+	for path, want := range map[string]int{"/": 200, "/app.js": 200, "/dist/index.js": 200, "/demo/app.js": 200, "/nope": 404, "/demo/": 404, "/healthz": 200, "/readyz": 200, "/metrics": 200} {
 		resp, err := http.Get(base + path)
 		if err != nil {
 			t.Fatal(err)
@@ -259,10 +259,12 @@ func TestServeAndShutdown(t *testing.T) {
 	if code := <-drained; code != tether.CloseServerRestart {
 		t.Fatalf("client closed with %d, want 4001", code)
 	}
-	if rec := httptest.NewRecorder(); true {
-		a.healthz(rec, httptest.NewRequest("GET", "/healthz", nil))
-		if rec.Code != http.StatusServiceUnavailable {
-			t.Fatalf("/healthz while draining: %d", rec.Code)
+	// After the shutdown: not ready, still alive.
+	for path, want := range map[string]int{"/readyz": http.StatusServiceUnavailable, "/healthz": http.StatusOK} {
+		rec := httptest.NewRecorder()
+		a.Handler().ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+		if rec.Code != want {
+			t.Errorf("%s after the drain: %d, want %d", path, rec.Code, want)
 		}
 	}
 	<-cl.Done()
