@@ -29,6 +29,11 @@ import (
 
 var binary string // built by TestMain
 
+// stateHome is the XDG_STATE_HOME of every server the tests start (unless
+// a test gives its own): development mode keeps its secret there, not in
+// the home directory of whoever runs the tests.
+var stateHome string
+
 // raceBuild is set by race_test.go when the tests run with -race: the
 // binary is then built with the race detector too.
 var raceBuild bool
@@ -45,6 +50,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binary = filepath.Join(dir, "tether")
+	stateHome = filepath.Join(dir, "state")
 	args := []string{"build", "-o", binary}
 	if raceBuild {
 		args = append(args, "-race")
@@ -61,14 +67,16 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// cleanEnv is the test's environment without TETHER_ variables.
+// cleanEnv is the test's environment without TETHER_ variables, with
+// XDG_STATE_HOME in the tests' directory; extra comes last (and wins).
 func cleanEnv(extra ...string) []string {
 	var env []string
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "TETHER_") {
+		if !strings.HasPrefix(kv, "TETHER_") && !strings.HasPrefix(kv, "XDG_STATE_HOME=") {
 			env = append(env, kv)
 		}
 	}
+	env = append(env, "XDG_STATE_HOME="+stateHome)
 	return append(env, extra...)
 }
 

@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/tether-ws/tether"
 	"github.com/tether-ws/tether/internal/webhook"
 )
@@ -58,11 +60,35 @@ func New(cfg *Config, log *slog.Logger, assets fs.FS) (*App, error) {
 	for _, w := range cfg.Warnings {
 		log.Warn("tether: config: " + w)
 	}
+	if cfg.RedisAddr != "" {
+		st, err := openRedis(cfg, log)
+		if err != nil {
+			return nil, err
+		}
+		a.redis = st
+	}
+	fail := func(err error) (*App, error) {
+		if a.redis != nil {
+			a.redis.close()
+		}
+		return nil, err
+	}
 	if cfg.DevMode() {
-		a.dev = newDevMode(randomBytes(devSecretBytes))
-		log.Warn("tether: DEVELOPMENT MODE: no -jwt-secret, -jwt-public-key or -anonymous; " +
-			"clients authenticate with tokens that GET /demo/token hands to anyone, signed with an ephemeral secret. " +
-			"Configure authentication before exposing this server.")
+		var rdb redis.UniversalClient
+		if a.redis != nil {
+			rdb = a.redis.rdb
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		secret, where, err := devSecret(ctx, rdb, cfg.RedisPrefix)
+		cancel()
+		if err != nil {
+			return fail(&ConfigError{Setting: "redis-addr", Err: err})
+		}
+		a.dev = newDevMode(secret)
+		log.Warn("tether: DEVELOPMENT MODE: no -jwt-secret, -jwt-public-key or -anonymous; "+
+			"clients authenticate with tokens that GET /demo/token hands to anyone, signed with the development secret kept in "+where+
+			" (for development only: it survives restarts and is shared by the servers of one Redis; delete it to void every guest token). "+
+			"Configure authentication before exposing this server.", "dev_secret", where)
 		if a.apiKey == "" {
 			a.apiKey = randomString(24)
 			log.Warn("tether: DEVELOPMENT MODE: generated an API key for this run; use -api-key to set one", "api_key", a.apiKey)
@@ -76,7 +102,7 @@ func New(cfg *Config, log *slog.Logger, assets fs.FS) (*App, error) {
 	}
 	auth, err := newAuthenticator(cfg, devSecret)
 	if err != nil {
-		return nil, err
+		return fail(err)
 	}
 
 	var srvPtr atomic.Pointer[tether.Server]
@@ -92,17 +118,13 @@ func New(cfg *Config, log *slog.Logger, assets fs.FS) (*App, error) {
 			Logger: log, OnAttempt: a.metrics.onAttempt,
 		})
 		if err != nil {
-			return nil, &ConfigError{Setting: "webhook-url", Err: err}
+			return fail(&ConfigError{Setting: "webhook-url", Err: err})
 		}
 		a.hooks, h.d = d, d
 	}
 	var store tether.Store
-	if cfg.RedisAddr != "" {
-		st, err := openRedis(cfg, log)
-		if err != nil {
-			return nil, err
-		}
-		a.redis, store = st, st.store
+	if a.redis != nil {
+		store = a.redis.store
 		h.epoch = randomString(6) + "."
 	}
 	a.srv = tether.NewServer(h.options(&tether.Options{

@@ -1,20 +1,31 @@
 package standalone
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"errors"
+	"fmt"
+	"io/fs"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/redis/go-redis/v9"
 )
 
 // Development mode: with no client authentication configured, the server
-// generates an ephemeral HS256 secret and hands out guest tokens at
-// GET /demo/token, so that the demo page works with no setup.
+// signs guest tokens with a development secret and hands them out at
+// GET /demo/token, so that the demo page works with no setup. The secret
+// outlives the process (a restart must not turn every client's token
+// into a 4401) and is shared by the servers of one Redis (a token from
+// one node must be good on the others): it is kept in Redis with
+// -redis-addr, else in the user's state directory (devSecret).
 const (
 	demoTokenTTL   = time.Hour
 	guestCookie    = "tether_guest"
@@ -29,15 +40,118 @@ type devMode struct {
 	now     func() time.Time
 }
 
-// devSecretBytes is the size of a development secret.
-const devSecretBytes = 32
-
 func newDevMode(secret []byte) *devMode {
 	return &devMode{
 		secret:  secret,
 		limiter: newIPLimiter(tokenRate, tokenBurst),
 		now:     time.Now,
 	}
+}
+
+// devSecretBytes is the size of a development secret.
+const devSecretBytes = 32
+
+// devSecretFile is the development secret's file in the state directory.
+const devSecretFile = "dev-secret"
+
+// devSecretKey is the development secret's Redis key under the prefix.
+func devSecretKey(prefix string) string { return prefix + ":dev-secret" }
+
+// devSecret returns the development secret and where it is kept (for the
+// log): in Redis under the prefix when rdb is set, so that every node
+// sharing it signs and accepts the same guest tokens; otherwise in
+// $XDG_STATE_HOME/tether/dev-secret (~/.local/state/tether/dev-secret),
+// made on first use, mode 0600. When neither can be used the secret
+// lives as long as the process, and where says so.
+func devSecret(ctx context.Context, rdb redis.UniversalClient, prefix string) (secret []byte, where string, err error) {
+	fresh := base64.RawURLEncoding.EncodeToString(randomBytes(devSecretBytes))
+	if rdb != nil {
+		key := devSecretKey(prefix)
+		// The first node to start makes it; the others read it.
+		if _, err := rdb.SetNX(ctx, key, fresh, 0).Result(); err != nil {
+			return nil, "", fmt.Errorf("cannot keep the development secret in Redis: %w", err)
+		}
+		v, err := rdb.Get(ctx, key).Result()
+		if err != nil {
+			return nil, "", fmt.Errorf("cannot read the development secret from Redis: %w", err)
+		}
+		b, err := decodeDevSecret(v)
+		if err != nil {
+			return nil, "", fmt.Errorf("development secret in Redis key %s: %w (delete the key to make a new one)", key, err)
+		}
+		return b, "Redis key " + key, nil
+	}
+	dir, err := stateDir()
+	if err != nil {
+		return randomBytes(devSecretBytes), "nowhere (" + err.Error() + "): new at each start", nil
+	}
+	path := filepath.Join(dir, devSecretFile)
+	b, err := readDevSecret(path, fresh)
+	if err != nil {
+		return randomBytes(devSecretBytes), "nowhere (" + err.Error() + "): new at each start", nil
+	}
+	return b, path, nil
+}
+
+// stateDir is where tether keeps state for the user: $XDG_STATE_HOME/tether,
+// or ~/.local/state/tether (the XDG Base Directory default).
+func stateDir() (string, error) {
+	if d := os.Getenv("XDG_STATE_HOME"); d != "" && filepath.IsAbs(d) {
+		return filepath.Join(d, "tether"), nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(home, ".local", "state", "tether"), nil
+}
+
+// readDevSecret reads the secret at path, or stores fresh there if there
+// is none. Servers starting together agree: the file appears whole, and
+// only once (a hard link to a complete temporary file).
+func readDevSecret(path, fresh string) ([]byte, error) {
+	if b, err := os.ReadFile(path); err == nil {
+		s, err := decodeDevSecret(string(b))
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w (delete it to make a new one)", path, err)
+		}
+		return s, nil
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	tmp, err := os.CreateTemp(dir, ".dev-secret-*")
+	if err != nil {
+		return nil, err
+	}
+	defer os.Remove(tmp.Name())
+	_, werr := tmp.WriteString(fresh + "\n")
+	if err := errors.Join(werr, tmp.Chmod(0o600), tmp.Sync(), tmp.Close()); err != nil {
+		return nil, err
+	}
+	if err := os.Link(tmp.Name(), path); err != nil && !errors.Is(err, fs.ErrExist) {
+		// No hard links here: a rename, which another server starting at
+		// this very moment might overwrite (then the second start wins).
+		if err := os.Rename(tmp.Name(), path); err != nil {
+			return nil, err
+		}
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return decodeDevSecret(string(b))
+}
+
+func decodeDevSecret(s string) ([]byte, error) {
+	b, err := base64.RawURLEncoding.DecodeString(strings.TrimSpace(s))
+	if err != nil || len(b) < devSecretBytes {
+		return nil, fmt.Errorf("not a development secret (%d base64url bytes)", devSecretBytes)
+	}
+	return b, nil
 }
 
 func randomBytes(n int) []byte {
@@ -107,8 +221,7 @@ func (d *devMode) guest(w http.ResponseWriter, r *http.Request) string {
 
 // guestFrom returns the guest ID in the request's cookie, if well formed.
 // It is not signed: it names a development-mode guest, which anyone can
-// become (GET /demo/token), and it must survive a restart of the server,
-// whose development secret is new each time.
+// become (GET /demo/token).
 func guestFrom(r *http.Request) string {
 	ck, err := r.Cookie(guestCookie)
 	if err != nil || !strings.HasPrefix(ck.Value, "guest-") || len(ck.Value) != len("guest-")+12 {
