@@ -294,3 +294,53 @@ func ctxTimeout(t *testing.T) context.Context {
 	t.Cleanup(cancel)
 	return ctx
 }
+
+// §8: a session that overflows (4003) while client messages wait behind a
+// slow handler: the client carries the unprocessed ones into its next
+// session, where each is processed once.
+func TestPeerUnprocessedCarriedAfterOverflow(t *testing.T) {
+	release := make(chan struct{})
+	var once atomic.Bool
+	ts := startServer(t, func(o *tether.Options) {
+		o.MaxReplayMessages = 4
+		o.OnMessage = func(ctx context.Context, s *tether.Session, m tether.Message) error {
+			if string(m.Data) == "slow" && once.CompareAndSwap(false, true) {
+				<-release
+			}
+			return nil
+		}
+	})
+	r := newClientRec()
+	c := dial(t, ts.url(), r, nil)
+	old := c.SessionID()
+	for _, s := range []string{"a", "slow", "c", "d"} {
+		if err := c.Send(bg, tether.Text, []byte(s)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ts.hooks.waitFor(t, "the slow handler", 5*time.Second, func() bool { return len(ts.hooks.msgs[old]) == 2 })
+	// The client acknowledges nothing: the server's buffer overflows.
+	ts.proxy.Blackhole(true)
+	s := ts.srv.Session(old)
+	for i := range 5 {
+		_ = s.Send(bg, tether.Text, fmt.Appendf(nil, "m%d", i))
+	}
+	close(release)
+	ts.proxy.Blackhole(false)
+	r.waitFor(t, "a new session", 10*time.Second, hasEvent[client.SessionLost](r))
+	l := eventsOf[client.SessionLost](r)[0]
+	// The messages queued before the overflow ran before the session
+	// closed (hooks run in order); whatever did not, the client carries.
+	ts.hooks.waitFor(t, "the carried messages", 5*time.Second, func() bool {
+		return len(ts.hooks.msgs[c.SessionID()]) == int(l.Carried)
+	})
+	oldGot, newGot := ts.processed(old), ts.processed(c.SessionID())
+	all := append(slices.Clone(oldGot), newGot...)
+	slices.Sort(all)
+	if !slices.Equal(all, []string{"a", "c", "d", "slow"}) {
+		t.Fatalf("processed %q by the old session and %q by the new: want a, slow, c, d once each", oldGot, newGot)
+	}
+	if l.Reason != tether.ReasonOverflow || l.FromClient != 0 {
+		t.Fatalf("SessionLost = %+v, want overflow with every message's fate known", l.Loss)
+	}
+}
