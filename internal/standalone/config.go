@@ -107,7 +107,7 @@ func (c *Config) flagSet() *flag.FlagSet {
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
 
-	fs.StringVar(&c.Addr, "addr", ":8080", "listen address (host:port) of the HTTP server: WebSocket endpoint /ws, API /api/, /metrics, /healthz, demo page /")
+	fs.StringVar(&c.Addr, "addr", ":8080", "listen address (host:port) of the HTTP server: WebSocket endpoint /ws, API /api/, /metrics, /healthz, /readyz, demo page /")
 	fs.StringVar(&c.ConfigFile, "config", "", "JSON config file whose keys are these flag names, e.g. {\"max-sessions\": 1000}; flags and environment override it")
 	fs.BoolVar(&c.Demo, "demo", true, "serve the demo chat page at / and the browser client at /dist/")
 
@@ -138,7 +138,7 @@ func (c *Config) flagSet() *flag.FlagSet {
 	fs.DurationVar(&c.HeartbeatInterval, "heartbeat-interval", 15*time.Second, "time between server pings")
 	fs.DurationVar(&c.HeartbeatTimeout, "heartbeat-timeout", 10*time.Second, "silence beyond the heartbeat interval after which a connection is dead (close 4002)")
 	fs.DurationVar(&c.RestartJitter, "restart-jitter", 2*time.Second, "on shutdown, clients are told to reconnect after a random delay up to this")
-	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "on SIGTERM/SIGINT, time allowed to drain clients and deliver webhooks before exiting")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "on SIGTERM/SIGINT, time allowed before exiting: the first half to drain clients, the rest to deliver webhooks")
 
 	fs.IntVar(&c.RoomHistoryMessages, "room-history-messages", 1000, "messages kept in each room's history, for members that lost their session and for GET /api/rooms/{room}/history; 0 keeps none (a returning member is still told exactly how many it missed)")
 	c.RoomHistoryBytes = 1 << 20
@@ -408,15 +408,20 @@ func Usage(out io.Writer) {
 
 Tether server: WebSocket sessions that survive dropped connections.
 Endpoints: /ws (WebSocket), /api/ (HTTP API, see docs/API.md), /metrics,
-/healthz, and the demo page at /.
+/healthz (liveness), /readyz (readiness), and the demo page at /.
 
 Every setting is a flag, an environment variable TETHER_<FLAG_UPPER_SNAKE>,
 or a key of the JSON file named by -config. Precedence:
 flags > environment > config file > defaults.
 
 With no -jwt-secret, -jwt-public-key or -anonymous the server runs in
-DEVELOPMENT MODE: an ephemeral JWT secret, tokens for anyone at
-GET /demo/token, and a generated API key printed in the log.
+DEVELOPMENT MODE: tokens for anyone at GET /demo/token, signed with a
+development secret kept in $XDG_STATE_HOME/tether/dev-secret (by default
+~/.local/state/tether/dev-secret; in Redis with -redis-addr), and a
+generated API key printed in the log.
+
+Exit codes: 0 after a clean shutdown, 1 if webhook events were given up
+at shutdown (listed in the log) or the server failed, 2 for a bad setting.
 
 Flags:
 `)
