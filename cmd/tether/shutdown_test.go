@@ -674,3 +674,56 @@ func TestShutdownIgnoredGoAway(t *testing.T) {
 		}
 	}
 }
+
+// TestShutdownMessageHeldByBackend: a client message whose webhook the
+// backend holds (no answer) when the signal comes: a quarter of
+// -shutdown-timeout later the server stops waiting, the message is never
+// acknowledged and its session ends with 4005, and its close event still
+// reaches the backend: nothing is given up, the exit code is 0. After
+// the restart (memory store) the client hands the message back as lost.
+func TestShutdownMessageHeldByBackend(t *testing.T) {
+	t.Parallel()
+	b, hooks := newBackend(t)
+	addr := freePort(t)
+	args := []string{"-jwt-secret", testSecret, "-api-key", apiKey, "-restart-jitter", "100ms", "-shutdown-timeout", "2s",
+		"-webhook-url", hooks.URL + "/hook", "-webhook-secret", hookSecret, "-webhook-timeout", "10s"}
+	p := start(t, procOpts{addr: addr, args: args})
+	alice := dialTimed(t, p.wsURL(), hs(t, "alice"))
+	bob := dialTimed(t, p.wsURL(), hs(t, "bob"))
+	aliceID := alice.c.SessionID()
+	if err := alice.c.Send(bg, tether.Text, []byte("hold")); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the backend holding the message", func() bool { return b.triesOf(aliceID+":message:1") == 1 })
+	sigAt := time.Now()
+	if code, _ := p.stop(syscall.SIGTERM); code != 0 {
+		t.Errorf("exit code %d, want 0: every event was delivered", code)
+	}
+	d := eventsOf[client.Disconnected](alice.r)
+	if len(d) == 0 || d[0].Code != tether.CloseServerError {
+		t.Fatalf("alice: disconnects %+v, want 4005", d)
+	}
+	if at := alice.disconnectedAt().Sub(sigAt); at < 300*time.Millisecond {
+		t.Errorf("alice's session ended %v after the signal; the server waits for the backend until T/4 (500ms)", at)
+	}
+	if d := eventsOf[client.Disconnected](bob.r); len(d) == 0 || d[0].Code != tether.CloseServerRestart {
+		t.Errorf("bob: disconnects %+v, want 4001", d)
+	}
+	if n := alice.c.Pending(); n != 1 {
+		t.Errorf("alice has %d unacknowledged messages, want 1", n)
+	}
+	evs := b.of(aliceID)
+	if last := evs[len(evs)-1]; last.Type != "close" || last.Cause != "server-error" {
+		t.Errorf("alice's last event at the backend: %+v, want close (server-error)", last)
+	}
+	if l := p.logLines("tether: shut down"); len(l) != 1 {
+		t.Errorf("%d clean shut-down lines in the log", len(l))
+	}
+
+	start(t, procOpts{addr: addr, args: args})
+	waitUntil(t, "alice's new session", func() bool { return len(eventsOf[client.SessionLost](alice.r)) == 1 })
+	lost := eventsOf[client.SessionLost](alice.r)[0]
+	if lost.Reason != tether.ReasonRestarted || len(lost.Unsent) != 1 || string(lost.Unsent[0].Data) != "hold" {
+		t.Errorf("alice: %+v, want the message handed back", lost)
+	}
+}
