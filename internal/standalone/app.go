@@ -96,11 +96,11 @@ func New(cfg *Config, log *slog.Logger, assets fs.FS) (*App, error) {
 	} else if a.apiKey == "" {
 		log.Warn("tether: no -api-key: the HTTP API is disabled")
 	}
-	var devSecret []byte
+	var guestKey []byte
 	if a.dev != nil {
-		devSecret = a.dev.secret
+		guestKey = a.dev.secret
 	}
-	auth, err := newAuthenticator(cfg, devSecret)
+	auth, err := newAuthenticator(cfg, guestKey)
 	if err != nil {
 		return fail(err)
 	}
