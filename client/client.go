@@ -535,8 +535,13 @@ func (c *Client) lose(w *wire.Welcome) SessionLost {
 			l.ToClient = max(0, int64(w.PrevOut-c.recv)-l.InRooms)
 		}
 		keepAfter = w.PrevIn
-	} else if c.haveFinal && c.finalOut >= c.recv {
-		l.ToClient = int64(c.finalOut - c.recv)
+	} else if c.haveFinal {
+		// The server drained the old session: its final ack covers every
+		// message it processed, and it processed none after (§10).
+		if c.finalOut >= c.recv {
+			l.ToClient = int64(c.finalOut - c.recv)
+		}
+		keepAfter = c.acked
 	}
 	var keep []tether.Message
 	for _, m := range c.out {

@@ -2,6 +2,7 @@ package client_test
 
 import (
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -58,8 +59,8 @@ func TestPeerLateHandlerDoesNotAckNewSession(t *testing.T) {
 			}
 		},
 	})
-	waitUntil(t, waitTimeout, "the slow handler", func() bool { return len(r.messages()) == 0 && rs.conns.Load() == 1 })
-	time.Sleep(50 * time.Millisecond)
+	// The recorder sees the message as its handler starts.
+	waitUntil(t, waitTimeout, "the slow handler", func() bool { return len(r.messages()) == 1 })
 	c.ForceReconnect()
 	// The SessionLost event waits behind the slow handler (events and
 	// messages are delivered in order): wait for the new session's Hello.
@@ -72,5 +73,35 @@ func TestPeerLateHandlerDoesNotAckNewSession(t *testing.T) {
 		if a != 0 {
 			t.Fatalf("acks sent %v: the old session's handler acknowledged into the new one", rs.ackList())
 		}
+	}
+}
+
+// §8.1, §10: after a final GOAWAY, the messages above the final ack were
+// never processed (the server takes nothing after it): a new session
+// carries them, none has an unknown fate.
+func TestPeerCarryAfterFinalGoAway(t *testing.T) {
+	var sent atomic.Int32
+	rs := startRawServer(t, rawOptions{
+		answer: func(f wire.Frame) [][]byte {
+			if !f.IsMessage() || sent.Add(1) != 3 {
+				return nil
+			}
+			return [][]byte{wire.AppendSeqFrame(nil, wire.TypeAck, 1), wire.AppendGoAway(nil, &wire.GoAway{Flags: wire.GoAwayFinal})}
+		},
+		lost: func(n int) bool { return n == 2 },
+	})
+	r := &rec{}
+	c := dial(t, rs.url(), r, nil)
+	for _, s := range []string{"m1", "m2", "m3"} {
+		if err := c.Send(bg, tether.Text, []byte(s)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitUntil(t, waitTimeout, "the final ack", func() bool { return c.Pending() == 2 })
+	time.Sleep(50 * time.Millisecond) // the final GOAWAY follows the ack
+	c.ForceReconnect()
+	l := waitEvents[client.SessionLost](t, r, 1)[0]
+	if l.Carried != 2 || l.FromClient != 0 || len(l.Unsent) != 0 || l.ToClient != 0 {
+		t.Fatalf("SessionLost = %+v, want m2 and m3 carried, nothing of unknown fate", l)
 	}
 }

@@ -16,15 +16,19 @@ export function computeLoss(w, s) {
         }
         keepAfter = w.prevIn;
     }
-    else if (s.finalOut !== undefined && s.finalOut >= s.recv) {
-        toClient = s.finalOut - s.recv;
+    else if (s.finalOut !== undefined) {
+        // The server drained the old session: its final ack covers every
+        // message it processed, and it processed none after (§10).
+        if (s.finalOut >= s.recv)
+            toClient = s.finalOut - s.recv;
+        keepAfter = s.acked;
     }
     const r = { toClient, inRooms, carried: [], unsent: [], done: [] };
     for (const e of s.outbox) {
         if (e.seq > keepAfter)
             r.carried.push(e);
         else if (!prevKnown && e.seq > s.acked)
-            r.unsent.push(e);
+            r.unsent.push(e); // never with a final GOAWAY: keepAfter is acked
         else
             r.done.push(e);
     }

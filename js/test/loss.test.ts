@@ -54,3 +54,11 @@ test('prevRooms: the rooms\' share of what the client missed is not the session\
   assert.deepEqual([r.toClient, r.inRooms], [3, 0]);
   assert.deepEqual(seqs(lost(3).carried), [44, 45, 46, 47], 'the outbox is split as before');
 });
+
+test('not prevKnown, after a final GOAWAY: the messages above the final ack were never processed, so 41–47 are carried, none of unknown fate', () => {
+  // The server takes nothing after its final ack (§10): acked is that ack.
+  const r = computeLoss(welcome({ reason: 4 }), state(17));
+  assert.deepEqual(seqs(r.carried), [41, 42, 43, 44, 45, 46, 47]);
+  assert.deepEqual(r.unsent, []);
+  assert.deepEqual(r.done, []);
+});
