@@ -18,11 +18,12 @@ import (
 // Room streams: a room's messages survive the loss of a member's session.
 
 // roomServer starts a server whose OnOpen joins every session to rooms,
-// with a short grace window so that sessions really expire.
+// with a short grace window so that sessions really expire (long enough
+// for a test to act within it on a loaded machine).
 func roomServer(t *testing.T, rooms []string, mutate func(*tether.Options)) *testServer {
 	t.Helper()
 	return startServer(t, func(o *tether.Options) {
-		o.GraceWindow = 300 * time.Millisecond
+		o.GraceWindow = time.Second
 		o.OnOpen = func(ctx context.Context, s *tether.Session, info tether.OpenInfo) {
 			for _, r := range rooms {
 				if err := s.Join(r); err != nil {
