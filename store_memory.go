@@ -67,7 +67,7 @@ type memSession struct {
 	buf   []Message // kept messages; buf[head:] are unacknowledged
 	head  int
 	bytes int
-	curs  []roomCursor // the session's cursor in rec.Rooms[i] is curs[i]
+	rooms []memRoom // the session's rooms, in join order (rec.Rooms is nil)
 }
 
 // NewMemoryStore returns an empty in-memory store with a fresh epoch.
@@ -129,9 +129,8 @@ func (s *MemoryStore) Create(_ context.Context, rec *Record) error {
 	s.imu.Lock()
 	addIndex(s.users, rec.UserID, rec.ID)
 	for _, r := range rec.Rooms {
-		if !slices.Contains(ms.rec.Rooms, r) {
-			ms.rec.Rooms = append(ms.rec.Rooms, r)
-			ms.curs = append(ms.curs, roomCursor{})
+		if ms.room(r) < 0 {
+			ms.rooms = append(ms.rooms, memRoom{name: s.roomName(r)})
 			addIndex(s.rooms, r, rec.ID)
 		}
 	}
@@ -150,7 +149,7 @@ func (s *MemoryStore) Load(_ context.Context, id string) (*Record, error) {
 	}
 	r := ms.rec
 	r.Meta = maps.Clone(ms.rec.Meta)
-	r.Rooms = slices.Clone(ms.rec.Rooms)
+	r.Rooms = ms.roomNames()
 	return &r, nil
 }
 
@@ -203,7 +202,7 @@ func (s *MemoryStore) Claim(_ context.Context, id, node string) (*Record, error)
 	ms.rec.Lease++
 	r := ms.rec
 	r.Meta = maps.Clone(ms.rec.Meta)
-	r.Rooms = slices.Clone(ms.rec.Rooms)
+	r.Rooms = ms.roomNames()
 	return &r, nil
 }
 
@@ -339,8 +338,8 @@ func (s *MemoryStore) Close(_ context.Context, id string, lease uint64, t *Tombs
 	delete(sh.m, id)
 	s.imu.Lock()
 	removeIndex(s.users, ms.rec.UserID, id)
-	for _, r := range ms.rec.Rooms {
-		removeIndex(s.rooms, r, id)
+	for _, r := range ms.rooms {
+		removeIndex(s.rooms, r.name, id)
 	}
 	s.imu.Unlock()
 	return nil

@@ -11,16 +11,53 @@ import (
 	"time"
 )
 
-// roomCursor is a session's place in a room's stream. A cursor that was
-// never set (a room given to Create) accepts whatever comes first.
-type roomCursor struct {
-	pos RoomPosition
-	set bool
+// memRoom is a session's membership of a room: the room's name (shared
+// by every member: see roomName) and the session's cursor there. A
+// cursor that was never set (a room given to Create) accepts whatever
+// comes first.
+type memRoom struct {
+	name string
+	pos  RoomPosition
+	set  bool
+}
+
+// room returns the index of a room in ms.rooms, or -1.
+func (ms *memSession) room(name string) int {
+	for i := range ms.rooms {
+		if ms.rooms[i].name == name {
+			return i
+		}
+	}
+	return -1
+}
+
+func (ms *memSession) roomNames() []string {
+	if len(ms.rooms) == 0 {
+		return nil
+	}
+	names := make([]string, len(ms.rooms))
+	for i, r := range ms.rooms {
+		names[i] = r.name
+	}
+	return names
+}
+
+// roomName returns the name of room's stream when it has one: the
+// members of a room then share one copy of its name, so a broadcast
+// reads one name, not one per member (in cache or not).
+func (s *MemoryStore) roomName(room string) string {
+	s.rmu.Lock()
+	defer s.rmu.Unlock()
+	if st := s.streams[room]; st != nil {
+		return st.name
+	}
+	return room
 }
 
 // memStream is a room's stream: its epoch, its last offset and the kept
 // history. Payloads are shared with the members' replay buffers.
 type memStream struct {
+	name  string // the room's; read without locks
 	mu    sync.Mutex
 	epoch string
 	last  uint64
@@ -52,7 +89,7 @@ func (s *MemoryStore) streamLocked(room string, now time.Time) *memStream {
 		if len(s.streams) >= s.maxR {
 			s.evictLocked()
 		}
-		st = &memStream{epoch: newEpoch(), at: now}
+		st = &memStream{name: room, epoch: newEpoch(), at: now}
 		s.streams[room] = st
 	}
 	return st
@@ -217,10 +254,10 @@ func (s *MemoryStore) JoinRoom(_ context.Context, id, room string, max int, at R
 	if !ok {
 		return 0, false, ErrNotFound
 	}
-	if slices.Contains(ms.rec.Rooms, room) {
+	if ms.room(room) >= 0 {
 		return ms.rec.Out, false, nil
 	}
-	if max > 0 && len(ms.rec.Rooms) >= max {
+	if max > 0 && len(ms.rooms) >= max {
 		return 0, false, ErrTooManyRooms
 	}
 	if ev != nil {
@@ -228,8 +265,7 @@ func (s *MemoryStore) JoinRoom(_ context.Context, id, room string, max int, at R
 			return 0, false, err
 		}
 	}
-	ms.rec.Rooms = append(ms.rec.Rooms, room)
-	ms.curs = append(ms.curs, roomCursor{pos: at, set: true})
+	ms.rooms = append(ms.rooms, memRoom{name: s.roomName(room), pos: at, set: true})
 	s.imu.Lock()
 	addIndex(s.rooms, room, id)
 	s.imu.Unlock()
@@ -245,7 +281,7 @@ func (s *MemoryStore) LeaveRoom(_ context.Context, id, room string, ev *Message)
 	if !ok {
 		return 0, false, ErrNotFound
 	}
-	i := slices.Index(ms.rec.Rooms, room)
+	i := ms.room(room)
 	if i < 0 {
 		return ms.rec.Out, false, nil
 	}
@@ -254,8 +290,7 @@ func (s *MemoryStore) LeaveRoom(_ context.Context, id, room string, ev *Message)
 			return 0, false, err
 		}
 	}
-	ms.rec.Rooms = slices.Delete(ms.rec.Rooms, i, i+1)
-	ms.curs = slices.Delete(ms.curs, i, i+1)
+	ms.rooms = slices.Delete(ms.rooms, i, i+1)
 	s.imu.Lock()
 	removeIndex(s.rooms, room, id)
 	s.imu.Unlock()
@@ -271,11 +306,11 @@ func (s *MemoryStore) AppendRoom(_ context.Context, id, room, epoch string, msgs
 	if !ok {
 		return 0, ErrNotFound
 	}
-	i := slices.Index(ms.rec.Rooms, room)
+	i := ms.room(room)
 	if i < 0 {
 		return 0, ErrNotMember
 	}
-	c := &ms.curs[i]
+	c := &ms.rooms[i]
 	if c.set && c.pos.Epoch != "" && c.pos.Epoch != epoch {
 		return 0, &RoomGapError{Cursor: c.pos}
 	}
@@ -300,7 +335,10 @@ func (s *MemoryStore) AppendRoom(_ context.Context, id, room, epoch string, msgs
 	if err := ms.appendLocked(msgs...); err != nil {
 		return 0, err
 	}
-	*c = roomCursor{pos: RoomPosition{Epoch: epoch, Offset: msgs[len(msgs)-1].Offset}, set: true}
+	if c.pos.Epoch != epoch {
+		c.pos.Epoch = epoch
+	}
+	c.pos.Offset, c.set = msgs[len(msgs)-1].Offset, true
 	return ms.rec.Out, nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -189,5 +190,54 @@ func TestMemoryStoreRoomEpochs(t *testing.T) {
 	}
 	if st, _ := s.OpenRoom(ctx, "old"); st.Epoch == old.Epoch {
 		t.Fatalf("room old kept epoch %q after its stream was dropped", st.Epoch)
+	}
+}
+
+// BenchmarkMemoryFanOut is the memory store's part of a broadcast: one
+// message appended to each of 2,000 sessions, as Append (a message to
+// each session) and as AppendRoom (a room's message to each member). The
+// sessions joined with room names of their own, as the standalone
+// server's do (parsed per request).
+func BenchmarkMemoryFanOut(b *testing.B) {
+	const members = 2000
+	for _, mode := range []string{"append", "room"} {
+		b.Run(mode, func(b *testing.B) {
+			ctx := context.Background()
+			s := tether.NewMemoryStore(nil)
+			st, _ := s.OpenRoom(ctx, "lobby")
+			ids := make([]string, members)
+			for i := range ids {
+				ids[i] = fmt.Sprintf("s%04d", i)
+				if err := s.Create(ctx, &tether.Record{ID: ids[i], MaxMessages: 1 << 20, MaxBytes: 1 << 30}); err != nil {
+					b.Fatal(err)
+				}
+				room := strings.Clone("lobby")
+				if _, _, err := s.JoinRoom(ctx, ids[i], room, 0, tether.RoomPosition{Epoch: st.Epoch}, nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+			p := make([]byte, 100)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for n := range b.N {
+				m := tether.Message{Type: tether.Binary, Data: p, Room: "lobby", Offset: uint64(n + 1)}
+				for _, id := range ids {
+					var seq uint64
+					var err error
+					if mode == "append" {
+						seq, err = s.Append(ctx, id, m)
+					} else {
+						seq, err = s.AppendRoom(ctx, id, "lobby", st.Epoch, m)
+					}
+					if err != nil {
+						b.Fatal(err)
+					}
+					if seq%8 == 0 {
+						_ = s.Ack(ctx, id, seq)
+					}
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*members), "ns/delivery")
+		})
 	}
 }
