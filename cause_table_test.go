@@ -3,6 +3,7 @@ package tether_test
 import (
 	"encoding/json"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/tether-ws/tether"
@@ -31,5 +32,15 @@ func TestCausesTable(t *testing.T) {
 	}
 	if n := len(pt.Causes); n != int(tether.CauseRateLimited) {
 		t.Errorf("the table has %d causes; the code has %d", n, tether.CauseRateLimited)
+	}
+	// docs/API.md lists the causes webhooks and metrics carry.
+	api, err := os.ReadFile("docs/API.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range pt.Causes {
+		if c.Name != "unauthorized" && !strings.Contains(string(api), "`"+c.Name+"`") {
+			t.Errorf("docs/API.md does not list the cause %q", c.Name)
+		}
 	}
 }
