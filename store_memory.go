@@ -68,6 +68,10 @@ type memSession struct {
 	head  int
 	bytes int
 	rooms []memRoom // the session's rooms, in join order (rec.Rooms is nil)
+	// inline holds the first room, so that a broadcast to the room most
+	// sessions are in reads nothing outside the session: each member's
+	// check would otherwise cost a cache miss.
+	inline [1]memRoom
 }
 
 // NewMemoryStore returns an empty in-memory store with a fresh epoch.
@@ -130,7 +134,7 @@ func (s *MemoryStore) Create(_ context.Context, rec *Record) error {
 	addIndex(s.users, rec.UserID, rec.ID)
 	for _, r := range rec.Rooms {
 		if ms.room(r) < 0 {
-			ms.rooms = append(ms.rooms, memRoom{name: s.roomName(r)})
+			ms.addRoom(memRoom{name: s.roomName(r)})
 			addIndex(s.rooms, r, rec.ID)
 		}
 	}

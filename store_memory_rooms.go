@@ -21,6 +21,13 @@ type memRoom struct {
 	set  bool
 }
 
+func (ms *memSession) addRoom(r memRoom) {
+	if ms.rooms == nil {
+		ms.rooms = ms.inline[:0]
+	}
+	ms.rooms = append(ms.rooms, r)
+}
+
 // room returns the index of a room in ms.rooms, or -1.
 func (ms *memSession) room(name string) int {
 	for i := range ms.rooms {
@@ -265,7 +272,7 @@ func (s *MemoryStore) JoinRoom(_ context.Context, id, room string, max int, at R
 			return 0, false, err
 		}
 	}
-	ms.rooms = append(ms.rooms, memRoom{name: s.roomName(room), pos: at, set: true})
+	ms.addRoom(memRoom{name: s.roomName(room), pos: at, set: true})
 	s.imu.Lock()
 	addIndex(s.rooms, room, id)
 	s.imu.Unlock()
