@@ -122,7 +122,7 @@ func (s *MemoryStore) Publish(_ context.Context, room string, m Message, lim His
 	st.mu.Lock() // under rmu, so a sweep cannot drop the stream in between
 	s.rmu.Unlock()
 	st.last++
-	m.Room, m.Offset, m.Seq = room, st.last, 0
+	m.Room, m.Offset, m.Seq = st.name, st.last, 0 // the stream's copy of the name: one per room, not per message
 	st.lim, st.at = lim, now
 	if lim.MaxMessages >= 0 {
 		st.hist = append(st.hist, histEntry{m: m, at: now.UnixNano()})
