@@ -3,6 +3,7 @@ package wire_test
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"os"
 	"regexp"
 	"strconv"
@@ -125,6 +126,28 @@ func TestProtocolDocCloseCodes(t *testing.T) {
 			// Sent by the client only.
 		case c.Reconnect && !strings.HasPrefix(a, "reconnect"), !c.Reconnect && !strings.HasPrefix(a, "stop"):
 			t.Errorf("PROTOCOL.md §11, %d: client action %q; the table says reconnect=%v", c.Code, a, c.Reconnect)
+		}
+	}
+}
+
+// TestProtocolDocLossReasons checks PROTOCOL.md's table of loss reasons
+// (§8) against the shared table: every code, with its name.
+func TestProtocolDocLossReasons(t *testing.T) {
+	pt := loadTable(t)
+	b, err := os.ReadFile("../../docs/PROTOCOL.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(b)
+	start := strings.Index(doc, "## 8. ")
+	end := strings.Index(doc[start:], "\n### ")
+	if start < 0 || end < 0 {
+		t.Fatal("PROTOCOL.md has no §8")
+	}
+	sec := doc[start : start+end]
+	for _, r := range pt.LossReasons {
+		if !strings.Contains(sec, fmt.Sprintf("| %d | %s |", r.Code, r.Name)) {
+			t.Errorf("PROTOCOL.md §8 has no row \"| %d | %s |\"", r.Code, r.Name)
 		}
 	}
 }
