@@ -11,7 +11,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/tether-ws/tether/internal/loadtest"
+	"github.com/tether-ws/tether/cmd/tether-bench/internal/loadtest"
 )
 
 // fleet is the worker processes (and, for chaos, their proxies) holding

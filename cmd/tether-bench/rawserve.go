@@ -17,8 +17,8 @@ import (
 
 // rawServer is the floor under Tether: gobwas/ws with one goroutine per
 // connection blocked in a read and no buffer held at rest (as
-// internal/memcheck -raw and bench_test.go use it), echoing client
-// messages; its control endpoint writes numbered messages to every
+// internal/memcheck -raw and the library's bench_test.go use it), echoing
+// client messages; its control endpoint writes numbered messages to every
 // connection in live order (message i to everyone before i+1), one
 // write system call per message and connection. No sequencing, no acks,
 // no resume: what a connection misses is gone.

@@ -10,7 +10,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/tether-ws/tether/internal/loadtest"
+	"github.com/tether-ws/tether/cmd/tether-bench/internal/loadtest"
 )
 
 // runner runs scenarios and collects their results.

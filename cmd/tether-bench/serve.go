@@ -123,7 +123,7 @@ func newBenchServer(o serveOptions) *benchServer {
 		OnRoomRecovery: func(_ context.Context, s *tether.Session, r tether.RoomRecovery) {
 			bs.up.roomReturn(s.ID(), r)
 		},
-		OnOpen: func(_ context.Context, s *tether.Session, info tether.OpenInfo) {
+		OnOpen: func(ctx context.Context, s *tether.Session, info tether.OpenInfo) {
 			rooms := []string{"bench"}
 			if info.Request != nil {
 				if q := info.Request.URL.Query()["room"]; len(q) > 0 {
@@ -131,7 +131,7 @@ func newBenchServer(o serveOptions) *benchServer {
 				}
 			}
 			for _, r := range rooms {
-				_ = s.Join(r)
+				_ = s.Join(ctx, r)
 			}
 			if info.Previous != nil {
 				bs.up.lost(info.Previous)
@@ -150,7 +150,7 @@ func newBenchServer(o serveOptions) *benchServer {
 		writeJSONResponse(w, bs.up.report())
 	})
 	bs.mux.HandleFunc("GET /bench/room", func(w http.ResponseWriter, r *http.Request) {
-		writeJSONResponse(w, map[string]int{"members": len(bs.srv.RoomMembers(r.URL.Query().Get("room"))), "sessions": bs.srv.Len()})
+		writeJSONResponse(w, map[string]int{"members": len(bs.srv.RoomMembers(r.Context(), r.URL.Query().Get("room"))), "sessions": bs.srv.Len()})
 	})
 	return bs
 }

@@ -14,7 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/tether-ws/tether/internal/loadtest"
+	"github.com/tether-ws/tether/cmd/tether-bench/internal/loadtest"
 )
 
 // The worker role: clients of one kind, driven over stdin/stdout (see
@@ -124,6 +124,7 @@ type bclient struct {
 	session     string                // the current session's ID (Tether)
 	rooms       map[string]*roomCheck // room streams (Tether with the rooms feature)
 	returns     []roomReturn          // what each return into a room reported
+	trace       []string              // recent history (TETHER_BENCH_TRACE)
 }
 
 func (w *worker) emit(ev event) {
@@ -156,6 +157,9 @@ func (c *bclient) onMessage(p []byte, room string, offset uint64) {
 	c.mu.Lock()
 	switch {
 	case h.kind == kindUp && h.stream == c.cid:
+		if tracing && h.seq != c.echo.highest()+1 {
+			c.traceLocked("echo %d after %d (session %s)", h.seq, c.echo.highest(), c.session)
+		}
 		c.echo.see(h.seq)
 		c.mu.Unlock()
 		c.w.echoLat.add(c.idx, lat)
@@ -190,6 +194,7 @@ func (c *bclient) onMessage(p []byte, room string, offset uint64) {
 func (c *bclient) onSessionID(id string) {
 	c.mu.Lock()
 	c.session = id
+	c.traceLocked("session %s (sent %d, echo %d)", id, c.sent, c.echo.highest())
 	c.mu.Unlock()
 }
 
@@ -218,6 +223,9 @@ func (c *bclient) onRoomLeft(room string, notReadmitted bool) {
 func (c *bclient) onSession(recovered bool) {
 	now := time.Now().UnixNano()
 	c.mu.Lock()
+	if recovered {
+		c.traceLocked("resumed (sent %d, echo %d)", c.sent, c.echo.highest())
+	}
 	first := c.sessions == 0
 	if !recovered || first {
 		c.sessions++
@@ -240,6 +248,7 @@ func (c *bclient) onSession(recovered bool) {
 func (c *bclient) onDisconnect() {
 	now := time.Now().UnixNano()
 	c.mu.Lock()
+	c.traceLocked("disconnected (sent %d, echo %d)", c.sent, c.echo.highest())
 	wasUp := c.up
 	c.up = false
 	if wasUp && c.w.armed.Load() && c.discAt == 0 {
@@ -256,6 +265,7 @@ func (c *bclient) onDisconnect() {
 // lost (-1 unknown), unsent the client's messages of unknown fate.
 func (c *bclient) onLost(toClient int64, unsent [][]byte, carried int64) {
 	c.mu.Lock()
+	c.traceLocked("lost session: toClient %d, unsent %d, carried %d (sent %d, echo %d)", toClient, len(unsent), carried, c.sent, c.echo.highest())
 	if toClient >= 0 {
 		c.lostTo += toClient
 	} else {
@@ -641,6 +651,7 @@ func (w *worker) report() *workerReport {
 			// The client was told it lost an unknown number.
 		case int64(seen) > c.lostTo:
 			r.UnexplainedDownLost += int64(seen) - c.lostTo
+			c.dumpTraceLocked(seen)
 		case int64(seen) < c.lostTo && !roomClient:
 			// (A room client's lost sessions took room messages with
 			// them too, which its rooms recovered or counted.)

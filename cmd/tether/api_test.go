@@ -90,7 +90,7 @@ func TestAPIValidation(t *testing.T) {
 	// 405 says what is allowed.
 	req, _ := http.NewRequest("PUT", p.url("/api/sessions/"+id), nil)
 	req.Header.Set("Authorization", "Bearer "+apiKey)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := openAPI.Client(t).Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -200,6 +200,10 @@ func TestAPIHappyPaths(t *testing.T) {
 	if extra["name"] != "extra" || extra["size"] != 1.0 || extra["members"].([]any)[0] != b.SessionID() {
 		t.Fatalf("room extra = %v", extra)
 	}
+	// GET /api/rooms/{room}/members is GET /api/rooms/{room}.
+	if st, m := p.call("GET", "/api/rooms/extra/members", nil); st != 200 || m["name"] != "extra" || m["size"] != 1.0 {
+		t.Fatalf("members of extra: %d %v", st, m)
+	}
 	if st, m := p.call("POST", "/api/rooms/extra/broadcast", map[string]any{"type": "text", "text": "four"}); st != 200 || m["queued"] != 1.0 {
 		t.Fatalf("broadcast extra: %d %v", st, m)
 	}
@@ -209,6 +213,9 @@ func TestAPIHappyPaths(t *testing.T) {
 	}
 	if st, _ := p.call("GET", "/api/rooms/extra", nil); st != 404 {
 		t.Fatalf("empty room still listed: %d", st)
+	}
+	if st, m := p.call("GET", "/api/rooms/extra/members", nil); st != 404 || errCode(m) != "room_not_found" {
+		t.Fatalf("members of an empty room: %d %v", st, m)
 	}
 
 	// Listing, filters and paging.

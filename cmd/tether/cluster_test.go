@@ -62,6 +62,7 @@ func randomHex(n int) string {
 // clusterBackend is the application behind the nodes: it verifies webhook
 // signatures and records client messages by idempotency key.
 type clusterBackend struct {
+	t      *testing.T
 	secret []byte
 	srv    *httptest.Server
 
@@ -73,7 +74,7 @@ type clusterBackend struct {
 }
 
 func newClusterBackend(t *testing.T) *clusterBackend {
-	b := &clusterBackend{secret: []byte(randomHex(16)), keys: map[string]bool{}, msgs: map[string][]string{}}
+	b := &clusterBackend{t: t, secret: []byte(randomHex(16)), keys: map[string]bool{}, msgs: map[string][]string{}}
 	b.srv = httptest.NewServer(http.HandlerFunc(b.serve))
 	t.Cleanup(b.srv.Close)
 	return b
@@ -81,6 +82,9 @@ func newClusterBackend(t *testing.T) *clusterBackend {
 
 func (b *clusterBackend) serve(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
+	if msg := openAPI.CheckWebhook(r, body); msg != "" {
+		b.t.Errorf("contract: %s", msg)
+	}
 	sig := r.Header.Get("Tether-Signature")
 	var ts, v1 string
 	for _, part := range strings.Split(sig, ",") {
@@ -448,7 +452,7 @@ func apiSend(p *proc, id, text string) (int, map[string]any) {
 	req, _ := http.NewRequest("POST", p.url("/api/sessions/"+id+"/send"), strings.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+p.apiKey)
 	req.Header.Set("Content-Type", "application/json")
-	hc := http.Client{Timeout: 5 * time.Second}
+	hc := http.Client{Timeout: 5 * time.Second, Transport: openAPI.Transport(p.t, nil)}
 	resp, err := hc.Do(req)
 	if err != nil {
 		return 0, map[string]any{"error": err.Error()}
@@ -466,7 +470,7 @@ func apiBroadcast(p *proc, room, text string) (int, map[string]any) {
 	req, _ := http.NewRequest("POST", p.url("/api/rooms/"+room+"/broadcast"), strings.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+p.apiKey)
 	req.Header.Set("Content-Type", "application/json")
-	hc := http.Client{Timeout: 5 * time.Second}
+	hc := http.Client{Timeout: 5 * time.Second, Transport: openAPI.Transport(p.t, nil)}
 	resp, err := hc.Do(req)
 	if err != nil {
 		return 0, map[string]any{"error": err.Error()}

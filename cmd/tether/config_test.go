@@ -15,6 +15,7 @@ var allFlags = []string{
 	"replay-buffer-bytes", "replay-buffer-messages", "rate-limit", "rate-burst", "grace-window",
 	"heartbeat-interval", "heartbeat-timeout", "restart-jitter", "shutdown-timeout", "log-format", "log-level",
 	"room-history-messages", "room-history-bytes", "room-history-age", "room-recovery-limit", "user-streams", "readmit", "rooms",
+	"log-sessions", "admin", "admin-password",
 }
 
 func TestHelpListsEverySetting(t *testing.T) {

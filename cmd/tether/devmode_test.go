@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -26,7 +25,7 @@ import (
 // devToken fetches a guest token from a server in development mode.
 func devToken(t *testing.T, base string) string {
 	t.Helper()
-	resp, err := http.Get(base + "/demo/token")
+	resp, err := openAPI.Client(t).Get(base + "/demo/token")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,7 +171,7 @@ func TestReadmeThreeNodes(t *testing.T) {
 	deadline := time.Now().Add(3 * time.Minute)
 	for _, a := range nodes {
 		for {
-			resp, err := http.Get("http://" + a + "/readyz")
+			resp, err := openAPI.Client(t).Get("http://" + a + "/readyz")
 			if err == nil {
 				resp.Body.Close()
 				if resp.StatusCode == 200 {

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"net/http"
 	"strconv"
 	"strings"
 	"syscall"
@@ -18,7 +17,7 @@ import (
 // metrics scrapes /metrics into "name{labels}" → value.
 func (p *proc) metrics() map[string]float64 {
 	p.t.Helper()
-	resp, err := http.Get(p.url("/metrics"))
+	resp, err := openAPI.Client(p.t).Get(p.url("/metrics"))
 	if err != nil {
 		p.t.Fatal(err)
 	}
@@ -234,7 +233,7 @@ func TestRestartLosesNothing(t *testing.T) {
 func TestHealthz(t *testing.T) {
 	t.Parallel()
 	p := apiServer(t)
-	resp, err := http.Get(p.url("/healthz"))
+	resp, err := openAPI.Client(t).Get(p.url("/healthz"))
 	if err != nil {
 		t.Fatal(err)
 	}

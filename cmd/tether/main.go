@@ -4,7 +4,8 @@
 //
 //	go run ./cmd/tether
 //
-// and see tether --help for its settings, docs/API.md for its API.
+// and see tether --help for its settings, docs/API.md for its API;
+// tether -version prints the version and the commit it was built from.
 package main
 
 import (
@@ -14,9 +15,10 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
-	"github.com/tether-ws/tether/internal/standalone"
+	"github.com/tether-ws/tether/cmd/tether/internal/standalone"
 )
 
 func main() {
@@ -24,6 +26,10 @@ func main() {
 }
 
 func run() int {
+	if isVersionFlag(os.Args[1:]) {
+		fmt.Println(versionString(debug.ReadBuildInfo()))
+		return 0
+	}
 	cfg, err := standalone.Parse(os.Args[1:], os.Environ(), os.Stdout)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0

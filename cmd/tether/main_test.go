@@ -25,6 +25,7 @@ import (
 
 	"github.com/tether-ws/tether"
 	"github.com/tether-ws/tether/client"
+	"github.com/tether-ws/tether/cmd/tether/internal/contract"
 )
 
 var binary string // built by TestMain
@@ -43,7 +44,18 @@ var bg = context.Background()
 // waitTimeout bounds every wait; a passing test never waits this long.
 const waitTimeout = 15 * time.Second
 
+// openAPI is docs/openapi.yaml: every API call the tests make goes through
+// openAPI.Client (or .Transport), and every webhook the test backends
+// receive through openAPI.CheckWebhook, so that the server and its document
+// cannot drift apart (see contract_test.go).
+var openAPI *contract.Contract
+
 func TestMain(m *testing.M) {
+	var err error
+	if openAPI, err = contract.Load(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
 	dir, err := os.MkdirTemp("", "tether-bin-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -55,6 +67,9 @@ func TestMain(m *testing.M) {
 	if raceBuild {
 		args = append(args, "-race")
 	}
+	if portableBuild {
+		args = append(args, "-tags", "tether_portable")
+	}
 	cmd := exec.Command("go", append(args, ".")...)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Run(); err != nil {
@@ -64,6 +79,9 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
+	if code == 0 {
+		code = checkCoverage()
+	}
 	os.Exit(code)
 }
 
@@ -269,7 +287,10 @@ func (p *proc) callKey(key, method, path string, body any) (int, map[string]any)
 	if key != "" {
 		req.Header.Set("Authorization", "Bearer "+key)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	if rd != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := openAPI.Client(p.t).Do(req)
 	if err != nil {
 		p.t.Fatal(err)
 	}

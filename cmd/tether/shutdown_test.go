@@ -278,7 +278,7 @@ func (b *backend) textsOf(user string) []string {
 
 func (p *proc) status(path string) int {
 	p.t.Helper()
-	resp, err := http.Get(p.url(path))
+	resp, err := openAPI.Client(p.t).Get(p.url(path))
 	if err != nil {
 		p.t.Fatalf("GET %s: %v", path, err)
 	}

@@ -83,6 +83,9 @@ func verify(r *http.Request, body []byte) bool {
 
 func (b *backend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
+	if msg := openAPI.CheckWebhook(r, body); msg != "" {
+		b.t.Errorf("contract: %s", msg)
+	}
 	if !verify(r, body) {
 		b.mu.Lock()
 		b.badSig++

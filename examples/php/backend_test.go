@@ -19,12 +19,19 @@ import (
 	"github.com/tether-ws/tether/internal/webhook"
 )
 
-// The worked example of README.md, checked with signature.php itself.
+// The worked example of README.md, checked with the SDK's verifier
+// (sdk/php), which webhook.php uses.
 func TestSignatureWorkedExample(t *testing.T) {
 	php := needPHP(t)
-	const script = `require 'signature.php';
+	const script = `require '../../sdk/php/autoload.php';
 [, $header, $body, $secret, $now] = $argv;
-echo tether_verify_signature($header, $body, $secret, (int) $now) ?? 'valid';`
+$verifier = new Tether\Webhook\WebhookVerifier($secret, clock: fn () => (int) $now);
+try {
+	$verifier->checkSignature($header, $body);
+	echo 'valid';
+} catch (Tether\Webhook\InvalidSignatureException $e) {
+	echo get_class($e), ': ', $e->getMessage();
+}`
 	const (
 		body   = `{"type":"open","id":"evt_1","time":"2023-11-14T22:13:20Z","session":"s_1"}`
 		header = "t=1700000000,v1=d178abd1882e10c4327d755cec9028e547245b62e70d17c4624923f776be48b6"
@@ -34,8 +41,8 @@ echo tether_verify_signature($header, $body, $secret, (int) $now) ?? 'valid';`
 	}{
 		{"valid", header, body, "whsec_example", "1700000100", "valid"},
 		{"valid, parts swapped", "v1=d178abd1882e10c4327d755cec9028e547245b62e70d17c4624923f776be48b6,t=1700000000", body, "whsec_example", "1699999800", "valid"},
-		{"too old", header, body, "whsec_example", "1700000301", "timestamp"},
-		{"in the future", header, body, "whsec_example", "1699999699", "timestamp"},
+		{"too old", header, body, "whsec_example", "1700000301", "ExpiredTimestampException"},
+		{"in the future", header, body, "whsec_example", "1699999699", "ExpiredTimestampException"},
 		{"wrong secret", header, body, "whsec_other", "1700000000", "mismatch"},
 		{"body changed", header, strings.Replace(body, "s_1", "s_2", 1), "whsec_example", "1700000000", "mismatch"},
 		{"timestamp changed", strings.Replace(header, "1700000000", "1700000001", 1), body, "whsec_example", "1700000000", "mismatch"},

@@ -18,7 +18,7 @@ import (
 
 // buildTether builds the tether binary from the module root (../..).
 //
-// The binary (cmd/tether, internal/standalone) is written by another part
+// The binary (cmd/tether, cmd/tether/internal/standalone) is written by another part
 // of the project. While it does not exist or does not build, this test
 // SKIPs with a message saying so; under TETHER_REQUIRE_ALL=1 (CI, see
 // .ci/run) the same condition is a FAILURE, so a broken binary cannot

@@ -1,16 +1,17 @@
 <?php
 // The webhook endpoint: tether POSTs every session event here.
 //
-// Events: "open", "message", "disconnect", "resume", "close", "readmit",
-// "room_recovery", "presence" (README.md has
-// their fields). This backend
-//   1. verifies the Tether-Signature header (401 if it is wrong),
-//   2. handles each Tether-Idempotency-Key once (a repeat gets the first answer),
-//   3. runs a tiny chat bot on "message" events:
-//        "/echo hello"  → replies "hello" to the sender only (the Reply body)
-//        "/join room"   → adds the sender to a room through the tether API
-//        anything else  → broadcast to the room "lobby" through the tether API
-//   4. logs every request as one JSON line (so you, and the tests, can see what came in).
+// It uses the Tether PHP SDK (sdk/php), loaded with its own autoload.php
+// (no Composer needed; with Composer: require 'vendor/autoload.php'):
+//   1. Tether\Webhook\WebhookVerifier checks the Tether-Signature header
+//      (401 if it is wrong) and that each Tether-Idempotency-Key is
+//      handled once (a repeat gets the first answer), with a FileSeenStore
+//      (php -S and php-fpm keep nothing in memory between requests);
+//   2. a tiny chat bot answers "message" events:
+//        "/echo hello"  → replies "hello" to the sender only (the reply body)
+//        "/join room"   → adds the sender to a room (Tether\Client::join)
+//        anything else  → broadcast to the room "lobby" (Tether\Client::broadcast)
+//   3. every request is logged as one JSON line (so you, and the tests, can see what came in).
 //
 // The answer tells tether what to do:
 //   2xx          done; for "message" events the body may list messages to send back
@@ -19,16 +20,28 @@
 //
 // Configuration, from the environment:
 //   TETHER_WEBHOOK_SECRET       the binary's -webhook-secret (required)
-//   TETHER_API_URL, TETHER_API_KEY   see api.php
+//   TETHER_API_URL              tether's base URL, e.g. http://127.0.0.1:8080
+//   TETHER_API_KEY              the binary's -api-key
 //   TETHER_EXAMPLE_STATE_DIR    where the seen keys and the event log go;
 //                               default: sys_get_temp_dir()/tether-php-example
 //   TETHER_EXAMPLE_ROOM         the chat room; default "lobby"
 
 declare(strict_types=1);
 
-require_once __DIR__ . '/signature.php';
-require_once __DIR__ . '/store.php';
-require_once __DIR__ . '/api.php';
+require_once __DIR__ . '/../../sdk/php/autoload.php';
+
+use Tether\Client;
+use Tether\Exception\ApiException;
+use Tether\Exception\TransportException;
+use Tether\Message;
+use Tether\Webhook\Event\MessageEvent;
+use Tether\Webhook\Event\ReadmitEvent;
+use Tether\Webhook\Event\WebhookEvent;
+use Tether\Webhook\FileSeenStore;
+use Tether\Webhook\ReplayedEventException;
+use Tether\Webhook\Reply;
+use Tether\Webhook\VerificationException;
+use Tether\Webhook\WebhookVerifier;
 
 /** The directory holding this example's state, created on first use. */
 function state_dir(): string
@@ -54,66 +67,60 @@ function log_request(array $entry): void
     );
 }
 
-/** Sends a JSON answer. */
-function respond(int $status, mixed $body): void
+/** Sends an answer. */
+function respond(int $status, string $json): void
 {
     http_response_code($status);
     header('Content-Type: application/json');
-    echo json_encode($body, JSON_UNESCAPED_SLASHES | JSON_UNESCAPED_UNICODE);
+    echo $json;
+}
+
+/** The tether API client: short timeout (we answer a webhook meanwhile), one retry. */
+function tether(): Client
+{
+    return new Client((string) getenv('TETHER_API_URL') ?: 'http://127.0.0.1:8080', (string) getenv('TETHER_API_KEY'), timeout: 2.0, maxRetries: 1);
 }
 
 /**
  * Handles one verified, new event.
  *
- * @return array{0:int, 1:mixed} the HTTP status and the JSON body to answer
- * @throws TetherApiError when the tether API call fails
+ * @return array the JSON body to answer with 200
+ * @throws ApiException|TransportException when the tether API call fails
  */
-function handle_event(array $event): array
+function handle_event(WebhookEvent $event): array
 {
     $room = (string) (getenv('TETHER_EXAMPLE_ROOM') ?: 'lobby');
-    switch ($event['type'] ?? '') {
-        case 'message':
-            $msg = $event['message'] ?? [];
-            if (($msg['type'] ?? '') !== 'text') {
-                return [200, ['messages' => []]]; // binary: this bot ignores it
-            }
-            $text = (string) ($msg['text'] ?? '');
-
-            // "/echo hello": answer the sender directly. The Reply body is
-            // sent back to that session only, in order after the message.
-            if (str_starts_with($text, '/echo ')) {
-                return [200, ['messages' => [['type' => 'text', 'text' => substr($text, 6)]]]];
-            }
-
-            // "/join support": add the session to a room through the API.
-            if (str_starts_with($text, '/join ')) {
-                $target = trim(substr($text, 6));
-                tether_api('POST', '/api/rooms/' . rawurlencode($target) . '/members', ['session' => $event['session']]);
-                return [200, ['messages' => [['type' => 'text', 'text' => "joined $target"]]]];
-            }
-
-            // Anything else: broadcast it to everybody in the room (the
-            // sender included), through the tether HTTP API.
-            tether_api('POST', '/api/rooms/' . rawurlencode($room) . '/broadcast', ['type' => 'text', 'text' => $text]);
-            return [200, ['messages' => []]];
-
-        case 'readmit':
-            // A client that lost its session asks to get back into a room
-            // it had joined with "/join" (rooms of its token come back by
-            // themselves). This bot lets it back into any room; a real
-            // application checks the user's right to the room here.
-            return [200, ['readmit' => true]];
-
-        case 'room_recovery': // per room: "recovery" says what came back and what is lost, "reason" why
-        case 'presence':      // a user entered or left a room with presence on
-        case 'open':       // a new session; "counts"/"reason" say what was lost if a resume failed
-        case 'disconnect': // the connection dropped; the session waits for its client ("cause")
-        case 'resume':     // the client came back; "counts" says how much was replayed
-        case 'close':      // the session is over ("cause", "counts.unacked")
-        default:
-            // A real application would update presence, audit logs, etc.
-            return [200, ['ok' => true]];
+    if ($event instanceof MessageEvent) {
+        $text = $event->text();
+        if ($text === null) {
+            return Reply::messages(); // binary: this bot ignores it
+        }
+        // "/echo hello": answer the sender directly. The reply body is
+        // sent back to that session only, in order after the message.
+        if (str_starts_with($text, '/echo ')) {
+            return Reply::messages(Message::text(substr($text, 6)));
+        }
+        // "/join support": add the session to a room through the API.
+        if (str_starts_with($text, '/join ')) {
+            $target = trim(substr($text, 6));
+            tether()->join($target, $event->session);
+            return Reply::messages(Message::text("joined $target"));
+        }
+        // Anything else: broadcast it to everybody in the room (the
+        // sender included), through the tether HTTP API.
+        tether()->broadcast($room, Message::text($text));
+        return Reply::messages();
     }
+    if ($event instanceof ReadmitEvent) {
+        // A client that lost its session asks to get back into a room it
+        // had joined with "/join" (rooms of its token come back by
+        // themselves). This bot lets it back into any room; a real
+        // application checks the user's right to $event->room here.
+        return Reply::readmit(true);
+    }
+    // OpenEvent, DisconnectEvent, ResumeEvent, CloseEvent, RoomRecoveryEvent,
+    // PresenceEvent: a real application would update presence, audit logs, etc.
+    return ['ok' => true];
 }
 
 // ---------------------------------------------------------------------------
@@ -121,72 +128,74 @@ function handle_event(array $event): array
 
 if (($_SERVER['REQUEST_METHOD'] ?? '') !== 'POST') {
     header('Allow: POST');
-    respond(405, ['error' => 'POST only']);
+    respond(405, '{"error":"POST only"}');
     return;
 }
 
 $body = (string) file_get_contents('php://input'); // raw bytes: what was signed
+$headers = getallheaders();
 $key = $_SERVER['HTTP_TETHER_IDEMPOTENCY_KEY'] ?? '';
 $type = $_SERVER['HTTP_TETHER_EVENT'] ?? '';
 
-// 1. The signature, before anything else.
 $secret = (string) getenv('TETHER_WEBHOOK_SECRET');
-$problem = tether_verify_signature($_SERVER['HTTP_TETHER_SIGNATURE'] ?? '', $body, $secret);
-if ($problem !== null) {
-    log_request(['key' => $key, 'type' => $type, 'signature' => 'invalid', 'problem' => $problem, 'status' => 401]);
-    respond(401, ['error' => 'invalid signature']);
+if ($secret === '') {
+    respond(500, '{"error":"TETHER_WEBHOOK_SECRET is not set"}');
+    return;
+}
+$seen = new FileSeenStore(state_dir() . '/seen-keys');
+$verifier = new WebhookVerifier($secret, $seen);
+
+// 1. The signature, before anything else.
+try {
+    $event = $verifier->verifySignature($body, $headers);
+} catch (VerificationException $e) {
+    $signature = $e->status === 401 ? 'invalid' : 'valid';
+    log_request(['key' => $key, 'type' => $type, 'signature' => $signature, 'problem' => $e->getMessage(), 'status' => $e->status]);
+    respond($e->status, json_encode(['error' => $e->getMessage()]));
     return;
 }
 
-$event = json_decode($body, true);
-if (!is_array($event) || $key === '' || ($event['id'] ?? null) !== $key) {
-    log_request(['key' => $key, 'type' => $type, 'signature' => 'valid', 'problem' => 'bad event', 'status' => 400]);
-    respond(400, ['error' => 'the body is not an event, or its id is not the Tether-Idempotency-Key']);
-    return;
-}
-
-// 2. Idempotency: the lock is held until the answer is decided, so a
-// retry arriving meanwhile waits and then sees the recorded answer.
-$seen = SeenKeys::open(state_dir() . '/seen-keys.json');
+// 2. Idempotency: the key is locked until the answer is recorded, so a
+// retry arriving meanwhile waits and then gets the recorded answer.
+$unlock = $seen->lock($event->id);
 $duplicate = false;
 $problem = null;
 try {
-    if (($previous = $seen->get($key)) !== null) {
-        $duplicate = true;
-        [$status, $response] = [$previous['status'], $previous['response']];
-    } else {
+    try {
+        $verifier->checkReplay($event);
         // 3. The work.
         try {
-            [$status, $response] = handle_event($event);
-        } catch (TetherApiError $e) {
+            [$status, $response] = [200, json_encode(handle_event($event), JSON_UNESCAPED_SLASHES | JSON_UNESCAPED_UNICODE)];
+        } catch (ApiException|TransportException $e) {
             $problem = $e->getMessage();
-            if ($e->isTemporary()) {
+            if ($e instanceof TransportException || $e->status >= 500) {
                 // Not handled: 503 makes tether retry later. The key is
                 // not recorded, so the retry does the work.
-                [$status, $response] = [503, ['error' => 'tether API unavailable, try again']];
+                [$status, $response] = [503, '{"error":"tether API unavailable, try again"}'];
             } else {
                 // A permanent API error (say, the room is empty): retrying
                 // would not help. Done, with nothing to send back.
-                [$status, $response] = [200, $event['type'] === 'message' ? ['messages' => []] : ['ok' => true]];
+                [$status, $response] = [200, json_encode($event instanceof MessageEvent ? Reply::messages() : ['ok' => true])];
             }
         }
-        if ($status < 300) {
-            $seen->put($key, $status, $response);
-        }
+        $verifier->remember($event, $status, $response); // 2xx only
+    } catch (ReplayedEventException $e) {
+        $duplicate = true;
+        [$status, $response] = [$e->answer->status, $e->answer->body];
     }
 } finally {
-    $seen->close();
+    $unlock();
 }
 
 // 4. The log line, then the answer.
 log_request([
-    'key' => $key,
-    'type' => $event['type'] ?? $type,
+    'key' => $event->id,
+    'type' => $event->type,
     'signature' => 'valid',
     'duplicate' => $duplicate,
     'status' => $status,
     'problem' => $problem,
-    'event' => $event,
-    'response' => $response,
+    'event' => $event->raw,
+    'response' => json_decode($response, true),
 ]);
 respond($status, $response);

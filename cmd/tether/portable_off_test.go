@@ -1,0 +1,5 @@
+//go:build !tether_portable
+
+package main
+
+const portableBuild = false
