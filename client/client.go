@@ -516,6 +516,7 @@ func (c *Client) adopt(cc *cconn, w *wire.Welcome) {
 	}
 	c.haveFinal, c.hinted = false, false
 	cc.gen = c.gen
+	cc.ack.Start(c.processed) // the first frame (confirm) acknowledges it
 	c.cc = cc
 	c.status = StatusConnected
 	c.mu.Unlock()

@@ -15,6 +15,7 @@ import (
 	gobwas "github.com/gobwas/ws"
 
 	"github.com/tether-ws/tether"
+	"github.com/tether-ws/tether/internal/link"
 	"github.com/tether-ws/tether/internal/wire"
 	"github.com/tether-ws/tether/internal/ws"
 )
@@ -25,38 +26,26 @@ const maxRead = 16 << 20
 // maxBatch bounds the payload bytes written in one system call.
 const maxBatch = 32 << 10
 
-// ackBytes is how many payload bytes may be processed before the ack is
-// urgent: the server bounds its replay buffer in bytes too (1 MiB by
-// default, not announced), and a delayed ack must not overflow it.
-const ackBytes = 64 << 10
-
 // ackLater arranges for the ack of processed messages, n more payload
-// bytes of them; c.mu held.
+// bytes of them, by the rules of internal/link; c.mu held.
 func (cc *cconn) ackLater(processed uint64, n int) {
-	if processed <= cc.ackSent {
-		return
-	}
-	cc.ackBytes += n
-	if processed-cc.ackSent >= max(1, cc.c.serverWindow/2) || cc.ackBytes >= ackBytes {
-		cc.ackUrgent = true
+	p := link.AckPolicy{Delay: cc.c.o.AckDelay, Window: cc.c.serverWindow, Bytes: link.AckBytes}
+	switch cc.ack.Processed(p, processed, n) {
+	case link.Write:
 		cc.wake()
-		return
-	}
-	if cc.ackArmed {
-		return
-	}
-	cc.ackArmed = true
-	if cc.ackT == nil {
-		cc.ackT = time.AfterFunc(cc.c.o.AckDelay, func() {
-			cc.c.mu.Lock()
-			if cc.ackArmed {
-				cc.ackUrgent = true
-			}
-			cc.c.mu.Unlock()
-			cc.wake()
-		})
-	} else {
-		cc.ackT.Reset(cc.c.o.AckDelay)
+	case link.Arm:
+		if cc.ackT == nil {
+			cc.ackT = time.AfterFunc(p.Delay, func() {
+				cc.c.mu.Lock()
+				woke := cc.ack.Due()
+				cc.c.mu.Unlock()
+				if woke {
+					cc.wake()
+				}
+			})
+		} else {
+			cc.ackT.Reset(p.Delay)
+		}
 	}
 }
 
@@ -78,12 +67,9 @@ type cconn struct {
 	endCh    chan result
 	wg       sync.WaitGroup
 
-	sent        uint64 // highest client seq written on this connection
-	ackSent     uint64
-	ackUrgent   bool        // write the ack even if no message goes out
-	ackArmed    bool        // ackT is running
-	ackBytes    int         // payload bytes processed since the last ack sent
-	ackT        *time.Timer // makes a delayed ack urgent
+	sent        uint64      // highest client seq written on this connection
+	ack         link.Acks   // server→client acknowledgements (internal/link)
+	ackT        *time.Timer // runs when ack asks for it (link.Arm)
 	pongDue     bool
 	confirm     bool // send an ack at once: it proves the Welcome arrived
 	stopSending bool // server said GoAway
@@ -385,10 +371,9 @@ func (cc *cconn) onFrame(op byte, p []byte) error {
 		c.onHistoryResult(f.HistoryResult)
 	case wire.TypeAck, wire.TypePing:
 		c.mu.Lock()
-		if f.Seq > cc.sent {
-			sent := cc.sent
+		if err := link.CheckAck(f.Seq, cc.sent); err != nil {
 			c.mu.Unlock()
-			return &violation{fmt.Sprintf("ack %d beyond last sent %d", f.Seq, sent)}
+			return &violation{err.Error()}
 		}
 		c.ackUpTo(f.Seq)
 		if f.Type == wire.TypePing {
@@ -426,10 +411,6 @@ func (cc *cconn) writeLoop() {
 		}
 		for {
 			c.mu.Lock()
-			ack := c.processed
-			if cc.gen != c.gen {
-				ack = cc.ackSent
-			}
 			pong, reply := cc.pongDue, cc.replyDue
 			hist := c.historyDue(cc)
 			msgs = msgs[:0]
@@ -448,17 +429,16 @@ func (cc *cconn) writeLoop() {
 					c.written = max(c.written, cc.sent)
 				}
 			}
-			// An ack rides on whatever goes out; alone it waits for
-			// Options.AckDelay unless it is urgent.
-			needAck := ack > cc.ackSent && (cc.ackUrgent || pong || reply || len(msgs) > 0) || cc.confirm
+			// An ack rides on whatever goes out (a Pong or the reply
+			// to a GoAway carries it); alone it waits for
+			// Options.AckDelay unless it is urgent. The first frame
+			// goes at once: it confirms the Welcome.
+			ack, due := cc.ack.Take(pong || reply || len(msgs) > 0 || len(hist) > 0)
+			needAck := due || cc.confirm
 			if !needAck && !pong && !reply && len(msgs) == 0 && len(hist) == 0 {
 				c.mu.Unlock()
 				break
 			}
-			if ack > cc.ackSent {
-				cc.ackUrgent, cc.ackArmed, cc.ackBytes = false, false, 0
-			}
-			cc.ackSent = max(cc.ackSent, ack)
 			cc.pongDue, cc.replyDue, cc.confirm = false, false, false
 			c.mu.Unlock()
 

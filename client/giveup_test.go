@@ -82,8 +82,24 @@ func TestGiveUpAuthRefused(t *testing.T) {
 func TestGiveUpMaxAttempts(t *testing.T) {
 	ts := startServer(t, nil)
 	r := &rec{}
-	c := dial(t, ts.url(), r, &client.Options{MaxAttempts: 2})
+	// Two refused attempts can fail within a millisecond of the cut: the
+	// first reconnect attempt waits at the gate until the messages are
+	// queued, or the client could give up before the test sees it
+	// reconnecting.
+	gate := make(chan struct{})
+	var gated atomic.Bool
+	c := dial(t, ts.url(), r, &client.Options{MaxAttempts: 2, HeaderFunc: func(ctx context.Context) (http.Header, error) {
+		if gated.Load() {
+			select {
+			case <-gate:
+			case <-ctx.Done():
+			}
+		}
+		return nil, nil
+	}})
+	gated.Store(true)
 	want := queueOffline(t, ts, c, r, 3)
+	close(gate)
 	failedWith(t, r, client.ErrGaveUp, want)
 }
 
@@ -125,7 +141,7 @@ func TestGiveUpKickedWithUnprocessed(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 		close(release)
 	}()
-	if err := s.Close("bye"); err != nil {
+	if err := s.Close(bg, "bye"); err != nil {
 		t.Fatal(err)
 	}
 	failedWith(t, r, client.ErrKicked, []string{"slow", "after1", "after2"})

@@ -126,7 +126,7 @@ func TestKicked(t *testing.T) {
 	var dc dialCounter
 	r := &rec{}
 	c := dial(t, ts.url(), r, &client.Options{NetDial: dc.dial})
-	if err := ts.session(t, c).Close("bye"); err != nil {
+	if err := ts.session(t, c).Close(bg, "bye"); err != nil {
 		t.Fatal(err)
 	}
 	select {

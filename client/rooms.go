@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/tether-ws/tether"
+	"github.com/tether-ws/tether/internal/link"
 	"github.com/tether-ws/tether/internal/wire"
 )
 
@@ -87,14 +88,12 @@ func (c *Client) helloRooms() []wire.RoomPosition {
 // acceptSeq applies §6.2 to a numbered frame; c.mu held. It reports
 // whether the frame is new (false: a repeat to drop).
 func (c *Client) acceptSeq(seq uint64) (bool, error) {
-	if seq == 0 {
-		return false, &violation{"message seq 0; sequences start at 1"}
+	arr, err := link.Accept(c.recv, seq)
+	if err != nil {
+		return false, &violation{err.Error()}
 	}
-	if seq <= c.recv {
+	if arr == link.Repeat {
 		return false, nil
-	}
-	if seq != c.recv+1 {
-		return false, &violation{fmt.Sprintf("message seq %d, expected %d", seq, c.recv+1)}
 	}
 	c.recv = seq
 	return true, nil

@@ -207,7 +207,7 @@ func TestSendBlockedThenStopped(t *testing.T) {
 				defer cancel()
 				_ = c.Close(ctx) // m1 is stuck in the server's hook
 			case "kicked":
-				_ = ts.session(t, c).Close("bye")
+				_ = ts.session(t, c).Close(bg, "bye")
 			case "disconnected":
 				want = client.ErrOutboxFull
 				ts.proxy.Refuse(true)

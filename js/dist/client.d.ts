@@ -35,6 +35,8 @@ export declare class TetherClient {
     private lastError;
     private closing;
     private pumpScheduled;
+    /** The server's replay window (WELCOME.window): half of it unacknowledged makes an ack urgent. */
+    private serverWindow;
     private readonly spaceWaiters;
     private readonly historyCalls;
     /**
@@ -55,6 +57,13 @@ export declare class TetherClient {
     get sessionId(): string;
     /** Why the client failed, if it did. */
     get error(): TetherError | undefined;
+    /**
+     * How long, in ms, the server keeps this client's session after its
+     * connection drops (its grace window, from the last WELCOME): back within
+     * it, the session resumes with nothing lost; later, a new session starts
+     * (sessionLost). 0 until the first WELCOME of this page's life.
+     */
+    get graceWindow(): number;
     /** How many sent messages the server has not acknowledged yet. */
     get pending(): number;
     /**
@@ -167,7 +176,11 @@ export declare class TetherClient {
     private schedulePump;
     /** Writes what is due on the live connection. */
     private pump;
-    /** Messages' handlers returned up to seq: ack them. */
+    /**
+     * Messages' handlers returned up to seq, `bytes` payload bytes of them:
+     * ack them by the rules of acks.ts (a new connection acks at once what
+     * was processed while none was up).
+     */
     private handled;
     /** The server acknowledged more messages. */
     private acked;

@@ -1,4 +1,5 @@
 import type { Clock } from './clock.js';
+import { Acks } from './acks.js';
 /** The part of the WebSocket API the client uses (browsers' WebSocket, or a fake). */
 export interface WebSocketLike {
     binaryType: string;
@@ -28,8 +29,10 @@ export declare class Connection {
     established: boolean;
     /** Highest client seq written on this connection (or considered sent). */
     sent: number;
-    /** Highest ack sent on this connection. */
-    ackSent: number;
+    /** Acknowledgements of what the client processed (acks.ts). */
+    readonly acks: Acks;
+    /** Runs when acks asks for it ('arm'). */
+    ackTimer: unknown;
     /** The next frame must go out at once: it confirms the WELCOME (and its token). */
     confirm: boolean;
     /** A PING arrived: answer with a PONG. */

@@ -1,5 +1,6 @@
 // One WebSocket under the client's session, with the per-connection
 // protocol state. The client decides everything; this only moves bytes.
+import { Acks } from './acks.js';
 import { truncateReason } from './close-codes.js';
 const CLOSED = 3;
 /** A WebSocket connection and what the client tracks per connection. */
@@ -12,8 +13,8 @@ export class Connection {
         this.established = false;
         /** Highest client seq written on this connection (or considered sent). */
         this.sent = 0;
-        /** Highest ack sent on this connection. */
-        this.ackSent = 0;
+        /** Acknowledgements of what the client processed (acks.ts). */
+        this.acks = new Acks();
         /** The next frame must go out at once: it confirms the WELCOME (and its token). */
         this.confirm = true;
         /** A PING arrived: answer with a PONG. */
@@ -74,6 +75,7 @@ export class Connection {
      */
     close(code, reason, clock, wait) {
         this.detached = true;
+        clock.clearTimeout(this.ackTimer);
         const ws = this.ws;
         if (ws && ws.readyState !== CLOSED) {
             try {

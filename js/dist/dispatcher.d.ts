@@ -4,8 +4,9 @@ type EventName = Exclude<TetherEventName, 'message'>;
  * Dispatcher calls handlers one at a time in the order items were pushed,
  * from a microtask. An item pushed while a handler runs (say, the handler
  * calls close()) waits for the handler to return. After a run of numbered
- * items (messages, room events) it calls `handled(gen, seq)` with the last
- * one, so the client acks per batch, after the handlers returned.
+ * items (messages, room events) it calls `handled(gen, seq, bytes)` with the
+ * last one and the payload bytes of the run, so the client acks per batch,
+ * after the handlers returned.
  */
 export declare class Dispatcher {
     private readonly handled;
@@ -13,13 +14,13 @@ export declare class Dispatcher {
     private readonly queue;
     private running;
     private scheduled;
-    constructor(handled: (gen: number, seq: number) => void);
+    constructor(handled: (gen: number, seq: number, bytes: number) => void);
     /** Adds a handler; returns a function that removes it. */
     on<K extends TetherEventName>(name: K, h: Handler<K>): () => void;
     /** Removes a handler. */
     off<K extends TetherEventName>(name: K, h: Handler<K>): void;
-    /** Queues a message of session generation `gen`; `after` runs once its handlers returned. */
-    message(msg: Message, gen: number, after?: () => void): void;
+    /** Queues a message of session generation `gen`, `size` payload bytes on the wire; `after` runs once its handlers returned. */
+    message(msg: Message, gen: number, size: number, after?: () => void): void;
     /**
      * Queues a numbered frame that is not a message: a room event (its
      * handlers are called) or a frame to count as processed only.

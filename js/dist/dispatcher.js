@@ -5,8 +5,9 @@ import { TetherError } from './errors.js';
  * Dispatcher calls handlers one at a time in the order items were pushed,
  * from a microtask. An item pushed while a handler runs (say, the handler
  * calls close()) waits for the handler to return. After a run of numbered
- * items (messages, room events) it calls `handled(gen, seq)` with the last
- * one, so the client acks per batch, after the handlers returned.
+ * items (messages, room events) it calls `handled(gen, seq, bytes)` with the
+ * last one and the payload bytes of the run, so the client acks per batch,
+ * after the handlers returned.
  */
 export class Dispatcher {
     constructor(handled) {
@@ -28,9 +29,9 @@ export class Dispatcher {
     off(name, h) {
         this.handlers.get(name)?.delete(h);
     }
-    /** Queues a message of session generation `gen`; `after` runs once its handlers returned. */
-    message(msg, gen, after) {
-        this.push({ kind: 'numbered', seq: msg.seq, gen, msg, after });
+    /** Queues a message of session generation `gen`, `size` payload bytes on the wire; `after` runs once its handlers returned. */
+    message(msg, gen, size, after) {
+        this.push({ kind: 'numbered', seq: msg.seq, gen, msg, size, after });
     }
     /**
      * Queues a numbered frame that is not a message: a room event (its
@@ -59,11 +60,14 @@ export class Dispatcher {
         this.running = true;
         let last = 0;
         let gen = 0;
+        let bytes = 0;
         try {
             for (let item = this.queue.shift(); item; item = this.queue.shift()) {
                 if (item.kind === 'numbered') {
-                    if (last !== 0 && item.gen !== gen)
-                        this.handled(gen, last);
+                    if (last !== 0 && item.gen !== gen) {
+                        this.handled(gen, last, bytes);
+                        bytes = 0;
+                    }
                     if (item.msg)
                         this.call('message', item.msg);
                     else if (item.event)
@@ -71,16 +75,17 @@ export class Dispatcher {
                     item.after?.();
                     last = item.seq;
                     gen = item.gen;
+                    bytes += item.size ?? 0;
                     continue;
                 }
                 if (last !== 0) {
-                    this.handled(gen, last);
-                    last = 0;
+                    this.handled(gen, last, bytes);
+                    last = bytes = 0;
                 }
                 this.call(item.name, item.payload);
             }
             if (last !== 0)
-                this.handled(gen, last);
+                this.handled(gen, last, bytes);
         }
         finally {
             this.running = false;

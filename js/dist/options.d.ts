@@ -31,6 +31,14 @@ export interface TetherClientOptions {
     /** How long close() waits for the outbox to be acknowledged. Default 5000. */
     closeTimeout?: number;
     /**
+     * How long the acknowledgement of received messages may wait for an
+     * outgoing frame to ride on. It goes at once when half the server's
+     * replay window or 64 KiB is unacknowledged, or when the server asks
+     * (drain, heartbeat). Delaying spares the server a read per delivery.
+     * Default 250, as the Go client's Options.AckDelay.
+     */
+    ackDelay?: number;
+    /**
      * Keep the session in sessionStorage ('session') or localStorage
      * ('local') so a page reload resumes it. Off by default. With 'local',
      * only one tab may use the session at a time (a second tab resuming it
@@ -64,6 +72,7 @@ export interface ResolvedOptions {
     maxOutbox: number;
     maxOutboxBytes: number;
     closeTimeout: number;
+    ackDelay: number;
 }
 /** Applies the defaults (the Go client's where it has one). */
 export declare function resolveOptions(o: TetherClientOptions): ResolvedOptions;

@@ -17,5 +17,6 @@ export function resolveOptions(o) {
         maxOutbox: Math.floor(positive(o.maxOutbox, 1024)),
         maxOutboxBytes: Math.floor(positive(o.maxOutboxBytes, 1 << 20)),
         closeTimeout: positive(o.closeTimeout, 5000),
+        ackDelay: positive(o.ackDelay, 250),
     };
 }

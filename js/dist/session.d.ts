@@ -31,6 +31,8 @@ export declare class SessionState {
     readonly outbox: Outbox;
     /** Features the server uses on this session (WELCOME.features); 0 before the first WELCOME. */
     features: number;
+    /** ms the server keeps the session after its connection drops (WELCOME.grace); 0 before the first WELCOME. */
+    grace: number;
     /** The client's position in each room: kept across connections and sessions. */
     readonly rooms: RoomPositions;
     /** The session ID as text ('' before the first WELCOME). */

@@ -34,6 +34,8 @@ export class SessionState {
         this.outbox = new Outbox();
         /** Features the server uses on this session (WELCOME.features); 0 before the first WELCOME. */
         this.features = 0;
+        /** ms the server keeps the session after its connection drops (WELCOME.grace); 0 before the first WELCOME. */
+        this.grace = 0;
         /** The client's position in each room: kept across connections and sessions. */
         this.rooms = new RoomPositions();
         /** Stamp of the last connection attempt. */
@@ -84,6 +86,7 @@ export class SessionState {
         this.epoch = w.epoch;
         this.finalOut = undefined;
         this.features = w.features ?? 0;
+        this.grace = w.grace;
     }
     /** Applies a WELCOME that resumed the session (§7.4). */
     resume(w) {

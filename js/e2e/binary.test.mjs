@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 
 import {
-  eventually, goOffline, goOnline, launchBrowser, openDemo, received, screenshot, send, skipReason, startTether, waitReceived, waitStatus,
+  eventually, goOffline, goOnline, launchBrowser, openDemo, received, screenshot, send, setName, skipReason, startTether, waitReceived, waitStatus,
 } from './harness.mjs';
 
 const skip = skipReason();
@@ -29,6 +29,7 @@ describe('the tether binary and its demo page', { skip }, () => {
   test('a page away past the grace window gets back the room messages it missed, once each, in order', async () => {
     const a = await openDemo(browser, tether.url); // fails on console errors at load
     const b = await openDemo(browser, tether.url);
+    await setName(b.page, 'Bea');
     const sid = (p) => p.page.evaluate(() => window.tetherDemo.client.sessionId);
     const oldA = await sid(a);
     const say = async (text) => {
@@ -65,6 +66,10 @@ describe('the tether binary and its demo page', { skip }, () => {
     assert.notEqual(await sid(a), oldA);
     const got = (await received(a.page)).map((m) => [m.text, m.room, m.offset]);
     assert.deepEqual(got, [['g1', 'lobby', 1], ['g2', 'lobby', 2], ['g4', 'lobby', 3]], 'each once, in order, at their offsets');
+    // The binary relays what the page sent ({name, text}) as its text: the
+    // page shows the name B chose, on messages live and recovered alike.
+    const who = await a.page.$$eval('.msg', (els) => els.map((e) => [e.querySelector('.who').textContent, e.querySelector('.text').textContent]));
+    assert.deepEqual(who, [['Bea', 'g1'], ['Bea', 'g2'], ['Bea', 'g4']]);
     assert.deepEqual([...a.errors, ...b.errors], []);
   });
 });

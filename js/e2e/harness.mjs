@@ -109,25 +109,58 @@ export async function launchBrowser() {
 
 /**
  * Opens the demo in its own browser context (its own network, storage),
- * and fails if the page logged an error while loading and connecting.
- * Console errors after that (a WebSocket failing while the test cuts the
- * network, say) are collected in `consoleErrors`.
+ * and fails if the page logged an error or a request failed (an HTTP
+ * error status included) while loading and connecting. Console errors
+ * after that (a WebSocket failing while the test cuts the network, say)
+ * are collected in `consoleErrors`.
  */
 export async function openDemo(browser, url, query = '') {
   const context = await browser.newContext({ viewport: { width: 900, height: 760 } });
   const page = await context.newPage();
   const errors = [];
   const consoleErrors = [];
+  const failedRequests = [];
   page.on('pageerror', (e) => errors.push(e));
   page.on('console', (m) => {
     if (m.type() === 'error') consoleErrors.push(m.text());
   });
+  page.on('requestfailed', (r) => failedRequests.push(`${r.method()} ${r.url()}: ${r.failure()?.errorText}`));
+  page.on('response', (r) => {
+    if (r.status() >= 400) failedRequests.push(`${r.request().method()} ${r.url()}: ${r.status()}`);
+  });
   await page.goto(new URL(`/${query}`, url).toString());
   await waitStatus(page, 'connected');
-  if (consoleErrors.length > 0 || errors.length > 0) {
-    throw new Error(`the demo logged errors on load: ${JSON.stringify([...consoleErrors, ...errors.map(String)])}`);
+  if (consoleErrors.length > 0 || errors.length > 0 || failedRequests.length > 0) {
+    throw new Error(`the demo logged errors on load: ${JSON.stringify([...consoleErrors, ...errors.map(String), ...failedRequests])}`);
   }
   return { context, page, errors, consoleErrors };
+}
+
+/** Sets the name the demo page sends with its messages, as the user does (type, then leave the field). */
+export async function setName(page, name) {
+  await page.fill('#name', name);
+  await page.locator('#name').dispatchEvent('change');
+}
+
+/** The demo's banner: its kind ('' when hidden) and its text. */
+export function bannerOf(page) {
+  return page.evaluate(() => {
+    const el = document.getElementById('banner');
+    return { kind: el.hidden ? '' : el.dataset.kind, title: document.getElementById('banner-title').textContent,
+      lines: [...document.querySelectorAll('#banner-lines li')].map((li) => li.textContent) };
+  });
+}
+
+/** Waits until the demo's banner is of this kind (and `line`, if given, is one of its lines); returns it. */
+export async function waitBanner(page, kind, line, timeout = 20_000) {
+  await page.waitForFunction(([k, l]) => {
+    const el = document.getElementById('banner');
+    if (el.hidden || el.dataset.kind !== k) return false;
+    return !l || [...document.querySelectorAll('#banner-lines li')].some((li) => li.textContent === l);
+  }, [kind, line], { timeout }).catch(async (err) => {
+    throw new Error(`${err.message}\nwanted a ${kind} banner${line ? ` with the line ${JSON.stringify(line)}` : ''}\ngot ${JSON.stringify(await bannerOf(page))}`);
+  });
+  return bannerOf(page);
 }
 
 /**
@@ -156,8 +189,11 @@ export async function startTether(name, args = []) {
   const proxy = await blockingProxy(new URL(url).host);
   return {
     url: proxy.url,
+    apiKey,
     /** Refuses new connections (existing ones go on), or accepts them again. */
     block: proxy.block,
+    /** Cuts every connection through the proxy (no close frame: a network loss). */
+    cut: proxy.cut,
     /** Calls the HTTP API; resolves to [status, body]. */
     async api(path, init = {}) {
       const r = await fetch(new URL(path, url), { ...init, headers: { Authorization: `Bearer ${apiKey}`, ...(init.headers ?? {}) } });
@@ -208,6 +244,9 @@ async function blockingProxy(target) {
     block(on) {
       blocked = on;
     },
+    cut() {
+      for (const s of socks) s.destroy();
+    },
     close() {
       server.close();
       for (const s of socks) s.destroy();
@@ -234,9 +273,28 @@ export async function goOnline(p, block) {
   await p.context.setOffline(false);
 }
 
-/** Waits until the demo's client has this status. */
+/** Per page: how many statuses the waits so far have accounted for. */
+const statusMarks = new WeakMap();
+
+/**
+ * Waits until the demo's client has this status, or went through it since
+ * the page's previous wait: a status that lasts less than a frame (an
+ * immediate reconnection after a cut) is not missed.
+ */
 export async function waitStatus(page, status, timeout = 15_000) {
-  await page.waitForFunction((s) => window.tetherDemo?.client.status === s, status, { timeout });
+  const since = statusMarks.get(page) ?? 0;
+  const mark = await page.waitForFunction(
+    ([s, n]) => {
+      const d = window.tetherDemo;
+      if (!d) return false;
+      if (d.client.status === s) return d.statuses.length;
+      const i = d.statuses.indexOf(s, n);
+      return i >= 0 ? i + 1 : false;
+    },
+    [status, since],
+    { timeout },
+  );
+  statusMarks.set(page, await mark.jsonValue());
 }
 
 /** Waits until the page has received every text in `texts`. */

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 
 import {
-  eventually, goOffline, goOnline, launchBrowser, openDemo, received, screenshot, send, skipReason, startServer, waitReceived, waitStatus,
+  eventually, goOffline, goOnline, launchBrowser, openDemo, received, screenshot, send, setName, skipReason, startServer, waitReceived, waitStatus,
 } from './harness.mjs';
 
 const skip = skipReason();
@@ -262,6 +262,7 @@ describe('room streams: presence', { skip }, () => {
   test('members see others enter and leave the room; a resume is neither', async () => {
     const b = await openDemo(browser, server.url);
     const a = await openDemo(browser, server.url);
+    await setName(a.page, 'Ada');
     const shortA = (await sessionId(a)).slice(0, 6);
     await waitNotice(b, `${shortA} joined lobby`);
     const presence = () => b.page.evaluate(() => window.tetherDemo.roomEvents.filter((e) => e.event === 'presence'));
@@ -274,8 +275,9 @@ describe('room streams: presence', { skip }, () => {
     await waitReceived(b.page, ['x1 after the resume']);
     assert.equal((await presence()).length, 1, 'a resume is not a leave and a join');
 
+    // B knows A's name from its message now: the leave says it.
     await a.page.evaluate(() => window.tetherDemo.client.close());
-    await waitNotice(b, `${shortA} left lobby`);
+    await waitNotice(b, 'Ada left lobby');
     assert.deepEqual((await presence()).map((e) => e.joined), [true, false]);
     assert.deepEqual([...a.errors, ...b.errors], []);
   });

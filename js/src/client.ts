@@ -13,6 +13,7 @@ import { resolveOptions, type ResolvedOptions, type TetherClientOptions } from '
 import { entryMessage, makeEntry, outcomeOf, Receipt, settle, type OutboxEntry } from './outbox.js';
 import { Persistence, pickStorage } from './persistence.js';
 import { framesDue } from './pump.js';
+import { acceptSeq, checkAck } from './seq.js';
 import { Retry } from './retry.js';
 import { publicPosition, seedPositions, type Position } from './rooms.js';
 import { SessionState } from './session.js';
@@ -25,6 +26,8 @@ import {
 
 /** The server caps HELLO.window at this (docs/PROTOCOL.md §4.1). */
 const MAX_WINDOW = 65_536;
+/** Processed payload bytes that make an ack urgent: the server bounds its replay buffer in bytes too. */
+const ACK_BYTES = 64 << 10;
 /** How long to wait for the server to echo a close frame we sent. */
 const CLOSE_WAIT = 1000;
 /** Heartbeat + timeout to assume if a WELCOME announces none. */
@@ -84,6 +87,8 @@ export class TetherClient {
   private lastError: TetherError | undefined;
   private closing = false;
   private pumpScheduled = false;
+  /** The server's replay window (WELCOME.window): half of it unacknowledged makes an ack urgent. */
+  private serverWindow = 0;
   private readonly spaceWaiters: SpaceWaiter[] = [];
   private readonly historyCalls = new HistoryCalls();
   /**
@@ -105,7 +110,7 @@ export class TetherClient {
     if (!ctor) throw new TypeError('tether: no WebSocket implementation; pass options.WebSocket');
     this.ctor = ctor;
     this.clock = options.clock ?? systemClock;
-    this.dispatcher = new Dispatcher((gen, seq) => this.handled(gen, seq));
+    this.dispatcher = new Dispatcher((gen, seq, bytes) => this.handled(gen, seq, bytes));
     this.retry = new Retry(this.o, this.clock, options.random ?? Math.random);
     if (options.rooms) this.session.rooms.reset(seedPositions(options.rooms));
 
@@ -147,6 +152,16 @@ export class TetherClient {
   /** Why the client failed, if it did. */
   get error(): TetherError | undefined {
     return this.failure;
+  }
+
+  /**
+   * How long, in ms, the server keeps this client's session after its
+   * connection drops (its grace window, from the last WELCOME): back within
+   * it, the session resumes with nothing lost; later, a new session starts
+   * (sessionLost). 0 until the first WELCOME of this page's life.
+   */
+  get graceWindow(): number {
+    return this.session.grace;
   }
 
   /** How many sent messages the server has not acknowledged yet. */
@@ -393,6 +408,8 @@ export class TetherClient {
     const resumedEv = resumed ? s.resume(w) : undefined;
     conn.sent = resumed ? w.recv : 0;
     conn.gen = s.gen;
+    conn.acks.start(s.processed); // the first frame (confirm) acknowledges it
+    this.serverWindow = w.window;
     conn.established = true;
     this.phase = 'connected';
     this.retry.connected();
@@ -456,7 +473,7 @@ export class TetherClient {
         this.persistence?.save(false);
         this.dispatcher.message(text !== undefined
           ? { type: 'text', data: text, seq: f.seq }
-          : { type: 'binary', data: f.payload, seq: f.seq }, s.gen);
+          : { type: 'binary', data: f.payload, seq: f.seq }, s.gen, f.payload.length);
         return;
       }
       case 'room-binary':
@@ -468,14 +485,16 @@ export class TetherClient {
         this.historyCalls.answer(f);
         return;
       case 'ack':
-      case 'ping':
-        if (f.seq > conn.sent) return this.violation(conn, `ack ${f.seq} beyond last sent ${conn.sent}`);
+      case 'ping': {
+        const bad = checkAck(f.seq, conn.sent);
+        if (bad !== undefined) return this.violation(conn, bad);
         if (s.ackUpTo(f.seq)) this.acked();
         if (f.type === 'ping') {
           conn.pongDue = true;
           this.schedulePump();
         }
         return;
+      }
       case 'goaway':
         if (f.flags & GOAWAY_FINAL) {
           s.finalOut = f.lastSeq;
@@ -498,17 +517,10 @@ export class TetherClient {
    * reported.
    */
   private acceptSeq(conn: Connection, seq: number): boolean {
-    const s = this.session;
-    if (seq === 0) {
-      this.violation(conn, 'message seq 0; sequences start at 1');
-      return false;
-    }
-    if (seq <= s.recv) return false; // a repeat after a resume
-    if (seq !== s.recv + 1) {
-      this.violation(conn, `message seq ${seq}, expected ${s.recv + 1}`);
-      return false;
-    }
-    return true;
+    const a = acceptSeq(this.session.recv, seq);
+    if (a === 'next') return true;
+    if (a !== 'repeat') this.violation(conn, a); // a repeat after a resume is dropped
+    return false;
   }
 
   /** A message's text (undefined for binary), or null after reporting invalid UTF-8. */
@@ -542,7 +554,7 @@ export class TetherClient {
     const { room, offset } = f;
     this.dispatcher.message(text !== undefined
       ? { type: 'text', data: text, seq: f.seq, room, offset }
-      : { type: 'binary', data: f.payload, seq: f.seq, room, offset }, s.gen, () => s.rooms.commit(room, pos));
+      : { type: 'binary', data: f.payload, seq: f.seq, room, offset }, s.gen, f.payload.length, () => s.rooms.commit(room, pos));
   }
 
   /**
@@ -626,6 +638,7 @@ export class TetherClient {
   private ended(conn: Connection, e: Ending): void {
     if (this.conn !== conn) return;
     this.conn = undefined;
+    this.clock.clearTimeout(conn.ackTimer);
     this.watchdog?.stop();
     this.watchdog = undefined;
     this.dispatcher.emit('disconnected', { cause: e.cause, code: e.code, reason: e.reason });
@@ -667,23 +680,40 @@ export class TetherClient {
   private pump(): void {
     const conn = this.conn;
     if (!conn || !conn.established || this.phase !== 'connected') return;
-    const { frames, wrote } = framesDue(conn, this.session, Math.min(this.o.maxOutbox, MAX_WINDOW));
+    // History requests go after the frames that confirm the WELCOME;
+    // not after a GOAWAY: they go on the next connection. A pending ack
+    // rides on them.
+    const history = this.speaksRooms() && !conn.stopSending ? this.historyCalls.due(conn) : [];
+    const { frames, wrote } = framesDue(conn, this.session, Math.min(this.o.maxOutbox, MAX_WINDOW), history.length > 0);
     for (const f of frames) conn.send(f);
     if (wrote) this.persistence?.save(false);
-    // History requests, once the WELCOME is confirmed (by the frames
-    // above); not after a GOAWAY: they go on the next connection.
-    if (this.speaksRooms() && !conn.stopSending) {
-      for (const f of this.historyCalls.due(conn)) conn.send(encodeFrame(f));
-    }
+    for (const f of history) conn.send(encodeFrame(f));
   }
 
-  /** Messages' handlers returned up to seq: ack them. */
-  private handled(gen: number, seq: number): void {
+  /**
+   * Messages' handlers returned up to seq, `bytes` payload bytes of them:
+   * ack them by the rules of acks.ts (a new connection acks at once what
+   * was processed while none was up).
+   */
+  private handled(gen: number, seq: number, bytes: number): void {
     const s = this.session;
     if (gen !== s.gen || seq <= s.processed) return;
     s.processed = seq;
     this.persistence?.save(false);
-    this.schedulePump();
+    const conn = this.conn;
+    if (!conn || !conn.established || conn.gen !== gen) return;
+    const p = { delay: this.o.ackDelay, window: this.serverWindow, bytes: ACK_BYTES };
+    switch (conn.acks.processed(p, seq, bytes)) {
+      case 'write':
+        this.schedulePump();
+        break;
+      case 'arm':
+        this.clock.clearTimeout(conn.ackTimer);
+        conn.ackTimer = this.clock.setTimeout(() => {
+          if (conn.acks.due()) this.schedulePump();
+        }, p.delay);
+        break;
+    }
   }
 
   /** The server acknowledged more messages. */

@@ -2,6 +2,7 @@
 // protocol state. The client decides everything; this only moves bytes.
 
 import type { Clock } from './clock.js';
+import { Acks } from './acks.js';
 import { truncateReason } from './close-codes.js';
 
 /** The part of the WebSocket API the client uses (browsers' WebSocket, or a fake). */
@@ -39,8 +40,10 @@ export class Connection {
   established = false;
   /** Highest client seq written on this connection (or considered sent). */
   sent = 0;
-  /** Highest ack sent on this connection. */
-  ackSent = 0;
+  /** Acknowledgements of what the client processed (acks.ts). */
+  readonly acks = new Acks();
+  /** Runs when acks asks for it ('arm'). */
+  ackTimer: unknown;
   /** The next frame must go out at once: it confirms the WELCOME (and its token). */
   confirm = true;
   /** A PING arrived: answer with a PONG. */
@@ -105,6 +108,7 @@ export class Connection {
    */
   close(code: number, reason: string, clock: Clock, wait: number): Promise<void> {
     this.detached = true;
+    clock.clearTimeout(this.ackTimer);
     const ws = this.ws;
     if (ws && ws.readyState !== CLOSED) {
       try {

@@ -16,6 +16,8 @@ interface Numbered {
   seq: number;
   gen: number;
   msg?: Message;
+  /** Payload bytes on the wire. */
+  size?: number;
   event?: { name: EventName; payload: unknown };
   after?: () => void;
 }
@@ -26,8 +28,9 @@ type Item = Numbered | { kind: 'event'; name: EventName; payload: unknown };
  * Dispatcher calls handlers one at a time in the order items were pushed,
  * from a microtask. An item pushed while a handler runs (say, the handler
  * calls close()) waits for the handler to return. After a run of numbered
- * items (messages, room events) it calls `handled(gen, seq)` with the last
- * one, so the client acks per batch, after the handlers returned.
+ * items (messages, room events) it calls `handled(gen, seq, bytes)` with the
+ * last one and the payload bytes of the run, so the client acks per batch,
+ * after the handlers returned.
  */
 export class Dispatcher {
   private readonly handlers = new Map<TetherEventName, Set<(e: never) => void>>();
@@ -35,7 +38,7 @@ export class Dispatcher {
   private running = false;
   private scheduled = false;
 
-  constructor(private readonly handled: (gen: number, seq: number) => void) {}
+  constructor(private readonly handled: (gen: number, seq: number, bytes: number) => void) {}
 
   /** Adds a handler; returns a function that removes it. */
   on<K extends TetherEventName>(name: K, h: Handler<K>): () => void {
@@ -50,9 +53,9 @@ export class Dispatcher {
     this.handlers.get(name)?.delete(h as (e: never) => void);
   }
 
-  /** Queues a message of session generation `gen`; `after` runs once its handlers returned. */
-  message(msg: Message, gen: number, after?: () => void): void {
-    this.push({ kind: 'numbered', seq: msg.seq, gen, msg, after });
+  /** Queues a message of session generation `gen`, `size` payload bytes on the wire; `after` runs once its handlers returned. */
+  message(msg: Message, gen: number, size: number, after?: () => void): void {
+    this.push({ kind: 'numbered', seq: msg.seq, gen, msg, size, after });
   }
 
   /**
@@ -84,24 +87,29 @@ export class Dispatcher {
     this.running = true;
     let last = 0;
     let gen = 0;
+    let bytes = 0;
     try {
       for (let item = this.queue.shift(); item; item = this.queue.shift()) {
         if (item.kind === 'numbered') {
-          if (last !== 0 && item.gen !== gen) this.handled(gen, last);
+          if (last !== 0 && item.gen !== gen) {
+            this.handled(gen, last, bytes);
+            bytes = 0;
+          }
           if (item.msg) this.call('message', item.msg);
           else if (item.event) this.call(item.event.name, item.event.payload);
           item.after?.();
           last = item.seq;
           gen = item.gen;
+          bytes += item.size ?? 0;
           continue;
         }
         if (last !== 0) {
-          this.handled(gen, last);
-          last = 0;
+          this.handled(gen, last, bytes);
+          last = bytes = 0;
         }
         this.call(item.name, item.payload);
       }
-      if (last !== 0) this.handled(gen, last);
+      if (last !== 0) this.handled(gen, last, bytes);
     } finally {
       this.running = false;
     }

@@ -37,6 +37,14 @@ export interface TetherClientOptions {
   maxOutboxBytes?: number;
   /** How long close() waits for the outbox to be acknowledged. Default 5000. */
   closeTimeout?: number;
+  /**
+   * How long the acknowledgement of received messages may wait for an
+   * outgoing frame to ride on. It goes at once when half the server's
+   * replay window or 64 KiB is unacknowledged, or when the server asks
+   * (drain, heartbeat). Delaying spares the server a read per delivery.
+   * Default 250, as the Go client's Options.AckDelay.
+   */
+  ackDelay?: number;
 
   /**
    * Keep the session in sessionStorage ('session') or localStorage
@@ -84,6 +92,7 @@ export interface ResolvedOptions {
   maxOutbox: number;
   maxOutboxBytes: number;
   closeTimeout: number;
+  ackDelay: number;
 }
 
 function positive(v: number | undefined, def: number): number {
@@ -105,5 +114,6 @@ export function resolveOptions(o: TetherClientOptions): ResolvedOptions {
     maxOutbox: Math.floor(positive(o.maxOutbox, 1024)),
     maxOutboxBytes: Math.floor(positive(o.maxOutboxBytes, 1 << 20)),
     closeTimeout: positive(o.closeTimeout, 5000),
+    ackDelay: positive(o.ackDelay, 250),
   };
 }

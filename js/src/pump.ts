@@ -7,32 +7,31 @@ import { encodeFrame } from './wire.js';
 
 /**
  * The frames due on `conn` now, in order: a PONG if a PING arrived, else an
- * ACK if the ack advanced or the WELCOME is still unconfirmed (the PONG
- * carries the ack too); then the messages not yet written on this
+ * ACK if one is due by the rules of acks.ts (it rides on anything else
+ * written, `carrier` included) or the WELCOME is still unconfirmed (the
+ * PONG carries the ack too); then the messages not yet written on this
  * connection, within the window and unless the server said GOAWAY; then
  * the reply to a GOAWAY. Updates what the connection and the session have
  * written. `wrote` says whether messages were written.
  */
-export function framesDue(conn: Connection, s: SessionState, window: number): { frames: Uint8Array[]; wrote: boolean } {
-  const current = conn.gen === s.gen;
-  const ack = current ? s.processed : conn.ackSent;
-  const frames: Uint8Array[] = [];
-  if (conn.pongDue) frames.push(encodeFrame({ type: 'pong', seq: ack }));
-  else if (ack > conn.ackSent || conn.confirm) frames.push(encodeFrame({ type: 'ack', seq: ack }));
-  let wrote = false;
-  if (current && !conn.stopSending) {
+export function framesDue(conn: Connection, s: SessionState, window: number, carrier = false): { frames: Uint8Array[]; wrote: boolean } {
+  const msgs: Uint8Array[] = [];
+  if (conn.gen === s.gen && !conn.stopSending) {
     const limit = s.acked + window;
     for (const e of s.outbox.all) {
       if (e.seq <= conn.sent) continue;
       if (e.seq > limit) break;
-      frames.push(encodeFrame({ type: e.type, seq: e.seq, payload: e.data }));
+      msgs.push(encodeFrame({ type: e.type, seq: e.seq, payload: e.data }));
       conn.sent = e.seq;
-      wrote = true;
     }
-    if (wrote && conn.sent > s.written) s.written = conn.sent;
+    if (msgs.length > 0 && conn.sent > s.written) s.written = conn.sent;
   }
+  const { ack, due } = conn.acks.take(carrier || conn.pongDue || conn.replyDue || msgs.length > 0);
+  const frames: Uint8Array[] = [];
+  if (conn.pongDue) frames.push(encodeFrame({ type: 'pong', seq: ack }));
+  else if (due || conn.confirm) frames.push(encodeFrame({ type: 'ack', seq: ack }));
+  frames.push(...msgs);
   if (conn.replyDue) frames.push(encodeFrame({ type: 'goaway', retryAfter: 0, flags: 0, lastSeq: ack }));
-  conn.ackSent = Math.max(conn.ackSent, ack);
   conn.pongDue = conn.replyDue = conn.confirm = false;
-  return { frames, wrote };
+  return { frames, wrote: msgs.length > 0 };
 }

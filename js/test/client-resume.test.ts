@@ -55,6 +55,7 @@ test('resume: HELLO carries the counters; replay is delivered, unacked messages 
   ws.deliver({ type: 'binary', seq: 3, payload: new Uint8Array([1]) });
   ws.deliver(text(4, 'bye'));
   await settle();
+  await h.acks();
   assert.deepEqual(h.messages, ['bin:0,255', 'héllo', 'bin:1', 'bye']);
   assert.deepEqual(h.of('resumed'), [{ sessionId: 's_7Hq2', toClient: 2, fromClient: 2 }]);
   // First frame confirms the new token; then the resend, then the ack of the replay.
@@ -262,4 +263,16 @@ test('binary unsent messages are reported as bytes', async () => {
   const u = h.of('sessionLost')[0].unsent;
   assert.equal(u[0].type, 'binary');
   assert.deepEqual([...(u[0].data as Uint8Array)], [...enc.encode('bin')]);
+});
+
+test('graceWindow is what the last WELCOME said, new session or resumed', async () => {
+  const h = new Harness();
+  assert.equal(h.client.graceWindow, 0, 'nothing known before the first WELCOME');
+  const ws = await h.connect(welcome({ sessionId: 's_7Hq2', grace: 5000 }));
+  assert.equal(h.client.graceWindow, 5000);
+  ws.serverClose(4002, 'heartbeat timeout');
+  await h.clock.advance(1000);
+  await h.connect(welcome({ flags: RESUMED, sessionId: 's_7Hq2', grace: 30000 }));
+  assert.equal(h.of('resumed').length, 1);
+  assert.equal(h.client.graceWindow, 30000, 'a resumed WELCOME brings the server\'s current setting');
 });

@@ -43,12 +43,57 @@ test('messages are delivered in order and acked once per batch, after the handle
   ws.deliver(text(2, 'b'));
   ws.deliver({ type: 'binary', seq: 3, payload: new Uint8Array([0, 255]) });
   await settle();
+  await h.acks();
   assert.deepEqual(h.messages, ['a', 'b', 'bin:0,255']);
   assert.deepEqual(seenAckWhileHandling, [0, 0, 0]);
   assert.deepEqual(ws.sentOf('ack').map((a) => a.seq), [0, 3]);
   const m = h.of('message');
   assert.deepEqual(m.map((x) => [x.type, x.seq]), [['text', 1], ['text', 2], ['binary', 3]]);
   assert.ok(m[2].data instanceof Uint8Array);
+});
+
+test('acks follow the shared rules (testdata/ack-cases.json): a lone ack waits ackDelay, rides on a message sooner, goes at once at half the window or 64 KiB', async () => {
+  // A lone ack: only after ackDelay.
+  let h = new Harness({ ackDelay: 100 });
+  let ws = await h.connect();
+  ws.deliver(text(1, 'a'));
+  await settle();
+  const seqs = (w: typeof ws) => w.sentOf('ack').map((a) => a.seq);
+  assert.deepEqual(seqs(ws), [0], 'the confirming ack only');
+  await h.clock.advance(99);
+  assert.deepEqual(seqs(ws), [0]);
+  await h.clock.advance(1);
+  assert.deepEqual(seqs(ws), [0, 1]);
+
+  // It rides on a message written before the delay passes, in front of it.
+  ws.deliver(text(2, 'b'));
+  await settle();
+  await h.client.send('reply');
+  await settle();
+  assert.deepEqual(ws.sent.slice(-2).map((f) => f.type), ['ack', 'text']);
+  assert.deepEqual(seqs(ws), [0, 1, 2]);
+  await h.clock.advance(100);
+  assert.deepEqual(seqs(ws), [0, 1, 2], 'the timer of a taken ack writes nothing');
+
+  // Half the server's window unacknowledged: at once.
+  h = new Harness();
+  ws = await h.connect(welcome({ window: 4 }));
+  ws.deliver(text(1, 'a'));
+  await settle();
+  assert.deepEqual(seqs(ws), [0]);
+  ws.deliver(text(2, 'b'));
+  await settle();
+  assert.deepEqual(seqs(ws), [0, 2]);
+
+  // 64 KiB of payload processed: at once.
+  h = new Harness();
+  ws = await h.connect(welcome({ maxSize: 1 << 20 }));
+  ws.deliver({ type: 'binary', seq: 1, payload: new Uint8Array(40 << 10) });
+  await settle();
+  assert.deepEqual(seqs(ws), [0]);
+  ws.deliver({ type: 'binary', seq: 2, payload: new Uint8Array(24 << 10) });
+  await settle();
+  assert.deepEqual(seqs(ws), [0, 2]);
 });
 
 test('every PING is answered with a PONG carrying the ack; its ack is processed', async () => {
@@ -167,6 +212,7 @@ test('handler exceptions are reported as error events and never break the client
   assert.match(errors[0].message, /connected handler threw: connected bug/);
   assert.match(errors[1].message, /message handler threw: app bug/);
   assert.equal(h.client.status, 'connected');
+  await h.acks();
   assert.equal(ws.sentOf('ack').at(-1)?.seq, 2, 'a throwing handler still counts as processed');
 });
 

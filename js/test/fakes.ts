@@ -236,6 +236,11 @@ export class Harness {
     }
   }
 
+  /** Lets the client's delayed acks go: TetherClientOptions.ackDelay (default 250) passes. */
+  async acks(): Promise<void> {
+    await this.clock.advance(250);
+  }
+
   /** Sockets this client opened. */
   get sockets(): FakeSocket[] {
     return FakeSocket.instances.slice(this.firstSocket);

@@ -60,6 +60,7 @@ test('room messages are delivered with their room and offset; positions follow t
   ws.deliver({ type: 'room-binary', seq: 5, room: '', offset: 7, payload: new Uint8Array([1, 2]) });
   ws.deliver(text(6, 'direct'));
   await settle();
+  await h.acks();
   assert.deepEqual(h.of('message').map((m) => [m.seq, m.room, m.offset, typeof m.data === 'string' ? m.data : [...m.data]]), [
     [2, 'lobby', 1, 'r1'], [3, 'lobby', 2, 'r2'], [4, 'lobby', 3, 'r3'], [5, '', 7, [1, 2]], [6, undefined, undefined, 'direct'],
   ]);
@@ -81,6 +82,7 @@ test('a room event is acked only after its handlers returned, in order with the 
   ws.deliver(joined(2, 'lobby', 'E', 0));
   ws.deliver(roomText(3, 'lobby', 1, 'x'));
   await settle();
+  await h.acks();
   assert.deepEqual(log, ['message before the join: no position yet', 'joined lobby, acks 0', 'message x']);
   assert.deepEqual(acks(ws), [0, 3], 'one ack for the batch, after every handler returned');
   assert.deepEqual(h.client.rooms().a, { epoch: '', offset: 1 }, 'a room message without a position starts one, as the Go client');
@@ -104,6 +106,7 @@ test('duplicate room messages across a lost session are delivered once', async (
   ws.deliver(roomText(5, 'lobby', 3, 'r3 again'));
   ws.deliver(roomText(6, 'lobby', 6, 'r6'));
   await settle();
+  await h.acks();
   assert.deepEqual(h.messages, ['r1', 'r2', 'r3', 'r4', 'r5', 'r6'], 'each room message once, in offset order');
   assert.equal(acks(ws).at(-1), 6, 'duplicates count as processed');
   const j = h.of('roomJoined')[1];
@@ -223,6 +226,7 @@ test('presence events are reported; unknown event kinds are counted and ignored'
   ws.deliver(roomEvent(6, 200, 'lobby', { epoch: 'X', offset: 99 }));
   ws.deliver(roomEvent(7, 4, 'lobby', { user: 'alice', session: 's_A' }));
   await settle();
+  await h.acks();
   assert.deepEqual(h.of('presence'), [
     { room: 'lobby', user: 'alice', session: 's_A', joined: true },
     { room: 'lobby', user: 'alice', session: 's_A', joined: false },

@@ -65,6 +65,7 @@ for (const k of kinds) {
     next(2); // R: a repeat
     next(1); // below R
     await settle();
+    await h.acks();
     assert.equal(k.delivered(h).length, 2, `delivered ${JSON.stringify(k.delivered(h))}`);
     assert.deepEqual(h.of('error'), [], 'repeats are dropped silently');
     assert.deepEqual(acks(ws).at(-1), ['ack', 2], 'the ack counts each seq once');
@@ -99,6 +100,7 @@ for (const k of kinds) {
     next(ws2, 2);
     next(ws2, 3);
     await settle();
+    await h.acks();
     assert.equal(k.delivered(h).length, 3, `delivered ${JSON.stringify(k.delivered(h))}`);
     assert.deepEqual(h.of('error'), []);
     assert.deepEqual(acks(ws2), [['ack', 2], ['ack', 3]]);
@@ -116,6 +118,7 @@ test('§6.3 an ack never covers a message whose handlers have not returned: PONG
   });
   ws.deliver(text(1, 'a'));
   await settle();
+  await h.acks();
   assert.deepEqual(acks(ws), [['ack', 0], ['ack', 1]]);
   // A PING, two messages and a GOAWAY arrive together: the PONG and the
   // GOAWAY reply go out before the handlers of 2 and 3 have run.
@@ -124,6 +127,7 @@ test('§6.3 an ack never covers a message whose handlers have not returned: PONG
   ws.deliver(text(3, 'c'));
   ws.deliver({ type: 'goaway', retryAfter: 1000, flags: 0, lastSeq: 0 });
   await settle();
+  await h.acks();
   assert.deepEqual(acks(ws).slice(2), [['pong', 1], ['goaway', 1], ['ack', 3]]);
   assert.deepEqual(seenWhileHandling, [[1, 0], [2, 1], [3, 1]], 'no ack of a message while its handler runs');
 });
@@ -190,6 +194,7 @@ test('§8 acks are per session: a handler of a lost session that returns after t
   assert.deepEqual(acks(ws2), [['ack', 0]], 'the old session\'s 1 and 2 are not acked in the new one');
   ws2.deliver(text(1, 'n1'));
   await settle();
+  await h.acks();
   assert.deepEqual(acks(ws2), [['ack', 0], ['ack', 1]]);
   assert.deepEqual(h.messages, ['a', 'b', 'n1']);
 });

@@ -17,9 +17,10 @@ const lobby = "lobby"
 // room is one chat room on a Tether server: every session joins the
 // Tether room "lobby" when it opens (which is also what recovers the room
 // for a client that lost its session), and every text message is
-// broadcast to it as JSON {from, text, n}. It also records, per session,
-// what arrived and what its room recovery was, for the tests. A restart
-// replaces the server (and its memory store: the room's epoch changes).
+// broadcast to it as JSON {from, name, text, n} (the demo sends {name,
+// text}). It also records, per session, what arrived and what its room
+// recovery was, for the tests. A restart replaces the server (and its
+// memory store: the room's epoch changes).
 type room struct {
 	o   roomOptions
 	log *slog.Logger
@@ -43,8 +44,26 @@ type roomOptions struct {
 // chatMessage is what the room broadcasts.
 type chatMessage struct {
 	From string `json:"from"`
+	Name string `json:"name,omitempty"` // the display name the sender chose
 	Text string `json:"text"`
 	N    int    `json:"n"`
+}
+
+// chatInput is what the demo page sends: its text and the display name
+// the user chose (which outlives sessions: it is kept in the browser).
+// Any other text message is the text itself, with no name.
+type chatInput struct {
+	Name *string `json:"name"`
+	Text *string `json:"text"`
+}
+
+// parseChat returns the display name and text of a client's text message.
+func parseChat(data string) (name, text string) {
+	var in chatInput
+	if json.Unmarshal([]byte(data), &in) != nil || in.Name == nil || in.Text == nil {
+		return "", data
+	}
+	return *in.Name, *in.Text
 }
 
 // sessionStats is what /_test/stats reports for one session.
@@ -96,7 +115,7 @@ func (r *room) newServer() *tether.Server {
 			// The application admits every session to the room. For a
 			// client that lost its session, this Join is also what
 			// recovers the room: what it missed is replayed first.
-			if err := s.Join(lobby); err != nil {
+			if err := s.Join(ctx, lobby); err != nil {
 				r.log.Warn("cannot join the lobby", "session", s.ID(), "err", err)
 			}
 		},
@@ -136,16 +155,18 @@ func (r *room) newServer() *tether.Server {
 	return srv
 }
 
-// broadcast records text as received from a session and publishes it to
-// the room: every member gets it, connected or not, and the room's
-// history keeps it for members that lose their session.
-func (r *room) broadcast(ctx context.Context, srv *tether.Server, from *tether.Session, text string) {
+// broadcast records a text message (its text: see parseChat) as received
+// from a session and publishes it to the room: every member gets it,
+// connected or not, and the room's history keeps it for members that
+// lose their session.
+func (r *room) broadcast(ctx context.Context, srv *tether.Server, from *tether.Session, data string) {
+	name, text := parseChat(data)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	st := r.statsLocked(from.ID())
 	st.Received = append(st.Received, text)
 	r.n++
-	p, _ := json.Marshal(chatMessage{From: short(from.ID()), Text: text, N: r.n})
+	p, _ := json.Marshal(chatMessage{From: short(from.ID()), Name: name, Text: text, N: r.n})
 	pub, err := srv.Broadcast(ctx, lobby, tether.Text, p)
 	if err != nil {
 		r.log.Warn("broadcast failed", "session", from.ID(), "err", err)

@@ -1,0 +1,48 @@
+package link
+
+// Probe is the server's watch on a draining client (PROTOCOL.md §10): after
+// its GoAway the server writes a Ping. Pongs answer Pings in order, one or
+// more each, so the Pong that answers the Ping after the GoAway, or any
+// later one, shows the client read the GoAway. A client that answers it
+// without answering the GoAway ignores the drain: it is fenced (its
+// messages are no longer taken). The zero value is a connection that is
+// not draining.
+type Probe struct {
+	draining bool
+	answered bool // the client's GoAway arrived
+	pings    int  // Pings written on the connection
+	pongs    int  // Pongs received
+	probeAt  int  // the number of the first Ping after the GoAway; 0: not written yet
+}
+
+// Start records that the GoAway is queued; it reports false if it already
+// was.
+func (p *Probe) Start() bool {
+	if p.draining {
+		return false
+	}
+	p.draining = true
+	return true
+}
+
+// Draining reports whether the GoAway is queued.
+func (p *Probe) Draining() bool { return p.draining }
+
+// PingWritten counts a Ping taken for writing; the first after Start is
+// the probe.
+func (p *Probe) PingWritten() {
+	p.pings++
+	if p.draining && p.probeAt == 0 {
+		p.probeAt = p.pings
+	}
+}
+
+// Pong counts a Pong and reports whether it shows a client that read the
+// GoAway without answering it: time to fence.
+func (p *Probe) Pong() (fence bool) {
+	p.pongs++
+	return p.probeAt > 0 && p.pongs >= p.probeAt && !p.answered
+}
+
+// GoAway records the client's answer to the GoAway.
+func (p *Probe) GoAway() { p.answered = true }

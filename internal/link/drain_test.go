@@ -1,0 +1,55 @@
+package link
+
+import (
+	"encoding/json"
+	"os"
+	"testing"
+)
+
+func TestProbeCases(t *testing.T) {
+	b, err := os.ReadFile("testdata/probe-cases.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f struct {
+		Cases []struct {
+			Name  string
+			Steps []struct {
+				Do        string
+				OK, Fence bool
+			}
+		}
+	}
+	if err := json.Unmarshal(b, &f); err != nil {
+		t.Fatal(err)
+	}
+	if len(f.Cases) == 0 {
+		t.Fatal("no cases")
+	}
+	for _, c := range f.Cases {
+		t.Run(c.Name, func(t *testing.T) {
+			var p Probe
+			for i, st := range c.Steps {
+				switch st.Do {
+				case "start":
+					if got := p.Start(); got != st.OK {
+						t.Fatalf("step %d: Start = %v, want %v", i, got, st.OK)
+					}
+					if !p.Draining() {
+						t.Fatalf("step %d: not draining after Start", i)
+					}
+				case "ping":
+					p.PingWritten()
+				case "pong":
+					if got := p.Pong(); got != st.Fence {
+						t.Fatalf("step %d: Pong = %v, want %v", i, got, st.Fence)
+					}
+				case "goaway":
+					p.GoAway()
+				default:
+					t.Fatalf("step %d: unknown step %q", i, st.Do)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,58 @@
+package link
+
+import (
+	"encoding/json"
+	"os"
+	"testing"
+)
+
+// seqCasesPath is shared with the TypeScript client's tests.
+const seqCasesPath = "../../testdata/seq-cases.json"
+
+func TestSeqCases(t *testing.T) {
+	b, err := os.ReadFile(seqCasesPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f struct {
+		Accept []struct {
+			Last, Seq uint64
+			Want      string
+			Error     string
+		}
+		Ack []struct {
+			Ack, Written uint64
+			Error        string
+		}
+	}
+	if err := json.Unmarshal(b, &f); err != nil {
+		t.Fatal(err)
+	}
+	if len(f.Accept) == 0 || len(f.Ack) == 0 {
+		t.Fatal("no cases")
+	}
+	names := map[Arrival]string{Next: "next", Repeat: "repeat"}
+	for _, c := range f.Accept {
+		a, err := Accept(c.Last, c.Seq)
+		got := names[a]
+		if err != nil {
+			got = "error"
+			if err.Error() != c.Error {
+				t.Errorf("Accept(%d, %d) error %q, want %q", c.Last, c.Seq, err, c.Error)
+			}
+		}
+		if got != c.Want {
+			t.Errorf("Accept(%d, %d) = %s, want %s", c.Last, c.Seq, got, c.Want)
+		}
+	}
+	for _, c := range f.Ack {
+		err := CheckAck(c.Ack, c.Written)
+		got := ""
+		if err != nil {
+			got = err.Error()
+		}
+		if got != c.Error {
+			t.Errorf("CheckAck(%d, %d) = %q, want %q", c.Ack, c.Written, got, c.Error)
+		}
+	}
+}
