@@ -530,6 +530,59 @@ func BenchmarkRoundTrip(b *testing.B) {
 		b.StopTimer()
 		benchReport(b)
 	})
+	// The server's session layer alone: a client that speaks the
+	// protocol on one goroutine, as the raw clients above do; its ack
+	// of the last echo rides on its next message, in one write.
+	b.Run("tether-server", func(b *testing.B) {
+		srv := tether.NewServer(&tether.Options{
+			Logger: benchLog,
+			OnMessage: func(ctx context.Context, s *tether.Session, m tether.Message) error {
+				return s.Send(ctx, m.Type, m.Data)
+			},
+		})
+		hs := httptest.NewServer(srv)
+		defer func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_ = srv.Shutdown(ctx)
+			hs.Close()
+		}()
+		rc, err := rawDial(b, "ws"+strings.TrimPrefix(hs.URL, "http"), nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		rc.hello(&wire.Hello{Window: 100})
+		var recv uint64
+		var buf []byte
+		var hdr [32]byte
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := range b.N {
+			buf = rc.ws.AppendFrame(buf[:0], ws.OpBinary, wire.AppendSeqFrame(hdr[:0], wire.TypeAck, recv), nil)
+			buf = rc.ws.AppendFrame(buf, ws.OpBinary, wire.AppendMessageHeader(hdr[:0], false, uint64(i+1)), benchPayload)
+			if err := rc.ws.Write(buf, benchLimit); err != nil {
+				b.Fatal(err)
+			}
+			for {
+				f, err := rc.next(benchLimit)
+				if err != nil {
+					b.Fatalf("echo %d: %v", i, err)
+				}
+				if f.Type == wire.TypePing {
+					rc.send(wire.AppendSeqFrame(nil, wire.TypePong, recv))
+				}
+				if f.Type == wire.TypeBinary {
+					if len(f.Payload) != benchMsgSize {
+						b.Fatalf("echo of %d bytes", len(f.Payload))
+					}
+					recv = f.Seq
+					break
+				}
+			}
+		}
+		b.StopTimer()
+		benchReport(b)
+	})
 }
 
 // BenchmarkPipelinedEcho: the client sends b.N messages as fast as it can,

@@ -18,10 +18,6 @@ const handoverWait = 2 * time.Second
 // orphanScan is how often a clustered server adopts orphaned sessions.
 const orphanScan = 2 * time.Second
 
-// ErrBusy means the session is held by a server that neither released it
-// nor died in time; the client should try again.
-var ErrBusy = errors.New("tether: session held by another server")
-
 // clusterState is a server's part in a cluster.
 type clusterState struct {
 	mu       sync.Mutex
@@ -69,7 +65,11 @@ func (srv *Server) onNotice(n Notice) {
 		srv.cl.mu.Unlock()
 	case NoticeKick:
 		if s := srv.Session(n.Session); s != nil {
-			srv.spawn(func() { _ = s.Close(n.Reason) })
+			srv.spawn(func() {
+				ctx, cancel := srv.storeCtx()
+				defer cancel()
+				_ = s.Close(ctx, n.Reason)
+			})
 		}
 	case NoticeOverflow:
 		if s := srv.Session(n.Session); s != nil {
@@ -378,7 +378,7 @@ func (srv *Server) remoteKick(ctx context.Context, id, reason string) error {
 		return ErrSessionClosed
 	}
 	return srv.remote(ctx, id, Notice{Kind: NoticeKick, Session: id, Reason: reason}, func(s *Session) {
-		_ = s.Close(reason)
+		_ = s.Close(ctx, reason)
 	})
 }
 

@@ -9,6 +9,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/tether-ws/tether/internal/link"
 	"github.com/tether-ws/tether/internal/wire"
 	"github.com/tether-ws/tether/internal/ws"
 )
@@ -16,9 +17,11 @@ import (
 // maxBatch bounds the payload bytes written in one system call.
 const maxBatch = 32 << 10
 
-// conn is one WebSocket under a session. Its reader goroutine lives as
-// long as the connection; its writer goroutine only while frames are
-// pending, and then writes them all in one system call.
+// conn is one WebSocket under a session. It is read by the server's
+// poller (poll_linux.go) or by a reader goroutine that lives as long as
+// the connection (portable path); its writer runs on the poller, or on a
+// goroutine that lives only while frames are pending, and writes them all
+// in one system call.
 type conn struct {
 	srv    *Server
 	s      *Session // set before start
@@ -29,34 +32,27 @@ type conn struct {
 	ackHigh  atomic.Uint64 // highest ack written: the client's window starts there
 	hb       *time.Timer
 
-	// Reader goroutine only.
+	// The reader only (its goroutine, or the poller's feeds).
 	confirmToken bool
+	rd           pollRead // the poller path's reading state
 
 	mu          sync.Mutex
 	hold        bool        // hooks are running; their goroutine writes afterwards
-	holdT       *time.Timer // ends a hold that lasts too long
 	ready       bool        // the Welcome is queued: writing may start
 	ctrl        []byte      // framed control frames waiting to be written
 	target      uint64      // highest server→client seq known to exist
 	written     uint64      // highest server→client seq written (set before the write)
-	ackWant     uint64      // client→server seq to acknowledge
-	ackSent     uint64
-	ackUrgent   bool        // write the ack even if nothing else is going out
-	ackT        *time.Timer // makes a delayed ack urgent
-	ackArmed    bool
+	ack         link.Acks   // client→server acknowledgements (internal/link)
+	ackT        *time.Timer // runs when ack asks for it (link.Arm)
 	pingDue     bool
 	writing     bool
 	dead        bool
 	closeReq    bool
 	closeCode   wire.CloseCode
 	closeReason string
-	draining    bool
-	clientGone  bool // the client answered our GoAway: it sends nothing more
-	quiet       bool // fenced, and everything taken before the fence processed
+	probe       link.Probe // the drain's GoAway and the Ping after it
+	quiet       bool       // fenced, and everything taken before the fence processed
 	finalSent   bool
-	pings       int         // Pings written
-	pongs       int         // Pongs received
-	probeAt     int         // draining: pings once the one after the GoAway is written
 	fenceT      *time.Timer // fences a client slow to answer the GoAway
 
 	// Draining (shutdown.go): once fenced, the client's messages are
@@ -70,13 +66,19 @@ func newConn(srv *Server, wc *ws.Conn) *conn {
 	return &conn{srv: srv, ws: wc}
 }
 
-// start runs the connection: reader, heartbeat, and the first write.
+// start runs the connection: reader, heartbeat, and the first write. A
+// connection adopted by the server's poller (poll.go) is read by it and
+// holds no goroutine while idle; others get a reader goroutine.
 func (c *conn) start() {
 	c.lastRecv.Store(time.Now().UnixNano())
 	c.mu.Lock()
 	c.hb = time.AfterFunc(c.srv.o.HeartbeatInterval, c.heartbeat)
 	c.kick()
 	c.mu.Unlock()
+	if c.rd.polled {
+		c.poll()
+		return
+	}
 	c.srv.spawn(c.readLoop)
 }
 
@@ -95,14 +97,23 @@ func (c *conn) kick() {
 }
 
 // ackDelay is how long an ack waits for a message to ride on: one write
-// for reply and ack in a conversation, not two.
+// for reply and ack in a conversation, not two. It is short because the
+// client's outbox holds what we have not acknowledged.
 const ackDelay = 10 * time.Millisecond
 
-// ackDue makes a delayed ack urgent.
+// ackPolicy is when the server's acks go out on their own.
+func (c *conn) ackPolicy() link.AckPolicy {
+	d := ackDelay
+	if c.srv.o.testAckDelay > 0 {
+		d = c.srv.o.testAckDelay
+	}
+	return link.AckPolicy{Delay: d, Window: c.window, Bytes: link.AckBytes}
+}
+
+// ackDue runs when the timer asked for by the ack state fires.
 func (c *conn) ackDue() {
 	c.mu.Lock()
-	if c.ackArmed {
-		c.ackUrgent = true
+	if c.ack.Due() {
 		c.kick()
 	}
 	c.mu.Unlock()
@@ -127,15 +138,14 @@ func (c *conn) flush() {
 func (c *conn) runHooks() {
 	c.mu.Lock()
 	c.hold = true
-	if c.holdT == nil {
-		c.holdT = time.AfterFunc(maxHold, c.flush)
-	} else {
-		c.holdT.Reset(maxHold)
-	}
 	c.mu.Unlock()
+	// The timer is this call's own: the session's drain ends (s.running
+	// false) before this call takes c.mu again, so a second runHooks may
+	// already be under way on the same conn.
+	t := time.AfterFunc(maxHold, c.flush)
 	c.s.drain()
+	t.Stop() // an idle session keeps no timer but its heartbeat
 	c.mu.Lock()
-	c.holdT.Stop()
 	c.hold = false
 	if c.writing || c.dead {
 		c.mu.Unlock()
@@ -146,21 +156,40 @@ func (c *conn) runHooks() {
 	c.writeLoop()
 }
 
+// welcomeReady lets the writer send the queued Welcome and what follows.
+func (c *conn) welcomeReady() {
+	c.mu.Lock()
+	c.ready = true
+	c.kick()
+	c.mu.Unlock()
+}
+
+// kickData tells the writer that messages up to seq exist. On a polled
+// connection with a store of this process, the writer runs on the poller
+// (poll_linux.go), where nothing it does blocks: no goroutine is started
+// per delivery.
 func (c *conn) kickData(seq uint64) {
 	c.mu.Lock()
 	if seq > c.target {
 		c.target = seq
 	}
+	if c.rd.polled && c.srv.pl.inline && !c.writing && !c.dead && !c.hold {
+		c.writing = true
+		c.mu.Unlock()
+		c.wakeWriter()
+		return
+	}
 	c.kick()
 	c.mu.Unlock()
 }
 
-// afterBatch acknowledges what the session's hooks processed.
-func (c *conn) afterBatch() {
+// afterBatch acknowledges what the session's hooks processed, n payload
+// bytes of messages.
+func (c *conn) afterBatch(n int) {
 	s := c.s
 	if c.srv.cluster != nil && !s.persistIn() {
 		// Not durable yet: no ack. Try again shortly.
-		time.AfterFunc(time.Second, c.afterBatch)
+		time.AfterFunc(time.Second, func() { c.afterBatch(n) })
 		return
 	}
 	s.mu.Lock()
@@ -170,107 +199,118 @@ func (c *conn) afterBatch() {
 	}
 	s.mu.Unlock()
 	c.mu.Lock()
-	if p > c.ackWant {
-		c.ackWant = p
-	}
-	if c.ackWant > c.ackSent {
-		// Acks ride on the next write; alone they wait up to ackDelay, or
-		// go at once when half the client's window is unacknowledged.
-		if c.ackWant-c.ackSent >= max(1, c.window/2) {
-			c.ackUrgent = true
-			c.kick()
-		} else if !c.ackArmed {
-			c.ackArmed = true
-			if c.ackT == nil {
-				c.ackT = time.AfterFunc(ackDelay, c.ackDue)
-			} else {
-				c.ackT.Reset(ackDelay)
-			}
+	pol := c.ackPolicy()
+	switch c.ack.Processed(pol, p, n) {
+	case link.Write:
+		c.kick()
+	case link.Arm:
+		if c.ackT == nil {
+			c.ackT = time.AfterFunc(pol.Delay, c.ackDue)
+		} else {
+			c.ackT.Reset(pol.Delay)
 		}
 	}
-	draining := c.draining
+	draining := c.probe.Draining()
 	c.mu.Unlock()
 	if draining {
 		c.checkDrain()
 	}
 }
 
+// writePlan is what one write carries, decided under c.mu.
+type writePlan struct {
+	ctrl     []byte // framed control frames
+	ping     bool
+	ack      uint64 // the ack the write carries
+	needAck  bool   // in an Ack frame of its own (a Ping carries it anyway)
+	hasData  bool   // messages after from may be written
+	from     uint64
+	closeReq bool // close once written
+}
+
+// plan takes what the next write carries, or reports that there is
+// nothing to write; c.mu held.
+func (c *conn) plan() (writePlan, bool) {
+	if c.dead || (!c.ready && !c.closeReq) {
+		return writePlan{}, false
+	}
+	p := writePlan{
+		hasData:  c.ready && c.written < c.target && !c.closeReq && !c.finalSent,
+		ping:     c.pingDue,
+		closeReq: c.closeReq,
+	}
+	// A pending ack rides on anything written; a Ping carries it anyway.
+	p.ack, p.needAck = c.ack.Take(p.hasData || len(c.ctrl) > 0 || p.ping)
+	if len(c.ctrl) == 0 && !p.needAck && !p.ping && !p.hasData && !p.closeReq {
+		return writePlan{}, false
+	}
+	p.ctrl, c.ctrl = c.ctrl, nil
+	c.pingDue = false
+	if p.ping && !p.closeReq {
+		c.probe.PingWritten()
+	}
+	if p.ack > c.ackHigh.Load() {
+		c.ackHigh.Store(p.ack)
+	}
+	p.from = c.written
+	return p, true
+}
+
+// appendData appends, framed, the messages after from that the store
+// keeps (up to maxBatch bytes) and records them as written. msgs is
+// scratch space, returned for the next call.
+func (c *conn) appendData(ctx context.Context, b, hdr []byte, from uint64, msgs []Message) ([]byte, []Message) {
+	msgs, err := c.srv.store.Read(ctx, c.s.id, from, maxBatch, msgs[:0])
+	if errors.Is(err, ErrGap) {
+		msgs, err = c.skipAcked(ctx, from, msgs)
+	}
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		c.srv.log.Error("tether: cannot read replay buffer", "session", c.s.id, "err", err)
+	}
+	if len(msgs) == 0 {
+		c.mu.Lock()
+		c.target = c.written // nothing more is kept: stop looking
+		c.mu.Unlock()
+		return b, msgs
+	}
+	rooms := c.s.features&wire.FeatureRooms != 0
+	for i := range msgs {
+		b = appendMessage(b, hdr, &msgs[i], rooms)
+	}
+	last := msgs[len(msgs)-1].Seq
+	clear(msgs)
+	c.mu.Lock()
+	c.written = max(c.written, last)
+	c.target = max(c.target, last)
+	c.mu.Unlock()
+	return b, msgs
+}
+
+// writeLoop writes what is pending, everything in one system call per
+// round, until nothing is; the caller claimed the writer (c.writing).
 func (c *conn) writeLoop() {
 	var msgs []Message
-	ctx := c.srv.ctx
 	for {
 		c.mu.Lock()
-		if c.dead || (!c.ready && !c.closeReq) {
+		p, ok := c.plan()
+		if !ok {
 			c.writing = false
 			c.mu.Unlock()
 			return
 		}
-		hasData := c.ready && c.written < c.target && !c.closeReq && !c.finalSent
-		ping := c.pingDue
-		ack := max(c.ackWant, c.ackSent)
-		needAck := c.ackWant > c.ackSent && (c.ackUrgent || hasData || len(c.ctrl) > 0) || ping
-		ctrl := c.ctrl
-		closeReq := c.closeReq
-		if len(ctrl) == 0 && !needAck && !hasData && !closeReq {
-			c.writing = false
-			c.mu.Unlock()
-			return
-		}
-		c.ctrl = nil
-		c.pingDue = false
-		if ping && !closeReq {
-			c.pings++
-			if c.draining && c.probeAt == 0 {
-				// The Ping after the GoAway: its Pong shows the client
-				// read the GoAway (see fence).
-				c.probeAt = c.pings
-			}
-		}
-		if needAck {
-			c.ackUrgent, c.ackArmed = false, false
-			c.ackSent = ack
-			if ack > c.ackHigh.Load() {
-				c.ackHigh.Store(ack)
-			}
-		}
-		from := c.written
 		c.mu.Unlock()
 
 		bp := ws.GetBuffer()
-		b := append(*bp, ctrl...)
+		b := append(*bp, p.ctrl...)
 		var hdr [160]byte
 		switch {
-		case ping && !closeReq:
-			b = ws.AppendFrame(b, false, ws.OpBinary, wire.AppendSeqFrame(hdr[:0], wire.TypePing, ack), nil)
-		case needAck:
-			b = ws.AppendFrame(b, false, ws.OpBinary, wire.AppendSeqFrame(hdr[:0], wire.TypeAck, ack), nil)
+		case p.ping && !p.closeReq:
+			b = ws.AppendFrame(b, false, ws.OpBinary, wire.AppendSeqFrame(hdr[:0], wire.TypePing, p.ack), nil)
+		case p.needAck:
+			b = ws.AppendFrame(b, false, ws.OpBinary, wire.AppendSeqFrame(hdr[:0], wire.TypeAck, p.ack), nil)
 		}
-		if hasData {
-			var err error
-			msgs, err = c.srv.store.Read(ctx, c.s.id, from, maxBatch, msgs[:0])
-			if err != nil && !errors.Is(err, ErrNotFound) {
-				c.srv.log.Error("tether: cannot read replay buffer", "session", c.s.id, "err", err)
-			}
-			if len(msgs) > 0 {
-				rooms := c.s.features&wire.FeatureRooms != 0
-				for i := range msgs {
-					b = appendMessage(b, hdr[:0], &msgs[i], rooms)
-				}
-				last := msgs[len(msgs)-1].Seq
-				clear(msgs)
-				c.mu.Lock()
-				if last > c.written {
-					c.written = last
-				}
-				if last > c.target {
-					c.target = last
-				}
-				c.mu.Unlock()
-			} else {
-				c.mu.Lock()
-				c.target = c.written // nothing more is kept: stop looking
-				c.mu.Unlock()
-			}
+		if p.hasData {
+			b, msgs = c.appendData(c.srv.ctx, b, hdr[:0], p.from, msgs)
 		}
 		var err error
 		if len(b) > 0 {
@@ -282,16 +322,37 @@ func (c *conn) writeLoop() {
 			c.fail(CauseNetworkLost, fmt.Errorf("failed to write: %w", err))
 			return
 		}
-		if closeReq {
+		if p.closeReq {
 			c.mu.Lock()
 			code, reason := c.closeCode, c.closeReason
 			c.dead = true
 			c.writing = false
 			c.mu.Unlock()
-			c.ws.Shutdown(uint16(code), reason, 2*time.Second)
+			c.ws.Shutdown(uint16(code), reason, closeLinger)
 			return
 		}
 	}
+}
+
+// skipAcked reads the replay buffer after the client's acknowledgement
+// when the messages after from are gone because the client acknowledged
+// them: an ack that reached the server by the connection the client left
+// after the resume checked its counters (it can only acknowledge what it
+// received, so it has them). A gap below the acknowledgement would be the
+// store's fault and is returned as such.
+func (c *conn) skipAcked(ctx context.Context, from uint64, dst []Message) ([]Message, error) {
+	rec, err := c.srv.store.Load(ctx, c.s.id)
+	if err != nil {
+		return dst, err
+	}
+	if rec.Acked <= from {
+		return dst, fmt.Errorf("failed to read after %d (acknowledged %d): %w", from, rec.Acked, ErrGap)
+	}
+	c.srv.log.Debug("tether: the client acknowledged past the resume point; skipping", "session", c.s.id, "from", from, "acked", rec.Acked)
+	c.mu.Lock()
+	c.written = max(c.written, rec.Acked)
+	c.mu.Unlock()
+	return c.srv.store.Read(ctx, c.s.id, rec.Acked, maxBatch, dst)
 }
 
 // appendMessage appends a message of the session's stream, framed: a
@@ -377,9 +438,20 @@ func (c *conn) heartbeat() {
 	c.hb.Reset(next)
 }
 
+// readLoop reads the connection on its own goroutine: the portable path.
 func (c *conn) readLoop() {
 	err := c.ws.ReadMessage(c.onFrame)
+	if c.readEnded(err) {
+		// Read until the client answers our close frame or the linger ends.
+		c.ws.Discard()
+	}
+	c.finish(err)
+}
 
+// readEnded acts on the end of reading: err is why. It reports whether
+// the connection should go on reading, discarding, until the client
+// answers the close frame it is being sent or the linger ends.
+func (c *conn) readEnded(err error) (discard bool) {
 	c.mu.Lock()
 	initiated := c.closeReq
 	draining := c.finalSent
@@ -398,18 +470,22 @@ func (c *conn) readLoop() {
 		c.srv.log.Info("tether: client over its rate limit", "session", c.s.id, "user", c.s.user)
 		c.s.detach(c, cause, err)
 		c.closeWith(code, "tether: rate limit exceeded; resume after a backoff")
-		c.ws.Discard()
+		return true
 	case code != 0:
 		c.srv.log.Info("tether: closing session", "session", c.s.id, "user", c.s.user, "cause", cause.String(), "err", err)
 		c.s.end(cause, err, code, closeReason(err))
 		c.closeWith(code, closeReason(err))
-		// Read until the client answers our close frame or the linger ends.
-		c.ws.Discard()
+		return true
 	case cause == CauseClientClosed:
 		c.s.end(cause, err, 0, "")
 	default:
 		c.s.detach(c, cause, err)
 	}
+	return false
+}
+
+// finish releases the connection once reading is over.
+func (c *conn) finish(err error) {
 	var ce *ws.CloseError
 	if errors.As(err, &ce) {
 		_ = c.ws.EchoClose(ce)
@@ -477,10 +553,7 @@ func (c *conn) frame(op byte, p []byte) error {
 		return c.onAck(f.Seq)
 	case wire.TypePong:
 		c.mu.Lock()
-		c.pongs++
-		// Pongs answer Pings in order, one or more each: the probeAt-th
-		// answers the Ping after the GoAway or a later one.
-		probed := c.probeAt > 0 && c.pongs >= c.probeAt && !c.clientGone
+		probed := c.probe.Pong()
 		c.mu.Unlock()
 		if probed && !c.fenced.Load() {
 			c.srv.log.Debug("tether: draining client read the GoAway (it answered the Ping after it): not taking its messages any more", "session", c.s.id, "user", c.s.user)
@@ -489,7 +562,7 @@ func (c *conn) frame(op byte, p []byte) error {
 		return c.onAck(f.Seq)
 	case wire.TypeGoAway:
 		c.mu.Lock()
-		c.clientGone = true
+		c.probe.GoAway()
 		c.mu.Unlock()
 		c.fence()
 		return c.onAck(f.GoAway.LastSeq)
@@ -506,10 +579,10 @@ func (c *conn) frame(op byte, p []byte) error {
 func (c *conn) onAck(seq uint64) error {
 	c.mu.Lock()
 	w := c.written
-	draining := c.draining
+	draining := c.probe.Draining()
 	c.mu.Unlock()
-	if seq > w {
-		return violationf("ack %d beyond last sent %d", seq, w)
+	if err := link.CheckAck(seq, w); err != nil {
+		return violationf("%v", err)
 	}
 	c.s.ackedUpTo(seq)
 	if err := c.srv.store.Ack(c.srv.ctx, c.s.id, seq); err != nil {
@@ -534,11 +607,10 @@ func (c *conn) startDrain(retry time.Duration) {
 	answer := c.srv.answerWait
 	c.srv.mu.Unlock()
 	c.mu.Lock()
-	if c.dead || c.draining || c.closeReq {
+	if c.dead || c.closeReq || !c.probe.Start() {
 		c.mu.Unlock()
 		return
 	}
-	c.draining = true
 	var b [32]byte
 	c.queueFrame(wire.AppendGoAway(b[:0], &wire.GoAway{RetryAfter: uint64(retry / time.Millisecond), LastSeq: c.target}))
 	c.pingDue = true
@@ -551,7 +623,7 @@ func (c *conn) startDrain(retry time.Duration) {
 // unprocessed, never acknowledged. Only a draining connection is fenced.
 func (c *conn) fence() {
 	c.mu.Lock()
-	draining := c.draining
+	draining := c.probe.Draining()
 	if c.fenceT != nil {
 		c.fenceT.Stop()
 	}
@@ -571,7 +643,7 @@ func (c *conn) fence() {
 // store of its own the session ends there and then.
 func (c *conn) checkDrain() {
 	c.mu.Lock()
-	ok := c.draining && !c.finalSent && !c.dead
+	ok := c.probe.Draining() && !c.finalSent && !c.dead
 	c.mu.Unlock()
 	if !ok || !c.fenced.Load() || c.taking.Load() {
 		return
@@ -621,7 +693,8 @@ func (c *conn) checkDrain() {
 	c.finalSent = true
 	var b [32]byte
 	c.queueFrame(wire.AppendSeqFrame(b[:0], wire.TypeAck, processed))
-	c.ackSent = processed
+	c.ack.Processed(c.ackPolicy(), processed, 0)
+	c.ack.Take(true) // this frame carries it
 	c.ackHigh.Store(max(c.ackHigh.Load(), processed))
 	c.queueFrame(wire.AppendGoAway(b[:0], &wire.GoAway{Flags: wire.GoAwayFinal, LastSeq: out}))
 	c.closeReq = true

@@ -88,7 +88,7 @@ func ExampleServer_Broadcast() {
 		// A client that lost its session presents its place in each room;
 		// joining it again (as the first time) replays what it missed.
 		OnOpen: func(ctx context.Context, s *tether.Session, info tether.OpenInfo) {
-			_ = s.Join("news")
+			_ = s.Join(ctx, "news")
 		},
 		OnRoomRecovery: func(ctx context.Context, s *tether.Session, r tether.RoomRecovery) {
 			log.Printf("%s: %d recovered, %d lost (%s)", r.Room, r.Recovered, r.Lost, r.Reason)

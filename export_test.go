@@ -1,5 +1,7 @@
 package tether
 
+import "time"
+
 // Test switches that break a guarantee on purpose, so tests can prove
 // they would notice.
 
@@ -9,3 +11,10 @@ func BreakReplay(o *Options) { o.testNoReplay = true }
 // BreakDedupe makes resumes ask for unacknowledged messages again and
 // accept repeats.
 func BreakDedupe(o *Options) { o.testNoDedupe = true }
+
+// SetAckDelay replaces the server's ack delay (10 ms).
+func SetAckDelay(o *Options, d time.Duration) { o.testAckDelay = d }
+
+// PollerPath reports whether this build reads plain TCP connections with
+// the poller instead of a goroutine each.
+const PollerPath = pollerPath

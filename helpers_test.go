@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -309,6 +310,15 @@ func (r *clientRec) options(o *client.Options) *client.Options {
 		o.MaxDelay = 200 * time.Millisecond
 	}
 	return o
+}
+
+// messages returns a copy of the messages received so far: the client
+// may still be appending (the race detector sees no order through the
+// network between a read here and a later delivery).
+func (r *clientRec) messages() []tether.Message {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.msgs)
 }
 
 func (r *clientRec) waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {

@@ -58,7 +58,9 @@ func (s *Session) drain() {
 		batch := s.q
 		s.q, s.spare = s.spare[:0], nil
 		s.mu.Unlock()
+		n := 0
 		for i := range batch {
+			n += len(batch[i].msg.Data)
 			s.run(&batch[i])
 			batch[i] = event{}
 		}
@@ -69,7 +71,7 @@ func (s *Session) drain() {
 		c := s.conn
 		s.mu.Unlock()
 		if c != nil {
-			c.afterBatch()
+			c.afterBatch(n)
 		}
 	}
 }
@@ -99,6 +101,12 @@ func (s *Session) run(ev *event) {
 				o.OnOpen(ctx, s, ev.info.(OpenInfo))
 			}
 		})
+		s.mu.Lock()
+		c := s.conn
+		s.mu.Unlock()
+		if c != nil {
+			c.welcomeReady()
+		}
 	case evMessage:
 		s.mu.Lock()
 		skip := s.panicked
@@ -238,14 +246,19 @@ func (s *Session) bury(cause Cause) (unacked int, ok, retry bool) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(s.srv.ctx), s.srv.o.HandshakeTimeout)
 	defer cancel()
 	t := &Tombstone{ID: s.id, UserID: s.user, Reason: cause.lossReason(), Closed: time.Now()}
+	s.seal()
 	s.mu.Lock()
 	t.Token, t.PrevToken, t.In = s.token, s.prevToken, s.processed
 	lease := s.lease
+	extra := s.lostEnding // sealed: no Send adds to it any more
 	s.mu.Unlock()
 	var rooms []string
 	if rec, err := s.srv.store.Load(ctx, s.id); err == nil {
-		t.Out, t.Acked = rec.Out, rec.Acked
-		unacked = int(rec.Out - rec.Acked)
+		// Sends the full buffer refused while the session ended are
+		// numbered here, after the last kept: the client counts them
+		// among what it lost, as it would had they been kept.
+		t.Out, t.Acked = rec.Out+extra, rec.Acked
+		unacked = int(t.Out - rec.Acked)
 		rooms = rec.Rooms
 		if s.features&wire.FeatureRooms != 0 && rec.Out > rec.Acked {
 			t.InRooms = s.srv.inRooms(ctx, s.id, rec.Acked, rec.Out)
@@ -266,6 +279,9 @@ func (s *Session) bury(cause Cause) (unacked int, ok, retry bool) {
 				// server could resume it: try again before telling anyone
 				// it is over.
 				s.srv.log.Warn("tether: cannot close session in store; retrying", "session", s.id, "err", err)
+				s.mu.Lock()
+				s.sealed = false
+				s.mu.Unlock()
 				return unacked, false, true
 			}
 		}
@@ -291,6 +307,24 @@ func (s *Session) bury(cause Cause) (unacked int, ok, retry bool) {
 	}
 	s.mu.Unlock()
 	return unacked, ok, false
+}
+
+// seal stops Sends from appending to the ending session and waits for
+// those already appending, so that the tombstone's counts include every
+// message a Send numbered.
+func (s *Session) seal() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sealed = true
+	for s.appending > 0 {
+		if s.appendsDone == nil {
+			s.appendsDone = make(chan struct{})
+		}
+		ch := s.appendsDone
+		s.mu.Unlock()
+		<-ch
+		s.mu.Lock()
+	}
 }
 
 // end closes the session for good; it reports false if it already was.

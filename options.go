@@ -105,6 +105,10 @@ type Options struct {
 
 	// OnOpen runs when a new session starts. info.Previous is set when
 	// the client asked to resume a session that could not be resumed.
+	// The client is told it is connected (the Welcome) once OnOpen and
+	// the room recovery after it (Readmit) are done, so a room joined here
+	// has every message published after the client's Connected event; a
+	// slow OnOpen delays the connection by as much.
 	OnOpen func(ctx context.Context, s *Session, info OpenInfo)
 	// OnMessage runs for every client message, exactly once, in order.
 	// The client is acknowledged after it returns nil. Returning an error
@@ -141,6 +145,9 @@ type Options struct {
 	// testNoReplay makes resumes skip replay both ways, testNoDedupe
 	// makes them ask for unacknowledged messages again and accept repeats.
 	testNoReplay, testNoDedupe bool
+	// testAckDelay replaces the server's ack delay, so that a test sees
+	// which rule sent an ack.
+	testAckDelay time.Duration
 }
 
 // OpenInfo describes a new session.

@@ -130,7 +130,10 @@ func chaosRun(t *testing.T, seed uint64, k, n int, settle time.Duration, mutate 
 	time.Sleep(200 * time.Millisecond) // late duplicates would show up here
 	for i := range cs {
 		if cs[i].SessionID() != ids[i] {
-			report("client %d: session lost: %s", i, describe(recs[i].events))
+			recs[i].mu.Lock()
+			evs := describe(recs[i].events)
+			recs[i].mu.Unlock()
+			report("client %d: session lost: %s", i, evs)
 		}
 		recs[i].mu.Lock()
 		var got []string

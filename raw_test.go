@@ -15,15 +15,15 @@ import (
 
 // rawConn speaks the wire protocol by hand, to send what a good client never would.
 type rawConn struct {
-	t  *testing.T
+	t  testing.TB
 	ws *ws.Conn
 }
 
-func rawDial(t *testing.T, url string, header http.Header) (*rawConn, error) {
+func rawDial(t testing.TB, url string, header http.Header) (*rawConn, error) {
 	return rawDialProto(t, url, header, []string{wire.Subprotocol})
 }
 
-func rawDialProto(t *testing.T, url string, header http.Header, protocols []string) (*rawConn, error) {
+func rawDialProto(t testing.TB, url string, header http.Header, protocols []string) (*rawConn, error) {
 	t.Helper()
 	d := gobwas.Dialer{Protocols: protocols}
 	if header != nil {

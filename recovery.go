@@ -174,7 +174,10 @@ func (s *Session) openRooms(ctx context.Context, onOpen func()) {
 	s.mu.Unlock()
 	for _, room := range left {
 		if srv.o.Readmit != nil && !isUserStream(room) && srv.o.Readmit(ctx, s, room) {
-			if err := s.Join(room); err != nil {
+			jctx, cancel := srv.storeCtx()
+			err := s.Join(jctx, room)
+			cancel()
+			if err != nil {
 				srv.log.Warn("tether: cannot readmit to a room", "session", s.id, "user", s.user, "room", room, "err", err)
 			} else {
 				continue

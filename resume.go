@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/tether-ws/tether/internal/wire"
@@ -43,37 +42,15 @@ func (s *Session) resume(ctx context.Context, c *conn, user string, h *wire.Hell
 		s.mu.Unlock()
 		return wire.CloseTryAgain, ""
 	}
-	usedPrev := false
-	switch {
-	case tokenEqual(th, s.token):
-	case tokenEqual(th, s.prevToken):
-		usedPrev = true
-	default:
+	usedPrev, no := s.admit(c, user, h, rec, th)
+	if no != nil {
 		s.mu.Unlock()
-		s.srv.log.Warn("tether: resume with a bad token", "session", s.id, "remote", c.ws.NetConn().RemoteAddr().String())
-		return wire.CloseForbidden, "tether: bad resume token"
+		if no.warn != "" {
+			s.srv.log.Warn(no.warn, no.args...)
+		}
+		return no.code, no.reason
 	}
-	if user != s.user {
-		s.mu.Unlock()
-		s.srv.log.Warn("tether: resume by another user", "session", s.id, "owner", s.user, "user", user)
-		return wire.CloseForbidden, "tether: session belongs to another user"
-	}
-	if h.Attempt != 0 && h.Attempt <= s.attempt {
-		// An attempt the client abandoned, arriving late: it must not take
-		// the session from the newer one.
-		s.mu.Unlock()
-		return wire.CloseSuperseded, "tether: a newer connection attempt holds the session"
-	}
-	if h.Recv < rec.Acked || h.Recv > rec.Out || h.Last < s.in || h.Acked > s.in {
-		// One side lost state (a client restored an old snapshot, a store
-		// lost its last writes): this session cannot continue, but the
-		// client can start a new one and be told.
-		s.mu.Unlock()
-		s.srv.log.Warn("tether: resume with counters that disagree", "session", s.id,
-			"client_recv", h.Recv, "server_acked", rec.Acked, "server_out", rec.Out,
-			"client_last", h.Last, "client_acked", h.Acked, "server_in", s.in)
-		return closeDiverged, ""
-	}
+	s.srv.adoptSocket(c) // before the hooks share c
 	old := s.conn
 	req := &resumeReq{c: c, h: h, token: token, epoch: epoch}
 	if s.state == stateDisconnected {
@@ -130,6 +107,48 @@ type resumeReq struct {
 	offline time.Duration
 }
 
+// refusal is why a resume is refused: the close code and reason, and a
+// warning to log once the session's lock is released (a Logger is user
+// code).
+type refusal struct {
+	code   wire.CloseCode
+	reason string
+	warn   string
+	args   []any
+}
+
+// admit checks a resume attempt against the session (s.mu held): the
+// token (usedPrev: the one before the last rotation), the user, the
+// attempt's stamp and both sides' counters.
+func (s *Session) admit(c *conn, user string, h *wire.Hello, rec *Record, th TokenHash) (usedPrev bool, no *refusal) {
+	switch {
+	case tokenEqual(th, s.token):
+	case tokenEqual(th, s.prevToken):
+		usedPrev = true
+	default:
+		return false, &refusal{wire.CloseForbidden, "tether: bad resume token",
+			"tether: resume with a bad token", []any{"session", s.id, "remote", c.ws.NetConn().RemoteAddr().String()}}
+	}
+	if user != s.user {
+		return false, &refusal{wire.CloseForbidden, "tether: session belongs to another user",
+			"tether: resume by another user", []any{"session", s.id, "owner", s.user, "user", user}}
+	}
+	if h.Attempt != 0 && h.Attempt <= s.attempt {
+		// An attempt the client abandoned, arriving late: it must not take
+		// the session from the newer one.
+		return false, &refusal{code: wire.CloseSuperseded, reason: "tether: a newer connection attempt holds the session"}
+	}
+	if h.Recv < rec.Acked || h.Recv > rec.Out || h.Last < s.in || h.Acked > s.in {
+		// One side lost state (a client restored an old snapshot, a store
+		// lost its last writes): this session cannot continue, but the
+		// client can start a new one and be told.
+		return false, &refusal{code: closeDiverged, warn: "tether: resume with counters that disagree", args: []any{"session", s.id,
+			"client_recv", h.Recv, "server_acked", rec.Acked, "server_out", rec.Out,
+			"client_last", h.Last, "client_acked", h.Acked, "server_in", s.in}}
+	}
+	return usedPrev, nil
+}
+
 // welcome sends a resumed Welcome on the hook goroutine and returns what
 // OnResume should be told; ok is false if the connection was replaced or
 // the session ended meanwhile.
@@ -170,7 +189,7 @@ func (s *Session) welcome(req *resumeReq) (Resume, bool) {
 	c.mu.Lock()
 	c.written = from
 	c.target = max(c.target, rec.Out)
-	c.ackSent, c.ackWant = recv, recv
+	c.ack.Start(recv)
 	c.ackHigh.Store(recv)
 	c.ctrl = append(ws.AppendFrame(nil, false, ws.OpBinary, wire.AppendWelcome(nil, wl), nil), c.ctrl...)
 	c.ready = true
@@ -205,49 +224,3 @@ func (s *Session) tokenConfirmed() {
 	s.prevToken = TokenHash{}
 	s.mu.Unlock()
 }
-
-// receive accepts a client message on c for OnMessage.
-func (s *Session) receive(c *conn, seq uint64, typ MessageType, p []byte) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.conn != c {
-		return nil // replaced: the client will resend on its new connection
-	}
-	if seq == 0 {
-		return violationf("message seq 0; sequences start at 1")
-	}
-	if seq <= s.in && !s.srv.o.testNoDedupe {
-		return nil // already have it
-	}
-	if seq != s.in+1 && !s.srv.o.testNoReplay && !s.srv.o.testNoDedupe {
-		return violationf("message seq %d, expected %d", seq, s.in+1)
-	}
-	if acked := c.ackHigh.Load(); seq > acked+c.window {
-		return &policyError{fmt.Sprintf("%d unacknowledged messages, window is %d", seq-acked, c.window)}
-	}
-	if rate := s.srv.o.RateLimit; rate > 0 {
-		now := time.Now()
-		burst := float64(s.srv.o.RateBurst)
-		if s.refilled.IsZero() {
-			s.tokens = burst
-		} else {
-			s.tokens = min(burst, s.tokens+now.Sub(s.refilled).Seconds()*rate)
-		}
-		s.refilled = now
-		if s.tokens < 1 {
-			return errRateLimited
-		}
-		s.tokens--
-	}
-	s.in = seq
-	s.post(event{kind: evMessage, msg: Message{Type: typ, Data: p, Seq: seq}})
-	return nil
-}
-
-// errRateLimited drops the connection, not the session: the client
-// comes back after its backoff and resends what was not accepted.
-var errRateLimited = errors.New("tether: client sends faster than RateLimit")
-
-type policyError struct{ msg string }
-
-func (e *policyError) Error() string { return "policy violation: " + e.msg }

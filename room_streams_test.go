@@ -26,7 +26,7 @@ func roomServer(t *testing.T, rooms []string, mutate func(*tether.Options)) *tes
 		o.GraceWindow = time.Second
 		o.OnOpen = func(ctx context.Context, s *tether.Session, info tether.OpenInfo) {
 			for _, r := range rooms {
-				if err := s.Join(r); err != nil {
+				if err := s.Join(ctx, r); err != nil {
 					t.Errorf("join %s: %v", r, err)
 				}
 			}
@@ -78,6 +78,13 @@ func awayPastGrace(t *testing.T, ts *testServer, c *client.Client, during func()
 	})
 }
 
+// waitMembers waits until room has n members: rooms are joined as a
+// session opens, just after its client is connected.
+func waitMembers(t *testing.T, ts *testServer, room string, n int) {
+	t.Helper()
+	ts.hooks.waitFor(t, fmt.Sprintf("%d in %s", n, room), 5*time.Second, func() bool { return len(ts.srv.RoomMembers(bg, room)) == n })
+}
+
 func broadcast(t *testing.T, srv *tether.Server, room string, texts ...string) {
 	t.Helper()
 	for _, s := range texts {
@@ -124,6 +131,7 @@ func TestRoomRecoveredAfterSessionLost(t *testing.T) {
 	ra, rb := newClientRec(), newClientRec()
 	a := dial(t, ts.url(), ra, nil)
 	dial(t, ts.url(), rb, nil)
+	waitMembers(t, ts, "lobby", 2)
 	broadcast(t, ts.srv, "lobby", "g1")
 	ra.waitFor(t, "g1", 5*time.Second, ra.hasTexts("lobby", 1))
 	old := a.SessionID()
@@ -171,7 +179,7 @@ func TestRoomRecoveredAfterSessionLost(t *testing.T) {
 	if got := rb.texts("lobby"); !slices.Equal(got, []string{"g1", "g2", "g4"}) {
 		t.Fatalf("B's lobby messages = %q", got)
 	}
-	for _, m := range ra.msgs {
+	for _, m := range ra.messages() {
 		if m.Room == "lobby" && m.Offset == 0 {
 			t.Fatalf("a lobby message without an offset: %+v", m)
 		}
@@ -186,6 +194,7 @@ func TestRoomRecoveryTrimmed(t *testing.T) {
 	})
 	ra := newClientRec()
 	a := dial(t, ts.url(), ra, nil)
+	waitMembers(t, ts, "lobby", 1)
 	broadcast(t, ts.srv, "lobby", "p0")
 	ra.waitFor(t, "p0", 5*time.Second, ra.hasTexts("lobby", 1))
 	awayPastGrace(t, ts, a, nil)
@@ -213,6 +222,7 @@ func TestRoomRecoverySkipped(t *testing.T) {
 	ts := roomServer(t, []string{"lobby"}, func(o *tether.Options) { o.RoomRecoveryLimit = 4 })
 	ra := newClientRec()
 	a := dial(t, ts.url(), ra, nil)
+	waitMembers(t, ts, "lobby", 1)
 	broadcast(t, ts.srv, "lobby", "m0")
 	ra.waitFor(t, "m0", 5*time.Second, ra.hasTexts("lobby", 1))
 	awayPastGrace(t, ts, a, nil)
@@ -248,6 +258,7 @@ func TestRoomEpochChangedOnRestart(t *testing.T) {
 	ts := roomServer(t, []string{"lobby"}, nil)
 	ra := newClientRec()
 	a := dial(t, ts.url(), ra, nil)
+	waitMembers(t, ts, "lobby", 1)
 	broadcast(t, ts.srv, "lobby", "before")
 	ra.waitFor(t, "before", 5*time.Second, ra.hasTexts("lobby", 1))
 	ts.restartWith(false, func(srv *tether.Server) {
@@ -275,7 +286,7 @@ func TestRoomRecoverySeveralRooms(t *testing.T) {
 	})
 	ra := newClientRec()
 	a := dial(t, ts.url(), ra, nil)
-	ts.hooks.waitFor(t, "joins", 5*time.Second, func() bool { return len(ts.srv.RoomMembers("r3")) == 1 })
+	ts.hooks.waitFor(t, "joins", 5*time.Second, func() bool { return len(ts.srv.RoomMembers(bg, "r3")) == 1 })
 	awayPastGrace(t, ts, a, func() { broadcast(t, ts.srv, "r1", "a1") })
 	broadcast(t, ts.srv, "r1", "a2", "a3")
 	broadcast(t, ts.srv, "r2", "b1")
@@ -289,6 +300,9 @@ func TestRoomRecoverySeveralRooms(t *testing.T) {
 			t.Errorf("%s: %q, want %q", room, got, want)
 		}
 	}
+	// The hooks run after the replay is written: a client may hold every
+	// message before OnRoomRecovery has run for each room.
+	ts.hooks.waitFor(t, "the recoveries", 5*time.Second, func() bool { return len(ts.hooks.recov[a.SessionID()]) == 3 })
 	got := map[string]tether.RoomRecovery{}
 	for _, r := range ts.recoveries(a.SessionID()) {
 		got[r.Room] = r
@@ -313,20 +327,23 @@ func TestRoomReadmit(t *testing.T) {
 				o.OnOpen = func(ctx context.Context, s *tether.Session, info tether.OpenInfo) {
 					open(ctx, s, info)
 					if info.Previous == nil {
-						_ = s.Join("vip") // only the first time
+						_ = s.Join(ctx, "vip") // only the first time
 					}
 				}
 				o.Readmit = func(ctx context.Context, s *tether.Session, room string) bool { return readmit && room == "vip" }
 			})
 			ra := newClientRec()
 			a := dial(t, ts.url(), ra, nil)
-			ts.hooks.waitFor(t, "vip", 5*time.Second, func() bool { return len(ts.srv.RoomMembers("vip")) == 1 })
+			ts.hooks.waitFor(t, "vip", 5*time.Second, func() bool { return len(ts.srv.RoomMembers(bg, "vip")) == 1 })
 			awayPastGrace(t, ts, a, nil)
 			broadcast(t, ts.srv, "vip", "v1")
 			ts.proxy.Refuse(false)
 			if readmit {
 				ra.waitFor(t, "v1", 10*time.Second, ra.hasTexts("vip", 1))
-				if rec := ts.recoveries(a.SessionID()); len(rec) != 2 {
+				// The hook may run just after the client has the message.
+				id := a.SessionID()
+				ts.hooks.waitFor(t, "recoveries", 5*time.Second, func() bool { return len(ts.hooks.recov[id]) >= 2 })
+				if rec := ts.recoveries(id); len(rec) != 2 {
 					t.Fatalf("recoveries = %+v, want lobby and vip", rec)
 				}
 				return
@@ -361,7 +378,7 @@ func TestRoomConcurrentBroadcastOrder(t *testing.T) {
 		recs[i] = newClientRec()
 		dial(t, ts.url(), recs[i], nil)
 	}
-	ts.hooks.waitFor(t, "joins", 5*time.Second, func() bool { return len(ts.srv.RoomMembers("lobby")) == members })
+	ts.hooks.waitFor(t, "joins", 5*time.Second, func() bool { return len(ts.srv.RoomMembers(bg, "lobby")) == members })
 	var wg sync.WaitGroup
 	for w := range writers {
 		wg.Add(1)
@@ -421,10 +438,10 @@ func TestUserStream(t *testing.T) {
 	if got := ra.texts(""); !slices.Equal(got, []string{"u1", "u2"}) {
 		t.Fatalf("user stream = %q", got)
 	}
-	if rooms := ts.srv.Session(a.SessionID()).Rooms(); len(rooms) != 0 {
+	if rooms := ts.srv.Session(a.SessionID()).Rooms(bg); len(rooms) != 0 {
 		t.Fatalf("Rooms() shows the user's stream: %q", rooms)
 	}
-	if names := ts.srv.RoomNames(); len(names) != 0 {
+	if names := ts.srv.RoomNames(bg); len(names) != 0 {
 		t.Fatalf("RoomNames() shows the user's stream: %v", names)
 	}
 }
@@ -439,10 +456,13 @@ func TestRoomPresence(t *testing.T) {
 	as := func(u string) *client.Options { return &client.Options{Header: http.Header{"X-User": {u}}} }
 	ra := newClientRec()
 	dial(t, ts.url(), ra, as("alice"))
+	// Rooms are joined as a session opens, after its client is connected:
+	// alice must be in chat before bob comes, to see him come.
+	ts.hooks.waitFor(t, "alice in chat", 5*time.Second, func() bool { return len(ts.srv.RoomMembers(bg, "chat")) == 1 })
 	b1 := dial(t, ts.url(), newClientRec(), as("bob"))
 	ra.waitFor(t, "bob joins", 5*time.Second, hasEvent[client.Presence](ra))
 	b2 := dial(t, ts.url(), newClientRec(), as("bob"))
-	ts.hooks.waitFor(t, "3 in chat", 5*time.Second, func() bool { return len(ts.srv.RoomMembers("chat")) == 3 })
+	ts.hooks.waitFor(t, "3 in chat", 5*time.Second, func() bool { return len(ts.srv.RoomMembers(bg, "chat")) == 3 })
 	ps, err := ts.srv.Presence(bg, "chat")
 	if err != nil || len(ps) != 3 {
 		t.Fatalf("Presence = %+v, %v", ps, err)
@@ -513,7 +533,7 @@ func TestRoomHistoryAPI(t *testing.T) {
 
 	ra := newClientRec()
 	a := dial(t, ts.url(), ra, nil)
-	ts.hooks.waitFor(t, "join", 5*time.Second, func() bool { return len(ts.srv.RoomMembers("lobby")) == 1 })
+	ts.hooks.waitFor(t, "join", 5*time.Second, func() bool { return len(ts.srv.RoomMembers(bg, "lobby")) == 1 })
 	ch, err := a.History(bg, "lobby", 3, 0)
 	if err != nil || len(ch.Messages) != 2 || string(ch.Messages[0].Data) != "h3" || ch.Messages[1].Offset != 5 || ch.Messages[0].Room != "lobby" {
 		t.Fatalf("client History(lobby, since 3) = %+v, %v", ch, err)

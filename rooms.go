@@ -10,12 +10,6 @@ import (
 	"github.com/tether-ws/tether/internal/wire"
 )
 
-// Room errors.
-var (
-	ErrTooManyRooms = errors.New("tether: too many rooms for this session")
-	ErrRoomName     = errors.New("tether: room names are 1 to 128 bytes of UTF-8, without NUL")
-)
-
 func validRoom(room string) bool {
 	return room != "" && len(room) <= wire.MaxRoomLen && utf8.ValidString(room) && !strings.ContainsRune(room, 0)
 }
@@ -52,23 +46,18 @@ func (srv *Server) storeCtx() (context.Context, context.CancelFunc) {
 // no-op. Called for a new session whose client presented a position in
 // the room (it lost its previous session), Join replays what the client
 // missed from the room's history first (see Options.Readmit).
-func (s *Session) Join(room string) error {
-	ctx, cancel := s.srv.storeCtx()
-	defer cancel()
+func (s *Session) Join(ctx context.Context, room string) error {
 	return s.srv.Join(ctx, s.id, room)
 }
 
 // Leave removes the session from a room.
-func (s *Session) Leave(room string) error {
-	ctx, cancel := s.srv.storeCtx()
-	defer cancel()
+func (s *Session) Leave(ctx context.Context, room string) error {
 	return s.srv.Leave(ctx, s.id, room)
 }
 
-// Rooms returns the rooms the session is in.
-func (s *Session) Rooms() []string {
-	ctx, cancel := s.srv.storeCtx()
-	defer cancel()
+// Rooms returns the rooms the session is in (none if the store cannot
+// be read).
+func (s *Session) Rooms(ctx context.Context) []string {
 	rec, err := s.srv.store.Load(ctx, s.id)
 	if err != nil {
 		return nil
@@ -350,25 +339,19 @@ func (srv *Server) UserSessionIDs(ctx context.Context, userID string) ([]string,
 }
 
 // RoomMembers returns the sessions in a room held by this server.
-func (srv *Server) RoomMembers(room string) []*Session {
-	ctx, cancel := srv.storeCtx()
-	defer cancel()
+func (srv *Server) RoomMembers(ctx context.Context, room string) []*Session {
 	ids, _ := srv.store.RoomMembers(ctx, room)
 	return srv.local(ids)
 }
 
 // UserSessions returns the sessions of a user held by this server.
-func (srv *Server) UserSessions(userID string) []*Session {
-	ctx, cancel := srv.storeCtx()
-	defer cancel()
+func (srv *Server) UserSessions(ctx context.Context, userID string) []*Session {
 	ids, _ := srv.store.UserSessions(ctx, userID)
 	return srv.local(ids)
 }
 
 // RoomNames returns every room with at least one member, with its size.
-func (srv *Server) RoomNames() map[string]int {
-	ctx, cancel := srv.storeCtx()
-	defer cancel()
+func (srv *Server) RoomNames(ctx context.Context) map[string]int {
 	m, _ := srv.store.RoomSizes(ctx)
 	for r := range m {
 		if isUserStream(r) {

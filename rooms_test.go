@@ -48,7 +48,7 @@ func TestRoomsBroadcast(t *testing.T) {
 		o.Store = rs
 		o.MaxRoomsPerSession = 2
 		o.OnOpen = func(ctx context.Context, s *tether.Session, info tether.OpenInfo) {
-			if err := s.Join("lobby"); err != nil {
+			if err := s.Join(ctx, "lobby"); err != nil {
 				t.Errorf("join: %v", err)
 			}
 		}
@@ -64,7 +64,7 @@ func TestRoomsBroadcast(t *testing.T) {
 		id := c.SessionID()
 		ts.hooks.waitFor(t, "open", 5*time.Second, func() bool { return len(ts.hooks.events[id]) > 0 })
 	}
-	ts.hooks.waitFor(t, "joins", 5*time.Second, func() bool { return len(ts.srv.RoomMembers("lobby")) == n })
+	ts.hooks.waitFor(t, "joins", 5*time.Second, func() bool { return len(ts.srv.RoomMembers(bg, "lobby")) == n })
 	// One member is away while the room talks; it gets everything on resume.
 	ts.proxy.Refuse(true)
 	away := cs[0]
@@ -81,7 +81,7 @@ func TestRoomsBroadcast(t *testing.T) {
 	ts.proxy.Refuse(false)
 	for i, r := range recs {
 		r.waitFor(t, "10 broadcasts", 10*time.Second, func() bool { return len(r.msgs) == 10 })
-		for j, m := range r.msgs {
+		for j, m := range r.messages() {
 			if string(m.Data) != fmt.Sprintf("b%d", j+1) {
 				t.Fatalf("client %d message %d = %q", i, j, m.Data)
 			}
@@ -90,7 +90,7 @@ func TestRoomsBroadcast(t *testing.T) {
 	if got := away.SessionID(); got != awayID {
 		t.Fatal("away client lost its session")
 	}
-	if rooms := ts.srv.Session(awayID).Rooms(); len(rooms) != 1 || rooms[0] != "lobby" {
+	if rooms := ts.srv.Session(awayID).Rooms(bg); len(rooms) != 1 || rooms[0] != "lobby" {
 		t.Fatalf("rooms after resume = %v", rooms)
 	}
 	rs.mu.Lock()
@@ -105,16 +105,16 @@ func TestRoomsBroadcast(t *testing.T) {
 		t.Fatalf("%d of 10 broadcasts shared one payload among %d members", shared, n)
 	}
 	s := ts.srv.Session(cs[1].SessionID())
-	if err := s.Join("b"); err != nil {
+	if err := s.Join(bg, "b"); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Join("c"); !errors.Is(err, tether.ErrTooManyRooms) {
+	if err := s.Join(bg, "c"); !errors.Is(err, tether.ErrTooManyRooms) {
 		t.Fatalf("third room: %v", err)
 	}
-	if err := s.Join(""); !errors.Is(err, tether.ErrRoomName) {
+	if err := s.Join(bg, ""); !errors.Is(err, tether.ErrRoomName) {
 		t.Fatalf("empty room: %v", err)
 	}
-	s.Leave("lobby")
+	s.Leave(bg, "lobby")
 	if got, _ := ts.srv.Broadcast(bg, "lobby", tether.Text, []byte("x")); got.Members != n-1 {
 		t.Fatalf("after leave, broadcast reached %d", got.Members)
 	}
@@ -123,10 +123,10 @@ func TestRoomsBroadcast(t *testing.T) {
 		t.Fatal(err)
 	}
 	ts.hooks.waitFor(t, "close", 5*time.Second, func() bool { _, ok := ts.hooks.closes[cs[2].SessionID()]; return ok })
-	if got := len(ts.srv.RoomMembers("lobby")); got != n-2 {
+	if got := len(ts.srv.RoomMembers(bg, "lobby")); got != n-2 {
 		t.Fatalf("lobby has %d members", got)
 	}
-	if names := ts.srv.RoomNames(); names["lobby"] != n-2 || names["b"] != 1 {
+	if names := ts.srv.RoomNames(bg); names["lobby"] != n-2 || names["b"] != 1 {
 		t.Fatalf("rooms = %v", names)
 	}
 }
@@ -152,7 +152,7 @@ func TestUsers(t *testing.T) {
 		r.waitFor(t, "user message", 5*time.Second, func() bool { return len(r.msgs) == 1 })
 	}
 	time.Sleep(100 * time.Millisecond)
-	if len(rc.msgs) != 0 {
+	if len(rc.messages()) != 0 {
 		t.Fatal("bob got ann's message")
 	}
 }

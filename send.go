@@ -43,7 +43,7 @@ func (srv *Server) SendToUser(ctx context.Context, userID string, typ MessageTyp
 // Session.Close.
 func (srv *Server) Kick(ctx context.Context, sessionID, reason string) error {
 	if s := srv.Session(sessionID); s != nil {
-		return s.Close(reason)
+		return s.Close(ctx, reason)
 	}
 	return srv.remoteKick(ctx, sessionID, reason)
 }
@@ -87,7 +87,7 @@ func (srv *Server) Info(ctx context.Context, sessionID string) (SessionInfo, err
 			return SessionInfo{}, ErrSessionClosed
 		}
 		return SessionInfo{ID: s.id, UserID: s.user, State: st, Since: since, Created: s.created,
-			Pending: s.Pending(), Rooms: s.Rooms(), Meta: s.Meta(), Node: srv.nodeName()}, nil
+			Pending: s.Pending(), Rooms: s.Rooms(ctx), Meta: s.Meta(), Node: srv.nodeName()}, nil
 	}
 	rec, err := srv.store.Load(ctx, sessionID)
 	if errors.Is(err, ErrNotFound) {

@@ -1,12 +1,3 @@
-// Package tether is a WebSocket server for which a dropped connection is a
-// non-event. A Session outlives its connections: every message in either
-// direction is numbered and acknowledged, and a client that reconnects
-// within the grace window resumes its session with the missed messages
-// replayed exactly once, in order. When that is impossible both sides are
-// told how much was lost and why.
-//
-// Server is an http.Handler; mount it on any router. The Go client is in
-// package client, the protocol in docs/PROTOCOL.md.
 package tether
 
 import (
@@ -32,15 +23,6 @@ import (
 	"github.com/tether-ws/tether/internal/ws"
 )
 
-// Errors returned by Server and Session methods.
-var (
-	ErrServerClosed  = errors.New("tether: server closed")
-	ErrSessionClosed = errors.New("tether: session closed")
-	ErrTooBig        = errors.New("tether: message too big")
-	ErrInvalidUTF8   = errors.New("tether: text message is not valid UTF-8")
-	ErrForbidden     = errors.New("tether: forbidden")
-)
-
 // Server accepts Tether clients and keeps their sessions.
 type Server struct {
 	o     Options
@@ -59,6 +41,7 @@ type Server struct {
 	active   tracker       // goroutines Shutdown waits for
 	done     chan struct{} // closed when Shutdown starts
 	cluster  Cluster       // the store, when it is shared; nil otherwise
+	pl       poller        // reads connections without a goroutine each (poll.go)
 	cl       clusterState
 
 	// answerWait is how long a draining connection's client has to
@@ -186,8 +169,19 @@ func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	dl, _ := ctx.Deadline()
 	_ = nc.SetReadDeadline(dl)
+	hello := srv.readHello(wc, r)
+	if hello == nil {
+		return
+	}
+	_ = nc.SetReadDeadline(time.Time{})
+	srv.accept(ctx, wc, r, user, hello)
+}
+
+// readHello reads the client's Hello; on anything else it closes the
+// connection, with the reason when there is one, and returns nil.
+func (srv *Server) readHello(wc *ws.Conn, r *http.Request) *wire.Hello {
 	var hello *wire.Hello
-	err = wc.ReadMessage(func(op byte, p []byte) error {
+	err := wc.ReadMessage(func(op byte, p []byte) error {
 		if op != ws.OpBinary {
 			return violationf("text WebSocket frame; Tether frames are binary")
 		}
@@ -215,10 +209,9 @@ func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		default:
 			srv.refuse(wc, wire.CloseProtocolViolation, "tether: no hello within the handshake timeout")
 		}
-		return
+		return nil
 	}
-	_ = nc.SetReadDeadline(time.Time{})
-	srv.accept(ctx, wc, r, user, hello)
+	return hello
 }
 
 var errStop = errors.New("stop")
@@ -433,8 +426,10 @@ func (srv *Server) open(ctx context.Context, c *conn, r *http.Request, user stri
 	}
 	srv.fillLimits(wl)
 	c.s = s
+	// The Welcome goes out once OnOpen returned (lifecycle.go): a room
+	// joined there then has every message published after the client
+	// was told it is connected.
 	c.queueFrame(wire.AppendWelcome(nil, wl))
-	c.ready = true
 
 	srv.mu.Lock()
 	if srv.draining {
@@ -447,6 +442,7 @@ func (srv *Server) open(ctx context.Context, c *conn, r *http.Request, user stri
 	srv.conns[c] = struct{}{}
 	srv.mu.Unlock()
 
+	srv.adoptSocket(c) // before the hooks share c
 	s.mu.Lock()
 	s.conn = c
 	s.state = stateConnected

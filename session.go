@@ -53,34 +53,37 @@ type Session struct {
 	user    string
 	created time.Time
 
-	mu        sync.Mutex
-	state     SessionState
-	conn      *conn
-	meta      map[string]string
-	token     TokenHash
-	prevToken TokenHash
-	in        uint64 // last client→server seq accepted for OnMessage
-	processed uint64 // last client→server seq whose OnMessage returned
-	detached  time.Time
-	expiry    *time.Timer
-	expGen    uint64
-	cause     Cause
-	panicked  bool
-	buried    bool
-	buryWait  chan struct{} // made by whoever waits for the tombstone
-	final     bool          // draining: no more Sends, the last seq is being announced
-	appending int           // Sends between their check and their store append
-	lease     uint64        // fencing token of our ownership
-	attempt   uint64        // stamp of the client's last accepted connection attempt
-	savedIn   uint64        // last processed seq the store has
-	moved     bool          // another server holds the session now, or it is being handed over
-	out       uint64        // last seq this server assigned to a message for the client
-	acked     uint64        // last seq the client acknowledged
-	ackWait   chan struct{} // made by WaitPending, closed by the next ack
-	tokens    float64       // rate limit bucket
-	refilled  time.Time     // when tokens was last topped up
-	features  uint64        // wire features of the session's client; set before the session is shared
-	rejoin    *rejoinState  // a new session's room positions, until OnOpen and Readmit are done with them
+	mu          sync.Mutex
+	state       SessionState
+	conn        *conn
+	meta        map[string]string
+	token       TokenHash
+	prevToken   TokenHash
+	in          uint64 // last client→server seq accepted for OnMessage
+	processed   uint64 // last client→server seq whose OnMessage returned
+	detached    time.Time
+	expiry      *time.Timer
+	expGen      uint64
+	cause       Cause
+	panicked    bool
+	buried      bool
+	buryWait    chan struct{} // made by whoever waits for the tombstone
+	final       bool          // draining: no more Sends, the last seq is being announced
+	appending   int           // Sends between their check and their store append
+	sealed      bool          // the tombstone is being written: no more appends
+	appendsDone chan struct{} // made by seal while Sends are appending, closed by the last
+	lease       uint64        // fencing token of our ownership
+	attempt     uint64        // stamp of the client's last accepted connection attempt
+	savedIn     uint64        // last processed seq the store has
+	moved       bool          // another server holds the session now, or it is being handed over
+	out         uint64        // last seq this server assigned to a message for the client
+	acked       uint64        // last seq the client acknowledged
+	ackWait     chan struct{} // made by WaitPending, closed by the next ack
+	tokens      float64       // rate limit bucket
+	refilled    time.Time     // when tokens was last topped up
+	features    uint64        // wire features of the session's client; set before the session is shared
+	rejoin      *rejoinState  // a new session's room positions, until OnOpen and Readmit are done with them
+	lostEnding  uint64        // Sends an ending session could not number (replay buffer full): counted in its tombstone
 
 	q, spare []event // hook queue, drained by one goroutine at a time
 	running  bool
@@ -127,7 +130,10 @@ func (s *Session) SetMeta(key, value string) {
 // Send queues a message for the client. It does not wait for the
 // network: the message is numbered and kept until the client acknowledges
 // it, and replayed if the client resumes. p is copied. Send fails with
-// ErrSessionClosed once the session is over, ErrTooBig above
+// ErrSessionClosed once the session is over: a message sent while it is
+// ending (before OnClose), e.g. a hook's reply to a message when the grace
+// window runs out, is still numbered, so that the count of what the client
+// lost, which it is told if it comes back, includes it. It fails with ErrTooBig above
 // MaxMessageSize and ErrInvalidUTF8 for a bad Text payload. If the replay
 // buffer is full the session ends with CauseOverflow and Send returns
 // ErrOverflow; the client is told what it lost when it comes back.
@@ -156,7 +162,10 @@ type delivery struct {
 // queue appends d to the session's replay buffer and wakes its writer.
 func (s *Session) queue(ctx context.Context, d *delivery) error {
 	s.mu.Lock()
-	if s.state == stateClosed {
+	// An ending session (closed, tombstone not written yet) still numbers
+	// the message: it is then counted among those its client lost.
+	ending := s.state == stateClosed
+	if s.sealed || (ending && s.moved) {
 		s.mu.Unlock()
 		return ErrSessionClosed
 	}
@@ -173,16 +182,30 @@ func (s *Session) queue(ctx context.Context, d *delivery) error {
 	seq, err := s.srv.appendTo(ctx, s.id, d)
 	s.mu.Lock()
 	s.appending--
+	if s.appending == 0 && s.appendsDone != nil {
+		close(s.appendsDone)
+		s.appendsDone = nil
+	}
 	final := s.final && s.appending == 0
 	c := s.conn
 	if err == nil && seq > s.out {
 		s.out = seq
+	}
+	if ending && errors.Is(err, ErrOverflow) && len(d.batch) == 0 && d.m.Offset == 0 {
+		// Not numbered, so not in the client's count of what it lost
+		// unless bury adds it (a room's message stays in the room's
+		// history, which the client recovers from).
+		s.lostEnding++
 	}
 	s.mu.Unlock()
 	if final && c != nil {
 		defer c.checkDrain()
 	}
 	switch {
+	case ending:
+		// Numbered (err nil), or the buffer was full (lostEnding): counted
+		// among the client's losses.
+		return ErrSessionClosed
 	case err == nil:
 	case errors.Is(err, ErrOverflow), errors.Is(err, errRoomLost):
 		s.srv.log.Warn("tether: replay buffer overflow", "session", s.id, "user", s.user, "err", err)
@@ -210,6 +233,19 @@ func (s *Session) Pending() int {
 		return 0
 	}
 	return int(s.out - s.acked)
+}
+
+// InFlight returns how many client messages the session has received
+// and not yet processed (their OnMessage has not returned): the client
+// holds them unacknowledged, and sends them again after a resume. It
+// counts this server's session only.
+func (s *Session) InFlight() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.in <= s.processed {
+		return 0
+	}
+	return int(s.in - s.processed)
 }
 
 // WaitPending waits until at most n messages are unacknowledged, so a
@@ -259,13 +295,11 @@ func (s *Session) ackedUpTo(seq uint64) {
 
 // Close ends the session: the client gets close code 4410 with reason and
 // does not reconnect; OnClose runs with CauseKicked.
-func (s *Session) Close(reason string) error {
+func (s *Session) Close(ctx context.Context, reason string) error {
 	s.mu.Lock()
 	moved := s.moved && s.state != stateClosed
 	s.mu.Unlock()
 	if moved {
-		ctx, cancel := s.srv.storeCtx()
-		defer cancel()
 		return s.srv.remoteKick(ctx, s.id, reason)
 	}
 	if !s.end(CauseKicked, nil, wire.CloseKicked, reason) {

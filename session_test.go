@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -88,7 +89,7 @@ func TestResumeBothWays(t *testing.T) {
 	ts.proxy.Refuse(false)
 	r.waitFor(t, "20 messages", 10*time.Second, func() bool { return len(r.msgs) == 20 })
 	ts.hooks.waitFor(t, "20 messages", 10*time.Second, func() bool { return len(ts.hooks.msgs[id]) == 20 })
-	for i, m := range r.msgs {
+	for i, m := range r.messages() {
 		if string(m.Data) != fmt.Sprintf("s%d", i+1) || m.Seq != uint64(i+1) || m.Type != tether.Text {
 			t.Fatalf("client message %d = %q seq %d", i, m.Data, m.Seq)
 		}
@@ -157,6 +158,106 @@ func TestGraceWindowExpiry(t *testing.T) {
 	prev := ts.hooks.opens[nid].Previous
 	if prev == nil || prev.SessionID != id || prev.Reason != tether.ReasonExpired || prev.ToClient != 4 || prev.Carried != 4 {
 		t.Fatalf("server's view of the loss = %+v", prev)
+	}
+}
+
+// replyAsGraceRunsOut runs a hook that is still handling "slow" when the
+// grace window runs out: the client is cut off, away runs once the
+// session is disconnected, the session expires, and then the hook sends
+// its reply into the ending session, which must fail with
+// ErrSessionClosed. It returns once the close hook ran, with the client
+// still cut off.
+func replyAsGraceRunsOut(t *testing.T, maxReplay int, away func(s *tether.Session)) (*testServer, *clientRec, *tether.Session) {
+	t.Helper()
+	started, release := make(chan struct{}), make(chan struct{})
+	replied := make(chan error, 1)
+	ts := startServer(t, func(o *tether.Options) {
+		o.GraceWindow = 300 * time.Millisecond
+		o.MaxReplayMessages = maxReplay
+		o.OnMessage = func(ctx context.Context, s *tether.Session, m tether.Message) error {
+			if string(m.Data) == "slow" {
+				close(started)
+				<-release
+				replied <- s.Send(ctx, tether.Text, []byte("reply"))
+			}
+			return nil
+		}
+	})
+	var once sync.Once
+	releaseHook := func() { once.Do(func() { close(release) }) }
+	t.Cleanup(releaseHook) // a failure below must not leave the hook blocked
+	r := newClientRec()
+	c := dial(t, ts.url(), r, nil)
+	id := c.SessionID()
+	s := ts.srv.Session(id)
+	if err := c.Send(bg, tether.Text, []byte("slow")); err != nil {
+		t.Fatal(err)
+	}
+	<-started
+	ts.proxy.Refuse(true)
+	ts.proxy.CutAll()
+	// The hooks wait behind the slow one: watch the state instead.
+	waitState := func(want tether.SessionState) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for st, _ := s.State(); st != want; st, _ = s.State() {
+			if time.Now().After(deadline) {
+				t.Fatalf("state %v, want %v", st, want)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	waitState(tether.StateDisconnected)
+	away(s)
+	waitState(tether.StateClosed)
+	releaseHook()
+	if err := <-replied; !errors.Is(err, tether.ErrSessionClosed) {
+		t.Fatalf("reply into the ending session = %v, want ErrSessionClosed", err)
+	}
+	ts.hooks.waitFor(t, "expiry", 5*time.Second, func() bool { _, ok := ts.hooks.closes[id]; return ok })
+	return ts, r, s
+}
+
+// TestReplyAsGraceRunsOutIsCounted: a hook still handling a message when
+// the grace window runs out sends its reply into the ending session; the
+// reply cannot reach the client, which must be told it lost it (the
+// standalone server's webhook replies, seen lost uncounted in the soak).
+func TestReplyAsGraceRunsOutIsCounted(t *testing.T) {
+	ts, r, s := replyAsGraceRunsOut(t, 0, func(*tether.Session) {})
+	if cl := ts.hooks.closes[s.ID()]; cl.Cause != tether.CauseExpired || cl.Unacked != 1 {
+		t.Fatalf("closure = %+v, want expired with the reply unacknowledged", cl)
+	}
+	ts.proxy.Refuse(false)
+	r.waitFor(t, "session lost", 5*time.Second, hasEvent[client.SessionLost](r))
+	lost := eventsOf[client.SessionLost](r)[0]
+	if lost.ToClient != 1 || lost.Carried != 0 || lost.FromClient != 0 {
+		t.Fatalf("session lost = %+v, want the reply counted (ToClient 1) and the message processed", lost)
+	}
+	if err := s.Send(bg, tether.Text, []byte("later")); !errors.Is(err, tether.ErrSessionClosed) {
+		t.Fatalf("send after the close = %v", err)
+	}
+}
+
+// TestReplyIntoFullBufferAsGraceRunsOutIsCounted: as above, but the
+// replay buffer is full when the reply comes, so it cannot be kept; it is
+// still counted among what the client lost, and in the close hook's
+// Unacked.
+func TestReplyIntoFullBufferAsGraceRunsOutIsCounted(t *testing.T) {
+	ts, r, s := replyAsGraceRunsOut(t, 2, func(s *tether.Session) {
+		for i := 1; i <= 2; i++ { // fills the buffer while the client is away
+			if err := s.Send(bg, tether.Text, fmt.Appendf(nil, "m%d", i)); err != nil {
+				t.Fatalf("send %d: %v", i, err)
+			}
+		}
+	})
+	if cl := ts.hooks.closes[s.ID()]; cl.Cause != tether.CauseExpired || cl.Unacked != 3 {
+		t.Fatalf("closure = %+v, want expired with 3 unacknowledged (2 kept, the reply refused by the full buffer)", cl)
+	}
+	ts.proxy.Refuse(false)
+	r.waitFor(t, "session lost", 5*time.Second, hasEvent[client.SessionLost](r))
+	lost := eventsOf[client.SessionLost](r)[0]
+	if lost.ToClient != 3 || lost.Carried != 0 || lost.FromClient != 0 {
+		t.Fatalf("session lost = %+v, want the two kept and the refused reply counted (ToClient 3)", lost)
 	}
 }
 
@@ -234,7 +335,40 @@ func TestOverflowWhileConnected(t *testing.T) {
 	if l := eventsOf[client.SessionLost](r)[0]; l.Reason != tether.ReasonOverflow || l.ToClient != 0 {
 		t.Fatalf("lost = %+v (the client had received all 8 before the close)", l)
 	}
-	if len(r.msgs) != 8 {
-		t.Fatalf("client handled %d messages, want 8", len(r.msgs))
+	if n := len(r.messages()); n != 8 {
+		t.Fatalf("client handled %d messages, want 8", n)
+	}
+}
+
+// TestInFlight: a message whose OnMessage has not returned is in flight,
+// and no longer once it has.
+func TestInFlight(t *testing.T) {
+	entered, release := make(chan *tether.Session, 1), make(chan struct{})
+	ts := startServer(t, func(o *tether.Options) {
+		o.OnMessage = func(ctx context.Context, s *tether.Session, m tether.Message) error {
+			if string(m.Data) == "hold" {
+				entered <- s
+				<-release
+			}
+			return nil
+		}
+	})
+	c := dial(t, ts.url(), newClientRec(), nil)
+	if err := c.Send(bg, tether.Text, []byte("hold")); err != nil {
+		t.Fatal(err)
+	}
+	s := <-entered
+	if n := s.InFlight(); n != 1 {
+		close(release)
+		t.Fatalf("InFlight while OnMessage runs = %d, want 1", n)
+	}
+	close(release)
+	ts.hooks.waitFor(t, "message processed", 5*time.Second, func() bool { return len(ts.hooks.msgs[s.ID()]) == 1 })
+	deadline := time.Now().Add(5 * time.Second)
+	for s.InFlight() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("InFlight after OnMessage returned = %d, want 0", s.InFlight())
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -1,12 +1,3 @@
-// Package tether is a WebSocket server for which a dropped connection is a
-// non-event. A Session outlives its connections: every message in either
-// direction is numbered and acknowledged, and a client that reconnects
-// within the grace window resumes its session with the missed messages
-// replayed exactly once, in order. When that is impossible both sides are
-// told how much was lost and why.
-//
-// Server is an http.Handler; mount it on any router. The Go client is in
-// package client, the protocol in docs/PROTOCOL.md.
 package tether
 
 import (
@@ -264,9 +255,26 @@ func (srv *Server) Shutdown(ctx context.Context) error {
 		}
 		_ = srv.active.wait(context.Background())
 	}
+	// A polled connection holds no goroutine the wait above could wait
+	// for: let those still closing (their close frame queued, or waiting
+	// for the client's answer) finish as a reader goroutine would, within
+	// the close linger; then stop the poller, which cuts what is left,
+	// and wait for its close callbacks.
+	t := time.NewTimer(closeLinger)
+	select {
+	case <-drained:
+	case <-t.C:
+	}
+	t.Stop()
+	srv.stopPoller()
+	_ = srv.active.wait(context.Background())
 	srv.cancel()
 	return err
 }
+
+// closeLinger bounds how long a closing connection waits for the
+// client's answer to our close frame.
+const closeLinger = 2 * time.Second
 
 func jitter(max time.Duration) time.Duration {
 	if max <= 0 {

@@ -2,7 +2,6 @@ package tether
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 )
@@ -239,18 +238,6 @@ const (
 	NoticeOverflow                       // a remote Append overflowed: end it with CauseOverflow
 	NoticeLost                           // this node lost its liveness: drop every session
 	NoticeStale                          // refused: the Release asked for an older connection attempt than the one attached
-)
-
-// Store errors.
-var (
-	ErrNotFound  = errors.New("tether: session not found")
-	ErrExists    = errors.New("tether: session already exists")
-	ErrOverflow  = errors.New("tether: replay buffer full")
-	ErrGap       = errors.New("tether: messages already trimmed")
-	ErrAckRange  = errors.New("tether: ack beyond last sent message")
-	ErrFenced    = errors.New("tether: session owned by another server")
-	ErrRoomGap   = errors.New("tether: room messages out of order")
-	ErrNotMember = errors.New("tether: session not in the room")
 )
 
 // TokenHash is the SHA-256 of a resume token. Stores keep hashes only.

@@ -179,7 +179,7 @@ func TestExplicitNodeName(t *testing.T) {
 	// A second live node of that name waits.
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
-	if _, err := New(ctx, Options{Redis: newClient(t, redisAddr()), Prefix: p, Node: "web-1", Liveness: 300 * time.Millisecond}); err == nil {
+	if _, err := New(ctx, &Options{Redis: newClient(t, redisAddr()), Prefix: p, Node: "web-1", Liveness: 300 * time.Millisecond}); err == nil {
 		t.Fatal("two live nodes named web-1")
 	}
 	// A restart under that name waits for the old one to lapse, and its

@@ -112,7 +112,13 @@ func dialVia(t *testing.T, sb *switchboard, r *received) *client.Client {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = c.Close(context.Background()) })
+	t.Cleanup(func() {
+		// Bounded: a client cut off for good (sb.off) cannot flush what
+		// it holds, and Close waits for that until ctx ends.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = c.Close(ctx)
+	})
 	return c
 }
 
@@ -217,6 +223,7 @@ func TestResumeOnAnotherNode(t *testing.T) {
 	time.Sleep(200 * time.Millisecond)
 	r.mu.Lock()
 	got := slices.Clone(r.msgs)
+	evs := fmt.Sprint(r.events)
 	var resumed bool
 	for _, e := range r.events {
 		if _, ok := e.(client.Resumed); ok {
@@ -228,7 +235,7 @@ func TestResumeOnAnotherNode(t *testing.T) {
 		t.Fatalf("client got %q\nwant %q", got, want)
 	}
 	if !resumed {
-		t.Fatalf("no Resumed event: %v", r.events)
+		t.Fatalf("no Resumed event: %s", evs)
 	}
 }
 
@@ -286,12 +293,22 @@ func TestOrphanExpiresElsewhere(t *testing.T) {
 	disconnected := make(chan string, 1)
 	a := startNode(t, prefix, func(o *tether.Options) {
 		o.GraceWindow = time.Minute
-		o.OnDisconnect = func(_ context.Context, s *tether.Session, _ tether.Disconnect) { disconnected <- s.ID() }
+		o.OnDisconnect = func(_ context.Context, s *tether.Session, _ tether.Disconnect) {
+			select { // the first is checked; a later one must not block the node's hooks (and its shutdown)
+			case disconnected <- s.ID():
+			default:
+			}
+		}
 	})
 	closed := make(chan tether.Closure, 1)
 	b := startNode(t, prefix, func(o *tether.Options) {
 		o.GraceWindow = time.Second
-		o.OnClose = func(_ context.Context, s *tether.Session, c tether.Closure) { closed <- c }
+		o.OnClose = func(_ context.Context, s *tether.Session, c tether.Closure) {
+			select { // the first is checked; a later one must not block the node's hooks (and its shutdown)
+			case closed <- c:
+			default:
+			}
+		}
 	})
 	sb := &switchboard{}
 	sb.to(a)
@@ -300,6 +317,9 @@ func TestOrphanExpiresElsewhere(t *testing.T) {
 	id := c.SessionID()
 	want := sendEchoed(t, c, 1, 3, nil)
 	eventually(t, 5*time.Second, "echoes from A", r.has(want...))
+	// A acknowledges once it saved what it processed, which can come
+	// after the echoes: wait for it, so that the client holds nothing.
+	eventually(t, 5*time.Second, "A's acknowledgement", func() bool { return c.Pending() == 0 })
 	sb.off() // the client never gets back
 	sb.cut()
 	select {
@@ -336,7 +356,12 @@ func TestShutdownOrphanExpires(t *testing.T) {
 	closed := make(chan tether.Closure, 1)
 	b := startNode(t, prefix, func(o *tether.Options) {
 		o.GraceWindow = time.Second
-		o.OnClose = func(_ context.Context, s *tether.Session, c tether.Closure) { closed <- c }
+		o.OnClose = func(_ context.Context, s *tether.Session, c tether.Closure) {
+			select { // the first is checked; a later one must not block the node's hooks (and its shutdown)
+			case closed <- c:
+			default:
+			}
+		}
 	})
 	sb := &switchboard{}
 	sb.to(a)
@@ -345,6 +370,9 @@ func TestShutdownOrphanExpires(t *testing.T) {
 	id := c.SessionID()
 	want := sendEchoed(t, c, 1, 3, nil)
 	eventually(t, 5*time.Second, "echoes from A", r.has(want...))
+	// A acknowledges once it saved what it processed, which can come
+	// after the echoes: wait for it, so that the client holds nothing.
+	eventually(t, 5*time.Second, "A's acknowledgement", func() bool { return c.Pending() == 0 })
 	sb.off() // the client never gets back
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

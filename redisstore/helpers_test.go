@@ -106,7 +106,7 @@ func open(t testing.TB, o Options) *Store {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	s, err := New(ctx, o)
+	s, err := New(ctx, &o)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}

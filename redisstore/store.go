@@ -118,11 +118,13 @@ func (s *Store) mayOwn(node string) error {
 }
 
 // New registers this node in Redis, then starts renewing its liveness and
-// listening for its notices. Stop ends that.
-func New(ctx context.Context, o Options) (*Store, error) {
-	if o.Redis == nil {
+// listening for its notices. Stop ends that. opts.Redis is required; New
+// keeps its own copy of opts.
+func New(ctx context.Context, opts *Options) (*Store, error) {
+	if opts == nil || opts.Redis == nil {
 		return nil, errors.New("redisstore: Options.Redis is required")
 	}
+	o := *opts
 	if o.Prefix == "" {
 		o.Prefix = "tether"
 	}

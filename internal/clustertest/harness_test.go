@@ -128,7 +128,7 @@ func (c *cluster) startNode(name string) *node {
 	rdb := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: []string{redisAddr()}})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	st, err := redisstore.New(ctx, redisstore.Options{
+	st, err := redisstore.New(ctx, &redisstore.Options{
 		Redis: rdb, Prefix: c.prefix, Node: name, Liveness: time.Second,
 		Logger: testLogger(name),
 	})
@@ -146,7 +146,7 @@ func (c *cluster) startNode(name string) *node {
 		Logger:            testLogger(name),
 		OnOpen: func(ctx context.Context, s *tether.Session, info tether.OpenInfo) {
 			rec.add(s.ID(), name+":open")
-			_ = s.Join("all")
+			_ = s.Join(ctx, "all")
 		},
 		OnMessage: func(ctx context.Context, s *tether.Session, m tether.Message) error {
 			rec.mu.Lock()

@@ -79,6 +79,9 @@ type Conn struct {
 	one  [1]byte
 	frag []byte // data of a fragmented message being assembled
 	fop  byte
+	pend []byte // Feed: the start of a frame that has not fully arrived
+
+	nonBlocking bool // nc is a poller's: writes queue instead of blocking; guarded by wmu
 
 	closeSent atomic.Bool
 	wmu       sync.Mutex // serializes Write calls so frames never interleave
@@ -101,7 +104,11 @@ func NewConn(nc net.Conn, client bool, maxMsg int, pre []byte) *Conn {
 }
 
 // NetConn returns the underlying connection.
-func (c *Conn) NetConn() net.Conn { return c.nc }
+func (c *Conn) NetConn() net.Conn {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return c.nc
+}
 
 // release gives the read buffer back when nothing is buffered.
 func (c *Conn) release() {
@@ -210,70 +217,70 @@ func (c *Conn) readInto(p []byte) error {
 func (c *Conn) ReadMessage(fn func(op byte, p []byte) error) error {
 	for {
 		c.release()
-		fin, op, payload, owned, err := c.readFrame()
+		fin, op, payload, _, err := c.readFrame()
 		if err != nil {
 			return err
 		}
-		switch op {
-		case OpPing:
-			if err := c.writeControl(OpPong, payload); err != nil {
-				return err
-			}
-			continue
-		case OpPong:
-			continue
-		case OpClose:
-			ce := &CloseError{Code: 1005}
-			if len(payload) >= 2 {
-				ce.Code = binary.BigEndian.Uint16(payload)
-				ce.Reason = string(payload[2:])
-				if !utf8.ValidString(ce.Reason) {
-					return &ProtocolError{"close reason is not UTF-8"}
-				}
-			} else if len(payload) == 1 {
-				return &ProtocolError{"close frame with 1-byte payload"}
-			}
-			if c.client {
-				// A server echoes itself once it has acted on the close,
-				// so the peer cannot reconnect before the server knows.
-				_ = c.EchoClose(ce)
-			}
-			return ce
-		case OpContinuation:
-			if c.frag == nil {
-				return &ProtocolError{"continuation without a start"}
-			}
-			if len(c.frag)+len(payload) > c.maxMsg {
-				return ErrTooBig
-			}
-			c.frag = append(c.frag, payload...)
-			if !fin {
-				continue
-			}
-			p := c.frag
-			c.frag = nil
-			err := fn(c.fop, p)
-			c.release()
-			if err != nil {
-				return err
-			}
-			continue
+		err = c.handle(fin, op, payload, fn)
+		if op != OpPing && op != OpPong {
+			c.release() // before the next read blocks: an idle reader holds no buffer
 		}
-		if c.frag != nil {
-			return &ProtocolError{"new message inside a fragmented one"}
-		}
-		if !fin {
-			c.fop = op
-			c.frag = append(make([]byte, 0, len(payload)*2), payload...)
-			continue
-		}
-		_ = owned
-		err = fn(op, payload)
-		c.release()
 		if err != nil {
 			return err
 		}
 	}
+}
+
+// handle acts on one frame read by ReadMessage or Feed: it answers a
+// ping, assembles fragments and calls fn with each complete data message.
+// A close frame returns its *CloseError.
+func (c *Conn) handle(fin bool, op byte, payload []byte, fn func(op byte, p []byte) error) error {
+	switch op {
+	case OpPing:
+		return c.writeControl(OpPong, payload)
+	case OpPong:
+		return nil
+	case OpClose:
+		ce := &CloseError{Code: 1005}
+		if len(payload) >= 2 {
+			ce.Code = binary.BigEndian.Uint16(payload)
+			ce.Reason = string(payload[2:])
+			if !utf8.ValidString(ce.Reason) {
+				return &ProtocolError{"close reason is not UTF-8"}
+			}
+		} else if len(payload) == 1 {
+			return &ProtocolError{"close frame with 1-byte payload"}
+		}
+		if c.client {
+			// A server echoes itself once it has acted on the close,
+			// so the peer cannot reconnect before the server knows.
+			_ = c.EchoClose(ce)
+		}
+		return ce
+	case OpContinuation:
+		if c.frag == nil {
+			return &ProtocolError{"continuation without a start"}
+		}
+		if len(c.frag)+len(payload) > c.maxMsg {
+			return ErrTooBig
+		}
+		c.frag = append(c.frag, payload...)
+		if !fin {
+			return nil
+		}
+		p := c.frag
+		c.frag = nil
+		return fn(c.fop, p)
+	}
+	if c.frag != nil {
+		return &ProtocolError{"new message inside a fragmented one"}
+	}
+	if !fin {
+		c.fop = op
+		c.frag = append(make([]byte, 0, len(payload)*2), payload...)
+		return nil
+	}
+	return fn(op, payload)
 }
 
 // readFrame reads one frame. payload aliases the read buffer unless owned.
@@ -281,74 +288,24 @@ func (c *Conn) readFrame() (fin bool, op byte, payload []byte, owned bool, err e
 	if err = c.ensure(2); err != nil {
 		return
 	}
-	b := *c.buf
-	h0, h1 := b[c.r], b[c.r+1]
-	fin = h0&0x80 != 0
-	if h0&0x70 != 0 {
-		err = &ProtocolError{"reserved bits set"}
-		return
-	}
-	op = h0 & 0x0f
-	masked := h1&0x80 != 0
-	if masked == c.client {
-		if c.client {
-			err = &ProtocolError{"masked frame from server"}
-		} else {
-			err = &ProtocolError{"unmasked frame from client"}
-		}
-		return
-	}
-	hl := 2
-	l7 := int(h1 & 0x7f)
-	switch l7 {
-	case 126:
-		hl += 2
-	case 127:
-		hl += 8
-	}
-	if masked {
-		hl += 4
-	}
-	if err = c.ensure(hl); err != nil {
-		return
-	}
-	b = *c.buf
-	h := b[c.r : c.r+hl]
-	var n uint64
-	switch l7 {
-	case 126:
-		n = uint64(binary.BigEndian.Uint16(h[2:]))
-	case 127:
-		n = binary.BigEndian.Uint64(h[2:])
-	default:
-		n = uint64(l7)
-	}
-	var mask [4]byte
-	if masked {
-		copy(mask[:], h[hl-4:])
-	}
-	c.r += hl
-	switch op {
-	case OpClose, OpPing, OpPong:
-		if !fin || n > 125 {
-			err = &ProtocolError{"bad control frame"}
+	h, err := c.parseHeader((*c.buf)[c.r:c.w])
+	if err == nil && h.size == 0 {
+		if err = c.ensure(h.need); err != nil {
 			return
 		}
-	case OpText, OpBinary, OpContinuation:
-		if n > uint64(c.maxMsg) {
-			err = ErrTooBig
-			return
-		}
-	default:
-		err = &ProtocolError{fmt.Sprintf("unknown opcode %d", op)}
+		h, err = c.parseHeader((*c.buf)[c.r:c.w])
+	}
+	if err != nil {
 		return
 	}
-	if int(n) <= bufSize {
-		if err = c.ensure(int(n)); err != nil {
+	fin, op = h.fin, h.op
+	c.r += h.size
+	if n := int(h.n); n <= bufSize {
+		if err = c.ensure(n); err != nil {
 			return
 		}
-		payload = (*c.buf)[c.r : c.r+int(n)]
-		c.r += int(n)
+		payload = (*c.buf)[c.r : c.r+n]
+		c.r += n
 	} else {
 		payload = make([]byte, n)
 		owned = true
@@ -356,8 +313,8 @@ func (c *Conn) readFrame() (fin bool, op byte, payload []byte, owned bool, err e
 			return
 		}
 	}
-	if masked {
-		gobwas.Cipher(payload, mask, 0)
+	if h.masked {
+		gobwas.Cipher(payload, h.mask, 0)
 	}
 	return
 }
@@ -411,6 +368,9 @@ func (c *Conn) Write(p []byte, timeout time.Duration) error {
 // timeout is left: a write may get between timeout/2 and timeout.
 func (c *Conn) writeLocked(p []byte, timeout time.Duration) error {
 	switch {
+	case c.nonBlocking:
+		// The poller queues what the kernel does not take, and bounds how
+		// long it waits and how much of it there is.
 	case timeout > 0:
 		now := time.Now()
 		if c.wdl.Sub(now) < timeout/2 || c.wdl.Sub(now) > timeout {
@@ -469,10 +429,11 @@ func (c *Conn) WriteClose(code uint16, reason string) error {
 // then call Close.
 func (c *Conn) Shutdown(code uint16, reason string, linger time.Duration) {
 	_ = c.WriteClose(code, reason)
-	if tc, ok := c.nc.(interface{ CloseWrite() error }); ok {
+	nc := c.NetConn()
+	if tc, ok := nc.(interface{ CloseWrite() error }); ok {
 		_ = tc.CloseWrite()
 	}
-	_ = c.nc.SetReadDeadline(time.Now().Add(linger))
+	_ = nc.SetReadDeadline(time.Now().Add(linger))
 }
 
 // Discard reads and drops raw bytes until the peer closes or the read
@@ -485,7 +446,7 @@ func (c *Conn) Discard() {
 
 // Close closes the connection at once; Drop returns the read buffer.
 func (c *Conn) Close() error {
-	return c.nc.Close()
+	return c.NetConn().Close()
 }
 
 // Drop releases the read buffer; only the reading goroutine may call it,
@@ -496,4 +457,5 @@ func (c *Conn) Drop() {
 		c.buf = nil
 	}
 	c.frag = nil
+	c.pend = nil
 }

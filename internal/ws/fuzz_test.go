@@ -20,14 +20,15 @@ const fuzzMax = 1 << 16
 // reads from a byte slice: same messages, same kind of error. It is run
 // three ways: reads as large as asked, reads cut into small irregular
 // chunks, and part of the input pre-buffered, so that the buffer handling
-// (refill, compaction, the large-payload path) is exercised.
+// (refill, compaction, the large-payload path) is exercised. Modes 3 and
+// 4 read it as a poller does (Feed): all at once, and in irregular pieces.
 func FuzzReadMessage(f *testing.F) {
 	for _, s := range fuzzSeeds(f) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		want := modelRead(data, false, fuzzMax)
-		for mode := range 3 {
+		for mode := range 5 {
 			got := fuzzRun(t, data, mode)
 			if !equalResults(got, want) {
 				t.Fatalf("mode %d: input %x\n got %s\nwant %s", mode, data, got, want)
@@ -78,6 +79,9 @@ func bigSeeds(t testing.TB) [][]byte {
 
 // fuzzRun reads data with a server-side Conn in one of three ways.
 func fuzzRun(t *testing.T, data []byte, mode int) result {
+	if mode >= 3 {
+		return feedRun(t, data, mode)
+	}
 	mc := &memConn{r: bytes.NewReader(data), maxReads: 2*len(data) + 64}
 	var pre []byte
 	switch mode {
@@ -102,6 +106,40 @@ func fuzzRun(t *testing.T, data []byte, mode int) result {
 		res.msgs = append(res.msgs, msg{op, bytes.Clone(p)})
 		return nil
 	})
+	c.Drop()
+	res.err = classify(err)
+	if res.err == "" {
+		t.Fatalf("mode %d: unexpected error %v (%T)", mode, err, err)
+	}
+	return res
+}
+
+// feedRun feeds data to a server-side Conn as a poller would: in one
+// piece (mode 3) or cut into irregular pieces (mode 4). Input that ends
+// without an error reads as the end of the stream, as in ReadMessage.
+func feedRun(t *testing.T, data []byte, mode int) result {
+	c := NewConn(&memConn{r: bytes.NewReader(nil)}, false, fuzzMax, nil)
+	var res result
+	fn := func(op byte, p []byte) error {
+		if len(p) > fuzzMax {
+			t.Fatalf("mode %d: payload of %d bytes, limit %d", mode, len(p), fuzzMax)
+		}
+		res.msgs = append(res.msgs, msg{op, bytes.Clone(p)})
+		return nil
+	}
+	sizes := []int{len(data)}
+	if mode == 4 {
+		sizes = []int{1, 2, 3, 5, 8, 13, 1, 200, 7, bufSize, 4}
+	}
+	var err error
+	for i, rest := 0, data; len(rest) > 0 && err == nil; i++ {
+		n := min(sizes[i%len(sizes)], len(rest))
+		err = c.Feed(bytes.Clone(rest[:n]), fn)
+		rest = rest[n:]
+	}
+	if err == nil {
+		err = io.EOF
+	}
 	c.Drop()
 	res.err = classify(err)
 	if res.err == "" {

@@ -1,0 +1,60 @@
+package tether
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/tether-ws/tether/internal/link"
+)
+
+// A client's messages coming in: the sequence rules (internal/link), the
+// window and the rate limit, before OnMessage sees them.
+
+// receive accepts a client message on c for OnMessage.
+func (s *Session) receive(c *conn, seq uint64, typ MessageType, p []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.conn != c {
+		return nil // replaced: the client will resend on its new connection
+	}
+	arr, err := link.Accept(s.in, seq)
+	if seq != 0 && (s.srv.o.testNoDedupe || s.srv.o.testNoReplay && err != nil) {
+		// Test switches: take repeats and gaps, or gaps.
+		arr, err = link.Next, nil
+	}
+	if err != nil {
+		return violationf("%v", err)
+	}
+	if arr == link.Repeat {
+		return nil // already have it
+	}
+	if acked := c.ackHigh.Load(); seq > acked+c.window {
+		return &policyError{fmt.Sprintf("%d unacknowledged messages, window is %d", seq-acked, c.window)}
+	}
+	if rate := s.srv.o.RateLimit; rate > 0 {
+		now := time.Now()
+		burst := float64(s.srv.o.RateBurst)
+		if s.refilled.IsZero() {
+			s.tokens = burst
+		} else {
+			s.tokens = min(burst, s.tokens+now.Sub(s.refilled).Seconds()*rate)
+		}
+		s.refilled = now
+		if s.tokens < 1 {
+			return errRateLimited
+		}
+		s.tokens--
+	}
+	s.in = seq
+	s.post(event{kind: evMessage, msg: Message{Type: typ, Data: p, Seq: seq}})
+	return nil
+}
+
+// errRateLimited drops the connection, not the session: the client
+// comes back after its backoff and resends what was not accepted.
+var errRateLimited = errors.New("tether: client sends faster than RateLimit")
+
+type policyError struct{ msg string }
+
+func (e *policyError) Error() string { return "policy violation: " + e.msg }
