@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -385,4 +386,63 @@ func TestDivergedCountersStartANewSession(t *testing.T) {
 		p := ts.hooks.opens[w2.SessionID].Previous
 		return p != nil && p.Reason == tether.ReasonDiverged && p.Carried == 1 && p.FromClient == 2
 	})
+}
+
+// TestLateFrameDoesNotConfirmToken: a frame read late from a connection
+// a newer resume replaced must not confirm the token rotated since — that
+// resume's Welcome may be lost, and the client then comes back with the
+// token before it. (Seen in the three-node chaos test: a client refused
+// with 4403 "bad resume token" after two quick cuts.)
+func TestLateFrameDoesNotConfirmToken(t *testing.T) {
+	var armed atomic.Bool
+	entered, release, handled := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	ts := startServer(t, func(o *tether.Options) {
+		tether.HookFrames(o, func() func() {
+			if !armed.CompareAndSwap(true, false) {
+				return func() {}
+			}
+			close(entered)
+			<-release
+			return func() { close(handled) }
+		})
+	})
+	dial := func() *rawConn {
+		rc, err := rawDial(t, ts.directURL(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rc
+	}
+	w := dial().hello(&wire.Hello{})
+	resume := func(token []byte) *wire.Welcome {
+		t.Helper()
+		return dial().hello(&wire.Hello{SessionID: w.SessionID, Token: token, Epoch: w.Epoch})
+	}
+	b := dial()
+	wb := b.hello(&wire.Hello{SessionID: w.SessionID, Token: w.Token, Epoch: w.Epoch})
+	// B's first frame (an ack: it got wb's token) is read, then held...
+	armed.Store(true)
+	b.send(wire.AppendSeqFrame(nil, wire.TypeAck, 0))
+	select {
+	case <-entered:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the ack on B was not read")
+	}
+	// ...while C resumes with wb's token, and C's Welcome is lost.
+	if wc := resume(wb.Token); !wc.Resumed() {
+		t.Fatalf("resume on C: %+v", wc)
+	}
+	close(release)
+	<-handled
+	// The client never saw C's token: wb's must still work.
+	rc := dial()
+	rc.send(wire.AppendHello(nil, &wire.Hello{SessionID: w.SessionID, Token: wb.Token, Epoch: w.Epoch}))
+	f, err := rc.next(5 * time.Second)
+	if err != nil {
+		code, reason := rc.closedFrom(err)
+		t.Fatalf("resume with the token before a lost Welcome: close %d %q", code, reason)
+	}
+	if f.Type != wire.TypeWelcome || !f.Welcome.Resumed() {
+		t.Fatalf("got %s", f.Type)
+	}
 }

@@ -520,9 +520,12 @@ func (c *conn) frame(op byte, p []byte) error {
 	if err != nil {
 		return err
 	}
+	if c.srv.o.testFrameHook != nil {
+		defer c.srv.o.testFrameHook()()
+	}
 	if c.confirmToken {
 		c.confirmToken = false
-		c.s.tokenConfirmed()
+		c.s.tokenConfirmed(c)
 	}
 	switch f.Type {
 	case wire.TypeBinary, wire.TypeText:

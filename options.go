@@ -148,6 +148,10 @@ type Options struct {
 	// testAckDelay replaces the server's ack delay, so that a test sees
 	// which rule sent an ack.
 	testAckDelay time.Duration
+	// testFrameHook runs before a frame read from a client is handled,
+	// and what it returns runs after, so that a test can hold a frame
+	// back while other connections go on, and know when it was handled.
+	testFrameHook func() (after func())
 }
 
 // OpenInfo describes a new session.

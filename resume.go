@@ -218,9 +218,13 @@ func (s *Session) awaitBurial(ctx context.Context) {
 }
 
 // tokenConfirmed forgets the previous token once the client used the
-// connection that delivered the new one.
-func (s *Session) tokenConfirmed() {
+// connection c that delivered the new one. A frame read late from a
+// connection already replaced proves nothing about the token rotated since
+// (its Welcome may be lost), so only the current connection confirms.
+func (s *Session) tokenConfirmed(c *conn) {
 	s.mu.Lock()
-	s.prevToken = TokenHash{}
+	if s.conn == c {
+		s.prevToken = TokenHash{}
+	}
 	s.mu.Unlock()
 }
