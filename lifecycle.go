@@ -76,24 +76,11 @@ func (s *Session) drain() {
 	}
 }
 
+// run runs one event's hook on the session's hook goroutine.
 func (s *Session) run(ev *event) {
 	o := &s.srv.o
 	ctx := s.srv.ctx
-	defer func() {
-		if r := recover(); r != nil {
-			s.srv.log.Error("tether: panic in hook", "session", s.id, "user", s.user, "hook", ev.kind.String(),
-				"panic", fmt.Sprint(r), "stack", string(debug.Stack()))
-			s.mu.Lock()
-			s.panicked = true
-			if ev.kind == evMessage {
-				s.processed = ev.msg.Seq // delivered, and failed: never again
-			}
-			s.mu.Unlock()
-			if ev.kind != evClose {
-				s.end(CauseServerError, fmt.Errorf("panic in %s hook: %v", ev.kind, r), wire.CloseServerError, "tether: server error")
-			}
-		}
-	}()
+	defer s.recoverHook(ev)
 	switch ev.kind {
 	case evOpen:
 		s.openRooms(ctx, func() {
@@ -108,25 +95,7 @@ func (s *Session) run(ev *event) {
 			c.welcomeReady()
 		}
 	case evMessage:
-		s.mu.Lock()
-		skip := s.panicked
-		s.mu.Unlock()
-		if skip {
-			return
-		}
-		if o.OnMessage != nil {
-			if err := o.OnMessage(ctx, s, ev.msg); err != nil {
-				s.mu.Lock()
-				s.panicked = true // the rest waits for the next session too
-				s.mu.Unlock()
-				s.srv.log.Error("tether: message refused by the application", "session", s.id, "user", s.user, "seq", ev.msg.Seq, "err", err)
-				s.end(CauseServerError, fmt.Errorf("message %d refused: %w", ev.msg.Seq, err), wire.CloseServerError, "tether: server error")
-				return
-			}
-		}
-		s.mu.Lock()
-		s.processed = ev.msg.Seq
-		s.mu.Unlock()
+		s.runMessage(ctx, ev.msg)
 	case evDisconnect:
 		d := ev.info.(Disconnect)
 		s.save()
@@ -143,26 +112,73 @@ func (s *Session) run(ev *event) {
 			o.OnResume(ctx, s, r)
 		}
 	case evClose:
-		cl := ev.info.(Closure)
-		var owned, retry bool
-		cl.Unacked, owned, retry = s.bury(cl.Cause)
-		if retry {
-			info := ev.info
-			time.AfterFunc(time.Second, func() {
-				s.mu.Lock()
-				s.post(event{kind: evClose, info: info})
-				s.mu.Unlock()
-			})
-			return
-		}
-		if !owned {
-			return // another server took the session over
-		}
-		if o.OnClose != nil {
-			o.OnClose(ctx, s, cl)
-		}
+		s.runClose(ctx, ev.info.(Closure))
 	case evFunc:
 		ev.info.(func())()
+	}
+}
+
+// recoverHook turns a hook's panic into the end of its session alone.
+func (s *Session) recoverHook(ev *event) {
+	r := recover()
+	if r == nil {
+		return
+	}
+	s.srv.log.Error("tether: panic in hook", "session", s.id, "user", s.user, "hook", ev.kind.String(),
+		"panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+	s.mu.Lock()
+	s.panicked = true
+	if ev.kind == evMessage {
+		s.processed = ev.msg.Seq // delivered, and failed: never again
+	}
+	s.mu.Unlock()
+	if ev.kind != evClose {
+		s.end(CauseServerError, fmt.Errorf("panic in %s hook: %v", ev.kind, r), wire.CloseServerError, "tether: server error")
+	}
+}
+
+// runMessage hands a client's message to OnMessage; an error refuses it
+// and ends the session, and nothing after it is delivered.
+func (s *Session) runMessage(ctx context.Context, m Message) {
+	s.mu.Lock()
+	skip := s.panicked
+	s.mu.Unlock()
+	if skip {
+		return
+	}
+	if on := s.srv.o.OnMessage; on != nil {
+		if err := on(ctx, s, m); err != nil {
+			s.mu.Lock()
+			s.panicked = true // the rest waits for the next session too
+			s.mu.Unlock()
+			s.srv.log.Error("tether: message refused by the application", "session", s.id, "user", s.user, "seq", m.Seq, "err", err)
+			s.end(CauseServerError, fmt.Errorf("message %d refused: %w", m.Seq, err), wire.CloseServerError, "tether: server error")
+			return
+		}
+	}
+	s.mu.Lock()
+	s.processed = m.Seq
+	s.mu.Unlock()
+}
+
+// runClose writes the session's tombstone, then calls OnClose; a store
+// that cannot be written is tried again a second later.
+func (s *Session) runClose(ctx context.Context, cl Closure) {
+	var owned, retry bool
+	cl.Unacked, owned, retry = s.bury(cl.Cause)
+	if retry {
+		time.AfterFunc(time.Second, func() {
+			s.mu.Lock()
+			s.post(event{kind: evClose, info: cl})
+			s.mu.Unlock()
+		})
+		return
+	}
+	if !owned {
+		return // another server took the session over
+	}
+	if on := s.srv.o.OnClose; on != nil {
+		on(ctx, s, cl)
 	}
 }
 

@@ -183,26 +183,10 @@ func (srv *Server) isFinal() bool {
 // clients arriving meanwhile are told to come back later.
 func (srv *Server) Shutdown(ctx context.Context) error {
 	answer, force := drainWaits(ctx)
-	srv.mu.Lock()
-	if srv.draining {
-		srv.mu.Unlock()
+	drained, conns, ok := srv.beginDrain(answer)
+	if !ok {
 		return ErrServerClosed
 	}
-	srv.draining = true
-	srv.answerWait = answer
-	close(srv.done)
-	drained := make(chan struct{})
-	if len(srv.conns) == 0 {
-		close(drained)
-	} else {
-		srv.drained = drained
-	}
-	conns := make([]*conn, 0, len(srv.conns))
-	for c := range srv.conns {
-		conns = append(conns, c)
-	}
-	srv.mu.Unlock()
-
 	for _, c := range conns {
 		c.startDrain(jitter(srv.o.RestartJitter))
 	}
@@ -217,33 +201,12 @@ func (srv *Server) Shutdown(ctx context.Context) error {
 	case <-drained:
 	case <-ctx.Done():
 		err = ctx.Err()
-		srv.mu.Lock()
-		conns = conns[:0]
-		for c := range srv.conns {
-			conns = append(conns, c)
-		}
-		srv.mu.Unlock()
-		for _, c := range conns {
+		for _, c := range srv.connList() {
 			c.abort(wire.CloseServerRestart, "tether: server restarting")
 		}
 	}
 	srv.Sessions(func(s *Session) bool {
-		if srv.cluster != nil {
-			// Shared store: the session lives on. Another server takes it
-			// over when its client resumes there, or adopts and expires it.
-			s.leave(CauseServerRestart, wire.CloseServerRestart, "tether: server restarting", func() {
-				s.save()
-				s.mu.Lock()
-				lease := s.lease
-				s.mu.Unlock()
-				ctx, cancel := context.WithTimeout(context.WithoutCancel(srv.ctx), srv.o.HandshakeTimeout)
-				defer cancel()
-				_ = srv.store.Release(ctx, s.id, lease)
-				srv.removeSession(s)
-			})
-			return true
-		}
-		s.end(CauseServerShutdown, nil, wire.CloseServerRestart, "tether: server shut down")
+		srv.leaveOnShutdown(s)
 		return true
 	})
 	if werr := srv.active.wait(ctx); werr != nil {
@@ -270,6 +233,63 @@ func (srv *Server) Shutdown(ctx context.Context) error {
 	_ = srv.active.wait(context.Background())
 	srv.cancel()
 	return err
+}
+
+// beginDrain marks the server draining and returns a channel closed once
+// every connection is gone, and the connections to drain; ok is false if
+// Shutdown was already called.
+func (srv *Server) beginDrain(answer time.Duration) (drained chan struct{}, conns []*conn, ok bool) {
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	if srv.draining {
+		return nil, nil, false
+	}
+	srv.draining = true
+	srv.answerWait = answer
+	close(srv.done)
+	drained = make(chan struct{})
+	if len(srv.conns) == 0 {
+		close(drained)
+	} else {
+		srv.drained = drained
+	}
+	return drained, srv.connsLocked(), true
+}
+
+// connList returns the open connections.
+func (srv *Server) connList() []*conn {
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	return srv.connsLocked()
+}
+
+// connsLocked returns the open connections; srv.mu is held.
+func (srv *Server) connsLocked() []*conn {
+	conns := make([]*conn, 0, len(srv.conns))
+	for c := range srv.conns {
+		conns = append(conns, c)
+	}
+	return conns
+}
+
+// leaveOnShutdown ends a session at shutdown, or, on a shared store,
+// saves and releases it: another server takes it over when its client
+// resumes there, or adopts and expires it.
+func (srv *Server) leaveOnShutdown(s *Session) {
+	if srv.cluster == nil {
+		s.end(CauseServerShutdown, nil, wire.CloseServerRestart, "tether: server shut down")
+		return
+	}
+	s.leave(CauseServerRestart, wire.CloseServerRestart, "tether: server restarting", func() {
+		s.save()
+		s.mu.Lock()
+		lease := s.lease
+		s.mu.Unlock()
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(srv.ctx), srv.o.HandshakeTimeout)
+		defer cancel()
+		_ = srv.store.Release(ctx, s.id, lease)
+		srv.removeSession(s)
+	})
 }
 
 // closeLinger bounds how long a closing connection waits for the
