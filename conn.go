@@ -30,7 +30,10 @@ type conn struct {
 
 	lastRecv atomic.Int64  // unix nanos of the last frame from the client
 	ackHigh  atomic.Uint64 // highest ack written: the client's window starts there
-	hb       *time.Timer
+
+	// The heartbeat wheel's (heartbeat.go), under its lock.
+	hbSlot int  // 1 + the slot holding c; 0 while its check runs
+	hbIn   bool // in the wheel: added, not yet removed
 
 	// The reader only (its goroutine, or the poller's feeds).
 	confirmToken bool
@@ -71,8 +74,8 @@ func newConn(srv *Server, wc *ws.Conn) *conn {
 // holds no goroutine while idle; others get a reader goroutine.
 func (c *conn) start() {
 	c.lastRecv.Store(time.Now().UnixNano())
+	c.srv.hb.add(c, c.srv.o.HeartbeatInterval)
 	c.mu.Lock()
-	c.hb = time.AfterFunc(c.srv.o.HeartbeatInterval, c.heartbeat)
 	c.kick()
 	c.mu.Unlock()
 	if c.rd.polled {
@@ -412,32 +415,6 @@ func (c *conn) fail(cause Cause, err error) {
 	_ = c.ws.Close()
 }
 
-func (c *conn) heartbeat() {
-	c.mu.Lock()
-	if c.dead {
-		c.mu.Unlock()
-		return
-	}
-	c.mu.Unlock()
-	now := time.Now()
-	limit := c.srv.o.HeartbeatInterval + c.srv.o.HeartbeatTimeout
-	deadline := time.Unix(0, c.lastRecv.Load()).Add(limit)
-	if !now.Before(deadline) {
-		c.s.detach(c, CauseHeartbeatTimeout, fmt.Errorf("nothing received for %v", limit))
-		c.abort(wire.CloseHeartbeatTimeout, "tether: heartbeat timeout")
-		return
-	}
-	c.mu.Lock()
-	c.pingDue = true
-	c.kick()
-	c.mu.Unlock()
-	next := c.srv.o.HeartbeatInterval
-	if d := deadline.Sub(now); d < next {
-		next = d
-	}
-	c.hb.Reset(next)
-}
-
 // readLoop reads the connection on its own goroutine: the portable path.
 func (c *conn) readLoop() {
 	err := c.ws.ReadMessage(c.onFrame)
@@ -493,7 +470,7 @@ func (c *conn) finish(err error) {
 	c.mu.Lock()
 	c.dead = true
 	c.mu.Unlock()
-	c.hb.Stop()
+	c.srv.hb.remove(c)
 	_ = c.ws.Close()
 	c.ws.Drop()
 	c.srv.removeConn(c)

@@ -43,6 +43,7 @@ type Server struct {
 	cluster  Cluster       // the store, when it is shared; nil otherwise
 	pl       poller        // reads connections without a goroutine each (poll.go)
 	cl       clusterState
+	hb       heartbeats // every connection's heartbeat check, on one timer
 
 	// answerWait is how long a draining connection's client has to
 	// answer the GoAway before it is fenced (shutdown.go); srv.mu.

@@ -225,6 +225,7 @@ func (c *Client) serve(cc *cconn) result {
 	if limit <= 0 {
 		limit = 25 * time.Second
 	}
+	live := link.Liveness{Every: limit, Limit: limit} // the server pings; we only watch
 	watchdog := time.NewTimer(limit)
 	defer watchdog.Stop()
 	var r result
@@ -232,11 +233,12 @@ func (c *Client) serve(cc *cconn) result {
 		select {
 		case r = <-cc.endCh:
 		case <-watchdog.C:
-			since := time.Since(time.Unix(0, cc.lastRecv.Load()))
-			if since < limit {
-				watchdog.Reset(limit - since)
+			last := time.Unix(0, cc.lastRecv.Load())
+			if dead, next := live.Check(last, time.Now()); !dead {
+				watchdog.Reset(next)
 				continue
 			}
+			since := time.Since(last)
 			cc.ws.Shutdown(uint16(wire.CloseDetach), "heartbeat timeout", 0)
 			cc.ws.Close()
 			<-cc.endCh

@@ -1,0 +1,145 @@
+package tether
+
+import (
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/tether-ws/tether/internal/link"
+	"github.com/tether-ws/tether/internal/wire"
+)
+
+// hbSlots is how many slots the heartbeat wheel has per HeartbeatInterval:
+// a check runs at most HeartbeatInterval/hbSlots after it is due.
+const hbSlots = 32
+
+// minHBTick bounds how often the wheel turns (tests use short intervals).
+const minHBTick = 2 * time.Millisecond
+
+// heartbeats checks every connection's heartbeat from one timer of the
+// server's, not one per connection: a wheel of slots that turns every
+// tick, each slot holding the connections whose check falls in it. An idle
+// connection costs an entry in one slot; the timer runs only while the
+// wheel holds a connection.
+type heartbeats struct {
+	mu    sync.Mutex
+	tick  time.Duration
+	slots [hbSlots + 1]map[*conn]struct{} // one more than hbSlots: a check hbSlots ahead never lands on the slot being run
+	cur   int                             // the slot run last
+	n     int                             // connections in the wheel
+	t     *time.Timer                     // nil or stopped while n == 0
+	batch []*conn                         // the slot being run, reused
+
+	check func(*conn, time.Time) time.Duration // nil: (*conn).heartbeat; tests replace it
+}
+
+// add puts c in the wheel, its first check an interval from now.
+func (h *heartbeats) add(c *conn, interval time.Duration) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.tick == 0 {
+		h.tick = max(interval/hbSlots, minHBTick)
+	}
+	c.hbIn = true
+	h.place(c, interval)
+	h.n++
+	if h.n == 1 {
+		if h.t == nil {
+			h.t = time.AfterFunc(h.tick, h.turn)
+		} else {
+			h.t.Reset(h.tick)
+		}
+	}
+}
+
+// place puts c in the slot where its check falls, d from now; h.mu held.
+func (h *heartbeats) place(c *conn, d time.Duration) {
+	k := min(max(int((d+h.tick-1)/h.tick), 1), hbSlots)
+	i := (h.cur + k) % len(h.slots)
+	if h.slots[i] == nil {
+		h.slots[i] = make(map[*conn]struct{})
+	}
+	h.slots[i][c] = struct{}{}
+	c.hbSlot = i + 1
+}
+
+// remove takes c out of the wheel (its connection ended); the timer stops
+// with the last connection.
+func (h *heartbeats) remove(c *conn) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !c.hbIn {
+		return
+	}
+	c.hbIn = false
+	if c.hbSlot > 0 {
+		delete(h.slots[c.hbSlot-1], c)
+		c.hbSlot = 0
+	}
+	h.n--
+	if h.n == 0 && h.t != nil {
+		h.t.Stop()
+	}
+}
+
+// turn runs the next slot's checks, off the wheel's lock, and puts the
+// connections still alive back where their next check falls.
+func (h *heartbeats) turn() {
+	start := time.Now()
+	h.mu.Lock()
+	h.cur = (h.cur + 1) % len(h.slots)
+	batch := h.batch[:0]
+	h.batch = nil
+	for c := range h.slots[h.cur] {
+		batch = append(batch, c)
+		c.hbSlot = 0
+	}
+	clear(h.slots[h.cur])
+	h.mu.Unlock()
+
+	check := h.check
+	if check == nil {
+		check = (*conn).heartbeat
+	}
+	next := make([]time.Duration, len(batch))
+	for i, c := range batch {
+		next[i] = check(c, start)
+	}
+
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for i, c := range batch {
+		if c.hbIn && next[i] > 0 {
+			h.place(c, next[i])
+		}
+		batch[i] = nil
+	}
+	h.batch = batch
+	if h.n > 0 {
+		h.t.Reset(max(h.tick-time.Since(start), 0))
+	}
+}
+
+// heartbeat checks c's liveness: a connection silent for too long is cut
+// (0), a live one gets a ping and the time to its next check.
+func (c *conn) heartbeat(now time.Time) time.Duration {
+	c.mu.Lock()
+	if c.dead {
+		c.mu.Unlock()
+		return 0
+	}
+	c.mu.Unlock()
+	o := &c.srv.o
+	live := link.Liveness{Every: o.HeartbeatInterval, Limit: o.HeartbeatInterval + o.HeartbeatTimeout}
+	dead, next := live.Check(time.Unix(0, c.lastRecv.Load()), now)
+	if dead {
+		c.s.detach(c, CauseHeartbeatTimeout, fmt.Errorf("nothing received for %v", live.Limit))
+		c.abort(wire.CloseHeartbeatTimeout, "tether: heartbeat timeout")
+		return 0
+	}
+	c.mu.Lock()
+	c.pingDue = true
+	c.kick()
+	c.mu.Unlock()
+	return next
+}
