@@ -40,22 +40,15 @@ type conn struct {
 	rd           pollRead // the poller path's reading state
 
 	mu          sync.Mutex
+	out         link.Sender // what goes to the client: messages, acks, Ping, close (internal/link)
 	hold        bool        // hooks are running; their goroutine writes afterwards
-	ready       bool        // the Welcome is queued: writing may start
 	ctrl        []byte      // framed control frames waiting to be written
-	target      uint64      // highest server→client seq known to exist
-	written     uint64      // highest server→client seq written (set before the write)
-	ack         link.Acks   // client→server acknowledgements (internal/link)
-	ackT        *time.Timer // runs when ack asks for it (link.Arm)
-	pingDue     bool
-	writing     bool
-	dead        bool
-	closeReq    bool
+	ackT        *time.Timer // runs when out.Acks asks for it (link.Arm)
+	writing     bool        // a writer runs (the caller of writeLoop claimed it)
 	closeCode   wire.CloseCode
 	closeReason string
-	probe       link.Probe // the drain's GoAway and the Ping after it
-	quiet       bool       // fenced, and everything taken before the fence processed
-	finalSent   bool
+	probe       link.Probe  // the drain's GoAway and the Ping after it
+	quiet       bool        // fenced, and everything taken before the fence processed
 	fenceT      *time.Timer // fences a client slow to answer the GoAway
 
 	// Draining (shutdown.go): once fenced, the client's messages are
@@ -93,7 +86,7 @@ func (c *conn) queueFrame(f []byte) {
 // kick starts the writer if it is not running; c.mu held. While the
 // reader runs hooks it writes afterwards itself.
 func (c *conn) kick() {
-	if !c.writing && !c.dead && !c.hold {
+	if !c.writing && !c.out.Ended() && !c.hold {
 		c.writing = true
 		c.srv.spawn(c.writeLoop)
 	}
@@ -116,7 +109,7 @@ func (c *conn) ackPolicy() link.AckPolicy {
 // ackDue runs when the timer asked for by the ack state fires.
 func (c *conn) ackDue() {
 	c.mu.Lock()
-	if c.ack.Due() {
+	if c.out.Acks.Due() {
 		c.kick()
 	}
 	c.mu.Unlock()
@@ -150,7 +143,7 @@ func (c *conn) runHooks() {
 	t.Stop() // an idle session keeps no timer but its heartbeat
 	c.mu.Lock()
 	c.hold = false
-	if c.writing || c.dead {
+	if c.writing || c.out.Ended() {
 		c.mu.Unlock()
 		return
 	}
@@ -162,7 +155,7 @@ func (c *conn) runHooks() {
 // welcomeReady lets the writer send the queued Welcome and what follows.
 func (c *conn) welcomeReady() {
 	c.mu.Lock()
-	c.ready = true
+	c.out.Ready()
 	c.kick()
 	c.mu.Unlock()
 }
@@ -173,10 +166,8 @@ func (c *conn) welcomeReady() {
 // per delivery.
 func (c *conn) kickData(seq uint64) {
 	c.mu.Lock()
-	if seq > c.target {
-		c.target = seq
-	}
-	if c.rd.polled && c.srv.pl.inline && !c.writing && !c.dead && !c.hold {
+	c.out.Exists(seq)
+	if c.rd.polled && c.srv.pl.inline && !c.writing && !c.out.Ended() && !c.hold {
 		c.writing = true
 		c.mu.Unlock()
 		c.wakeWriter()
@@ -203,7 +194,7 @@ func (c *conn) afterBatch(n int) {
 	s.mu.Unlock()
 	c.mu.Lock()
 	pol := c.ackPolicy()
-	switch c.ack.Processed(pol, p, n) {
+	switch c.out.Acks.Processed(pol, p, n) {
 	case link.Write:
 		c.kick()
 	case link.Arm:
@@ -220,43 +211,22 @@ func (c *conn) afterBatch(n int) {
 	}
 }
 
-// writePlan is what one write carries, decided under c.mu.
-type writePlan struct {
-	ctrl     []byte // framed control frames
-	ping     bool
-	ack      uint64 // the ack the write carries
-	needAck  bool   // in an Ack frame of its own (a Ping carries it anyway)
-	hasData  bool   // messages after from may be written
-	from     uint64
-	closeReq bool // close once written
-}
-
-// plan takes what the next write carries, or reports that there is
-// nothing to write; c.mu held.
-func (c *conn) plan() (writePlan, bool) {
-	if c.dead || (!c.ready && !c.closeReq) {
-		return writePlan{}, false
+// plan takes what the next write carries (link.Sender.Plan) and the
+// control frames queued, or reports that there is nothing to write; c.mu
+// held.
+func (c *conn) plan() (p link.Plan, ctrl []byte, ok bool) {
+	p, ok = c.out.Plan(len(c.ctrl) > 0)
+	if !ok {
+		return p, nil, false
 	}
-	p := writePlan{
-		hasData:  c.ready && c.written < c.target && !c.closeReq && !c.finalSent,
-		ping:     c.pingDue,
-		closeReq: c.closeReq,
-	}
-	// A pending ack rides on anything written; a Ping carries it anyway.
-	p.ack, p.needAck = c.ack.Take(p.hasData || len(c.ctrl) > 0 || p.ping)
-	if len(c.ctrl) == 0 && !p.needAck && !p.ping && !p.hasData && !p.closeReq {
-		return writePlan{}, false
-	}
-	p.ctrl, c.ctrl = c.ctrl, nil
-	c.pingDue = false
-	if p.ping && !p.closeReq {
+	ctrl, c.ctrl = c.ctrl, nil
+	if p.Ping {
 		c.probe.PingWritten()
 	}
-	if p.ack > c.ackHigh.Load() {
-		c.ackHigh.Store(p.ack)
+	if p.Ack > c.ackHigh.Load() {
+		c.ackHigh.Store(p.Ack)
 	}
-	p.from = c.written
-	return p, true
+	return p, ctrl, true
 }
 
 // appendData appends, framed, the messages after from that the store
@@ -272,7 +242,7 @@ func (c *conn) appendData(ctx context.Context, b, hdr []byte, from uint64, msgs 
 	}
 	if len(msgs) == 0 {
 		c.mu.Lock()
-		c.target = c.written // nothing more is kept: stop looking
+		c.out.Exhausted() // nothing more is kept: stop looking
 		c.mu.Unlock()
 		return b, msgs
 	}
@@ -283,8 +253,7 @@ func (c *conn) appendData(ctx context.Context, b, hdr []byte, from uint64, msgs 
 	last := msgs[len(msgs)-1].Seq
 	clear(msgs)
 	c.mu.Lock()
-	c.written = max(c.written, last)
-	c.target = max(c.target, last)
+	c.out.Wrote(last)
 	c.mu.Unlock()
 	return b, msgs
 }
@@ -295,7 +264,7 @@ func (c *conn) writeLoop() {
 	var msgs []Message
 	for {
 		c.mu.Lock()
-		p, ok := c.plan()
+		p, ctrl, ok := c.plan()
 		if !ok {
 			c.writing = false
 			c.mu.Unlock()
@@ -304,16 +273,16 @@ func (c *conn) writeLoop() {
 		c.mu.Unlock()
 
 		bp := ws.GetBuffer()
-		b := append(*bp, p.ctrl...)
+		b := append(*bp, ctrl...)
 		var hdr [160]byte
 		switch {
-		case p.ping && !p.closeReq:
-			b = ws.AppendFrame(b, false, ws.OpBinary, wire.AppendSeqFrame(hdr[:0], wire.TypePing, p.ack), nil)
-		case p.needAck:
-			b = ws.AppendFrame(b, false, ws.OpBinary, wire.AppendSeqFrame(hdr[:0], wire.TypeAck, p.ack), nil)
+		case p.Ping:
+			b = ws.AppendFrame(b, false, ws.OpBinary, wire.AppendSeqFrame(hdr[:0], wire.TypePing, p.Ack), nil)
+		case p.AckFrame:
+			b = ws.AppendFrame(b, false, ws.OpBinary, wire.AppendSeqFrame(hdr[:0], wire.TypeAck, p.Ack), nil)
 		}
-		if p.hasData {
-			b, msgs = c.appendData(c.srv.ctx, b, hdr[:0], p.from, msgs)
+		if p.Data {
+			b, msgs = c.appendData(c.srv.ctx, b, hdr[:0], p.From, msgs)
 		}
 		var err error
 		if len(b) > 0 {
@@ -325,10 +294,10 @@ func (c *conn) writeLoop() {
 			c.fail(CauseNetworkLost, fmt.Errorf("failed to write: %w", err))
 			return
 		}
-		if p.closeReq {
+		if p.Close {
 			c.mu.Lock()
 			code, reason := c.closeCode, c.closeReason
-			c.dead = true
+			c.out.End()
 			c.writing = false
 			c.mu.Unlock()
 			c.ws.Shutdown(uint16(code), reason, closeLinger)
@@ -353,7 +322,7 @@ func (c *conn) skipAcked(ctx context.Context, from uint64, dst []Message) ([]Mes
 	}
 	c.srv.log.Debug("tether: the client acknowledged past the resume point; skipping", "session", c.s.id, "from", from, "acked", rec.Acked)
 	c.mu.Lock()
-	c.written = max(c.written, rec.Acked)
+	c.out.Skip(rec.Acked)
 	c.mu.Unlock()
 	return c.srv.store.Read(ctx, c.s.id, rec.Acked, maxBatch, dst)
 }
@@ -376,10 +345,9 @@ func appendMessage(b, hdr []byte, m *Message, rooms bool) []byte {
 func (c *conn) closeWith(code wire.CloseCode, reason string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.dead || c.closeReq {
+	if !c.out.Close() {
 		return
 	}
-	c.closeReq = true
 	c.closeCode, c.closeReason = code, reason
 	c.kick()
 }
@@ -387,12 +355,10 @@ func (c *conn) closeWith(code wire.CloseCode, reason string) {
 // abort closes at once, trying a close frame for at most a second.
 func (c *conn) abort(code wire.CloseCode, reason string) {
 	c.mu.Lock()
-	if c.dead {
+	if !c.out.Abort() {
 		c.mu.Unlock()
 		return
 	}
-	c.dead = true
-	c.closeReq = true
 	c.mu.Unlock()
 	nc := c.ws.NetConn()
 	_ = nc.SetWriteDeadline(time.Now().Add(time.Second))
@@ -405,9 +371,9 @@ func (c *conn) abort(code wire.CloseCode, reason string) {
 // fail handles a write error: the connection is gone.
 func (c *conn) fail(cause Cause, err error) {
 	c.mu.Lock()
-	c.dead = true
+	c.out.End()
 	c.writing = false
-	initiated := c.closeReq
+	initiated := c.out.Closing()
 	c.mu.Unlock()
 	if !initiated {
 		c.s.detach(c, cause, err)
@@ -430,8 +396,8 @@ func (c *conn) readLoop() {
 // answers the close frame it is being sent or the linger ends.
 func (c *conn) readEnded(err error) (discard bool) {
 	c.mu.Lock()
-	initiated := c.closeReq
-	draining := c.finalSent
+	initiated := c.out.Closing()
+	draining := c.out.Sealed()
 	c.mu.Unlock()
 	code, cause := classifyReadErr(err)
 	var pe *policyError
@@ -468,7 +434,7 @@ func (c *conn) finish(err error) {
 		_ = c.ws.EchoClose(ce)
 	}
 	c.mu.Lock()
-	c.dead = true
+	c.out.End()
 	c.mu.Unlock()
 	c.srv.hb.remove(c)
 	_ = c.ws.Close()
@@ -558,7 +524,7 @@ func (c *conn) frame(op byte, p []byte) error {
 
 func (c *conn) onAck(seq uint64) error {
 	c.mu.Lock()
-	w := c.written
+	w := c.out.Written()
 	draining := c.probe.Draining()
 	c.mu.Unlock()
 	if err := link.CheckAck(seq, w); err != nil {
@@ -587,13 +553,13 @@ func (c *conn) startDrain(retry time.Duration) {
 	answer := c.srv.answerWait
 	c.srv.mu.Unlock()
 	c.mu.Lock()
-	if c.dead || c.closeReq || !c.probe.Start() {
+	if c.out.Ended() || c.out.Closing() || !c.probe.Start() {
 		c.mu.Unlock()
 		return
 	}
 	var b [32]byte
-	c.queueFrame(wire.AppendGoAway(b[:0], &wire.GoAway{RetryAfter: uint64(retry / time.Millisecond), LastSeq: c.target}))
-	c.pingDue = true
+	c.queueFrame(wire.AppendGoAway(b[:0], &wire.GoAway{RetryAfter: uint64(retry / time.Millisecond), LastSeq: c.out.Target()}))
+	c.out.PingDue()
 	c.fenceT = time.AfterFunc(answer, c.fence)
 	c.kick()
 	c.mu.Unlock()
@@ -623,7 +589,7 @@ func (c *conn) fence() {
 // store of its own the session ends there and then.
 func (c *conn) checkDrain() {
 	c.mu.Lock()
-	ok := c.probe.Draining() && !c.finalSent && !c.dead
+	ok := c.probe.Draining() && !c.out.Sealed() && !c.out.Ended()
 	c.mu.Unlock()
 	if !ok || !c.fenced.Load() || c.taking.Load() {
 		return
@@ -666,18 +632,17 @@ func (c *conn) checkDrain() {
 		out = rec.Out
 	}
 	c.mu.Lock()
-	if c.finalSent || c.dead {
+	if !c.out.Seal() {
 		c.mu.Unlock()
 		return
 	}
-	c.finalSent = true
 	var b [32]byte
 	c.queueFrame(wire.AppendSeqFrame(b[:0], wire.TypeAck, processed))
-	c.ack.Processed(c.ackPolicy(), processed, 0)
-	c.ack.Take(true) // this frame carries it
+	c.out.Acks.Processed(c.ackPolicy(), processed, 0)
+	c.out.Acks.Take(true) // this frame carries it
 	c.ackHigh.Store(max(c.ackHigh.Load(), processed))
 	c.queueFrame(wire.AppendGoAway(b[:0], &wire.GoAway{Flags: wire.GoAwayFinal, LastSeq: out}))
-	c.closeReq = true
+	c.out.Close()
 	c.closeCode, c.closeReason = wire.CloseServerRestart, "tether: server restarting"
 	c.kick()
 	c.mu.Unlock()

@@ -124,7 +124,7 @@ func (h *heartbeats) turn() {
 // (0), a live one gets a ping and the time to its next check.
 func (c *conn) heartbeat(now time.Time) time.Duration {
 	c.mu.Lock()
-	if c.dead {
+	if c.out.Ended() {
 		c.mu.Unlock()
 		return 0
 	}
@@ -138,7 +138,7 @@ func (c *conn) heartbeat(now time.Time) time.Duration {
 		return 0
 	}
 	c.mu.Lock()
-	c.pingDue = true
+	c.out.PingDue()
 	c.kick()
 	c.mu.Unlock()
 	return next

@@ -71,7 +71,7 @@ func (s *Session) resume(ctx context.Context, c *conn, user string, h *wire.Hell
 		s.expiry = nil
 	}
 	c.s = s
-	c.written = h.Recv
+	c.out.Begin(h.Recv)
 	c.confirmToken = true
 	s.conn = c
 	if old != nil {
@@ -187,12 +187,10 @@ func (s *Session) welcome(req *resumeReq) (Resume, bool) {
 		Features: s.features}
 	s.srv.fillLimits(wl)
 	c.mu.Lock()
-	c.written = from
-	c.target = max(c.target, rec.Out)
-	c.ack.Start(recv)
+	c.out.Acks.Start(recv)
 	c.ackHigh.Store(recv)
 	c.ctrl = append(ws.AppendFrame(nil, false, ws.OpBinary, wire.AppendWelcome(nil, wl), nil), c.ctrl...)
-	c.ready = true
+	c.out.Resume(from, rec.Out)
 	c.kick()
 	c.mu.Unlock()
 	s.srv.log.Debug("tether: session resumed", "session", s.id, "user", s.user, "replay_to_client", rec.Out-from, "offline", req.offline)

@@ -126,7 +126,7 @@ func (srv *Server) connQuiet() {
 	srv.mu.Lock()
 	for c := range srv.conns {
 		c.mu.Lock()
-		quiet := c.quiet || c.dead
+		quiet := c.quiet || c.out.Ended()
 		c.mu.Unlock()
 		if !quiet {
 			srv.mu.Unlock()
