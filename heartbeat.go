@@ -13,6 +13,11 @@ import (
 // a check runs at most HeartbeatInterval/hbSlots after it is due.
 const hbSlots = 32
 
+// hbReach is how far ahead the wheel can place a check, in slots: two
+// intervals, so that a turn that comes late still places a check an
+// interval after the time it runs at.
+const hbReach = 2 * hbSlots
+
 // minHBTick bounds how often the wheel turns (tests use short intervals).
 const minHBTick = 2 * time.Millisecond
 
@@ -24,11 +29,12 @@ const minHBTick = 2 * time.Millisecond
 type heartbeats struct {
 	mu    sync.Mutex
 	tick  time.Duration
-	slots [hbSlots + 1]map[*conn]struct{} // one more than hbSlots: a check hbSlots ahead never lands on the slot being run
+	slots [hbReach + 1]map[*conn]struct{} // one more than hbReach: a check placed never lands on the slot being run
 	cur   int                             // the slot run last
+	at    time.Time                       // the time slot cur stands for
 	n     int                             // connections in the wheel
 	t     *time.Timer                     // nil or stopped while n == 0
-	batch []*conn                         // the slot being run, reused
+	batch []*conn                         // the slots being run, reused
 
 	check func(*conn, time.Time) time.Duration // nil: (*conn).heartbeat; tests replace it
 }
@@ -37,25 +43,33 @@ type heartbeats struct {
 func (h *heartbeats) add(c *conn, interval time.Duration) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	now := time.Now()
 	if h.tick == 0 {
 		h.tick = max(interval/hbSlots, minHBTick)
 	}
-	c.hbIn = true
-	h.place(c, interval)
-	h.n++
-	if h.n == 1 {
+	if h.n == 0 {
+		h.at = now // the wheel stood still: no turns are owed
 		if h.t == nil {
 			h.t = time.AfterFunc(h.tick, h.turn)
 		} else {
 			h.t.Reset(h.tick)
 		}
 	}
+	c.hbIn = true
+	h.place(c, now, interval)
+	h.n++
 }
 
-// place puts c in the slot where its check falls, d from now; h.mu held.
-func (h *heartbeats) place(c *conn, d time.Duration) {
-	k := min(max(int((d+h.tick-1)/h.tick), 1), hbSlots)
-	i := (h.cur + k) % len(h.slots)
+// ahead is how many slots after the one standing for at a check due d
+// after now falls: the first slot whose time is not before it.
+func ahead(tick time.Duration, at, now time.Time, d time.Duration) int {
+	due := now.Add(d).Sub(at)
+	return min(max(int((due+tick-1)/tick), 1), hbReach)
+}
+
+// place puts c in the slot where its check falls, d after now; h.mu held.
+func (h *heartbeats) place(c *conn, now time.Time, d time.Duration) {
+	i := (h.cur + ahead(h.tick, h.at, now, d)) % len(h.slots)
 	if h.slots[i] == nil {
 		h.slots[i] = make(map[*conn]struct{})
 	}
@@ -82,19 +96,24 @@ func (h *heartbeats) remove(c *conn) {
 	}
 }
 
-// turn runs the next slot's checks, off the wheel's lock, and puts the
-// connections still alive back where their next check falls.
+// turn runs the checks of every slot whose time has come (one, unless
+// the timer came late), off the wheel's lock, and puts the connections
+// still alive back where their next check falls.
 func (h *heartbeats) turn() {
 	start := time.Now()
 	h.mu.Lock()
-	h.cur = (h.cur + 1) % len(h.slots)
+	steps := min(max(int(start.Sub(h.at)/h.tick), 1), hbReach)
 	batch := h.batch[:0]
 	h.batch = nil
-	for c := range h.slots[h.cur] {
-		batch = append(batch, c)
-		c.hbSlot = 0
+	for range steps {
+		h.cur = (h.cur + 1) % len(h.slots)
+		for c := range h.slots[h.cur] {
+			batch = append(batch, c)
+			c.hbSlot = 0
+		}
+		clear(h.slots[h.cur])
 	}
-	clear(h.slots[h.cur])
+	h.at = h.at.Add(time.Duration(steps) * h.tick)
 	h.mu.Unlock()
 
 	check := h.check
@@ -110,13 +129,13 @@ func (h *heartbeats) turn() {
 	defer h.mu.Unlock()
 	for i, c := range batch {
 		if c.hbIn && next[i] > 0 {
-			h.place(c, next[i])
+			h.place(c, start, next[i])
 		}
 		batch[i] = nil
 	}
 	h.batch = batch
 	if h.n > 0 {
-		h.t.Reset(max(h.tick-time.Since(start), 0))
+		h.t.Reset(max(h.at.Add(h.tick).Sub(time.Now()), 0))
 	}
 }
 

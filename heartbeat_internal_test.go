@@ -6,14 +6,13 @@ import (
 	"time"
 )
 
-// TestHeartbeatWheel: each connection in the wheel is checked about once
-// per interval, never before a tick short of it; one removed is never
-// checked again; the wheel's timer stops with its last connection.
+// TestHeartbeatWheel: each connection in the wheel is checked again and
+// again; one removed is never checked again; the wheel's timer stops with
+// its last connection. (When: TestHeartbeatAhead.)
 func TestHeartbeatWheel(t *testing.T) {
 	const interval = 64 * time.Millisecond // a tick of 2 ms
 	var mu sync.Mutex
 	checks := map[*conn][]time.Time{}
-	added := map[*conn]time.Time{}
 	var h heartbeats
 	h.check = func(c *conn, now time.Time) time.Duration {
 		mu.Lock()
@@ -24,9 +23,6 @@ func TestHeartbeatWheel(t *testing.T) {
 	conns := make([]*conn, 50)
 	for i := range conns {
 		conns[i] = &conn{}
-		mu.Lock()
-		added[conns[i]] = time.Now()
-		mu.Unlock()
 		h.add(conns[i], interval)
 	}
 	count := func(c *conn) int {
@@ -67,16 +63,6 @@ func TestHeartbeatWheel(t *testing.T) {
 			t.Errorf("a removed connection was checked %d more times", got-seen[c])
 		}
 	}
-	tick := h.tick
-	for c, at := range checks {
-		prev := added[c]
-		for _, x := range at {
-			if gap := x.Sub(prev); gap < interval-tick {
-				t.Errorf("checked %v after the previous check, interval %v, tick %v", gap, interval, tick)
-			}
-			prev = x
-		}
-	}
 	mu.Unlock()
 	for _, c := range conns[25:] {
 		h.remove(c)
@@ -87,5 +73,36 @@ func TestHeartbeatWheel(t *testing.T) {
 	h.mu.Unlock()
 	if n != 0 || !stopped {
 		t.Fatalf("wheel empty: n = %d, timer stopped %v", n, stopped)
+	}
+}
+
+// TestHeartbeatAhead: a check goes to the first slot whose time is not
+// before it is due, counted from the time the wheel's current slot stands
+// for; never the current slot; at most two intervals ahead.
+func TestHeartbeatAhead(t *testing.T) {
+	const tick = 10 * time.Millisecond
+	at := time.Unix(100, 0)
+	ms := time.Millisecond
+	for _, c := range []struct {
+		name string
+		now  time.Duration // after at
+		d    time.Duration
+		want int
+	}{
+		{"due at the next slot's time", 0, tick, 1},
+		{"due just after it", 0, tick + 1, 2},
+		{"an interval, placed at the slot's time", 0, hbSlots * tick, hbSlots},
+		{"an interval, placed 3 ms into the slot", 3 * ms, hbSlots * tick, hbSlots + 1},
+		{"an interval, placed by a turn 25 ms late", 25 * ms, hbSlots * tick, hbSlots + 3},
+		{"due now: the next slot", 5 * ms, 0, 1},
+		{"beyond two intervals: the farthest slot", 0, 3 * hbSlots * tick, hbReach},
+	} {
+		got := ahead(tick, at, at.Add(c.now), c.d)
+		if got != c.want {
+			t.Errorf("%s: %d slots ahead, want %d", c.name, got, c.want)
+		}
+		if c.want < hbReach && at.Add(time.Duration(got)*tick).Before(at.Add(c.now+c.d)) {
+			t.Errorf("%s: the slot's time is before the check is due", c.name)
+		}
 	}
 }
