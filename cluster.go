@@ -327,9 +327,14 @@ func (s *Session) leave(cause Cause, code wire.CloseCode, reason string, after f
 }
 
 // drop forgets a session this server no longer owns (its lease was
-// fenced): its new owner runs its hooks from now on.
+// fenced): its new owner runs its hooks from now on. The connection is
+// told to reconnect (4001), not that it was replaced (4409, which ends a
+// client): another server may have taken the session because this one
+// looked dead (it renewed its liveness late), and the client is still
+// here; it resumes on the new owner. A client that had moved on already
+// reads no close code from this connection.
 func (srv *Server) drop(s *Session) {
-	s.leave(CauseReplaced, wire.CloseReplaced, "tether: session taken over by another server", func() {
+	s.leave(CauseReplaced, wire.CloseServerRestart, "tether: session taken over by another server; resume there", func() {
 		srv.removeSession(s)
 	})
 }

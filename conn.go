@@ -182,8 +182,16 @@ func (c *conn) kickData(seq uint64) {
 func (c *conn) afterBatch(n int) {
 	s := c.s
 	if c.srv.cluster != nil && !s.persistIn() {
-		// Not durable yet: no ack. Try again shortly.
-		time.AfterFunc(time.Second, func() { c.afterBatch(n) })
+		// Not durable yet: no ack. Try again shortly, while this is still
+		// the session's connection (a fenced session left this server).
+		time.AfterFunc(time.Second, func() {
+			s.mu.Lock()
+			current := s.conn == c
+			s.mu.Unlock()
+			if current {
+				c.afterBatch(n)
+			}
+		})
 		return
 	}
 	s.mu.Lock()

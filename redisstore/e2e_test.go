@@ -391,3 +391,44 @@ func TestShutdownOrphanExpires(t *testing.T) {
 		t.Fatal("nobody expired the session A released at shutdown")
 	}
 }
+
+// TestFencedServerSendsClientOn: another server claims a session while
+// its client is still connected here (as when this server renewed its
+// liveness late and was taken for dead). This server's next write to the
+// store is fenced; it must let the connection go with 4001, so that the
+// client resumes on the new owner, not with 4409, which ends a client.
+// (Seen in the three-node chaos test under load.)
+func TestFencedServerSendsClientOn(t *testing.T) {
+	prefix := newPrefix(t)
+	a, b := startNode(t, prefix, nil), startNode(t, prefix, nil)
+	sb := &switchboard{}
+	sb.to(a)
+	r := &received{}
+	c := dialVia(t, sb, r)
+	id := c.SessionID()
+	want := sendEchoed(t, c, 1, 3, nil)
+	eventually(t, 5*time.Second, "echoes from A", r.has(want...))
+
+	ctx := testCtx(t)
+	if _, err := b.store.ClaimFrom(ctx, id, b.store.Node(), a.store.Node()); err != nil {
+		t.Fatal(err)
+	}
+	sb.to(b)
+	want = sendEchoed(t, c, 4, 6, want) // A's record of them is fenced
+	eventually(t, 15*time.Second, "echoes from B", r.has(want...))
+	if c.SessionID() != id {
+		t.Fatalf("the client lost its session: %v", c.Err())
+	}
+	r.mu.Lock()
+	evs := slices.Clone(r.events)
+	r.mu.Unlock()
+	var resumed bool
+	for _, e := range evs {
+		if _, ok := e.(client.Resumed); ok {
+			resumed = true
+		}
+	}
+	if !resumed {
+		t.Fatalf("no resume on B: %v", evs)
+	}
+}
