@@ -36,20 +36,18 @@
 // # Results
 //
 // On the 2-core, 24 GiB development VM (Go 1.26, default server options,
-// sessions idle 5 s; per session):
+// sessions idle 5 s; per session; BENCHMARKS.md has the history):
 //
-//	server          sessions  RSS KB  heap KB  stack KB  goroutines
-//	tether              5000    7.57     2.33      4.06        1.00
-//	raw gobwas/ws       5000    5.96     1.09      4.02        1.00
-//	tether             19000    7.18     2.37      4.01        1.00
-//	raw gobwas/ws      19000    5.81     1.07      4.01        1.00
+//	server                      sessions  RSS KB  heap KB  goroutines
+//	tether, portable path          19000    7.78     2.37        1.00
+//	tether, poller path            19000    2.35     2.12        0.00
+//	raw gobwas/ws                  19000    5.84     1.07        1.00
 //
-// The target is at most 12 KB of server RSS per idle session at 19,000.
-// An idle Tether session is one goroutine (its reader, blocked in a
-// one-byte read with no buffer) and about 1.3 KB of heap above the raw
-// floor: Session, conn, ws.Conn, the memory store's record, the
-// heartbeat timer and the map entries that index them. The goroutine
-// stack (4 KB) is most of the cost on both sides.
+// On Linux an idle Tether session holds no goroutine and no buffer: its
+// Session, conn, ws.Conn, the poller's record of the socket, the memory
+// store's record, an entry in the heartbeat wheel and the map entries
+// that index them. On the portable path (other platforms, TLS,
+// -tags tether_portable) a reader goroutine's stack (4 KB) is most of it.
 package main
 
 import (
