@@ -39,7 +39,7 @@
 // sessions idle 5 s; per session; BENCHMARKS.md has the history):
 //
 //	server                      sessions  RSS KB  heap KB  goroutines
-//	tether, portable path          19000    7.78     2.37        1.00
+//	tether, portable path          19000    7.78        —        1.00
 //	tether, poller path            19000    2.35     2.12        0.00
 //	raw gobwas/ws                  19000    5.84     1.07        1.00
 //
