@@ -135,7 +135,7 @@ func (h *heartbeats) turn() {
 	}
 	h.batch = batch
 	if h.n > 0 {
-		h.t.Reset(max(h.at.Add(h.tick).Sub(time.Now()), 0))
+		h.t.Reset(max(time.Until(h.at.Add(h.tick)), 0))
 	}
 }
 
