@@ -29,22 +29,11 @@ func (s *Session) receive(c *conn, seq uint64, typ MessageType, p []byte) error 
 	if arr == link.Repeat {
 		return nil // already have it
 	}
-	if acked := c.ackHigh.Load(); seq > acked+c.window {
+	if acked := c.ackHigh.Load(); !link.InWindow(seq, acked, c.window) {
 		return &policyError{fmt.Sprintf("%d unacknowledged messages, window is %d", seq-acked, c.window)}
 	}
-	if rate := s.srv.o.RateLimit; rate > 0 {
-		now := time.Now()
-		burst := float64(s.srv.o.RateBurst)
-		if s.refilled.IsZero() {
-			s.tokens = burst
-		} else {
-			s.tokens = min(burst, s.tokens+now.Sub(s.refilled).Seconds()*rate)
-		}
-		s.refilled = now
-		if s.tokens < 1 {
-			return errRateLimited
-		}
-		s.tokens--
+	if o := &s.srv.o; o.RateLimit > 0 && !s.rate.Take(o.RateLimit, o.RateBurst, time.Now()) {
+		return errRateLimited
 	}
 	s.in = seq
 	s.post(event{kind: evMessage, msg: Message{Type: typ, Data: p, Seq: seq}})

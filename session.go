@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tether-ws/tether/internal/link"
 	"github.com/tether-ws/tether/internal/wire"
 )
 
@@ -79,8 +80,7 @@ type Session struct {
 	out         uint64        // last seq this server assigned to a message for the client
 	acked       uint64        // last seq the client acknowledged
 	ackWait     chan struct{} // made by WaitPending, closed by the next ack
-	tokens      float64       // rate limit bucket
-	refilled    time.Time     // when tokens was last topped up
+	rate        link.Bucket   // the client's rate limit
 	features    uint64        // wire features of the session's client; set before the session is shared
 	rejoin      *rejoinState  // a new session's room positions, until OnOpen and Readmit are done with them
 	lostEnding  uint64        // Sends an ending session could not number (replay buffer full): counted in its tombstone
