@@ -24,7 +24,9 @@ type Options struct {
 	HeartbeatInterval time.Duration
 	// HeartbeatTimeout is how much longer than HeartbeatInterval either
 	// side waits for a frame before it declares the link dead. Zero means
-	// 10s: a half-open connection is detected within 25s.
+	// 10s: a half-open connection is detected within 25s (the server's
+	// checks run on a wheel of HeartbeatInterval/32 steps, so up to 0.47s
+	// later).
 	HeartbeatTimeout time.Duration
 
 	// MaxMessageSize bounds an application payload, both ways. Zero
