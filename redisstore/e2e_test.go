@@ -223,19 +223,12 @@ func TestResumeOnAnotherNode(t *testing.T) {
 	time.Sleep(200 * time.Millisecond)
 	r.mu.Lock()
 	got := slices.Clone(r.msgs)
-	evs := fmt.Sprint(r.events)
-	var resumed bool
-	for _, e := range r.events {
-		if _, ok := e.(client.Resumed); ok {
-			resumed = true
-		}
-	}
 	r.mu.Unlock()
 	if !slices.Equal(got, want) {
 		t.Fatalf("client got %q\nwant %q", got, want)
 	}
-	if !resumed {
-		t.Fatalf("no Resumed event: %s", evs)
+	if resumed, evs := r.resumed(); !resumed {
+		t.Fatalf("no Resumed event: %v", evs)
 	}
 }
 
@@ -258,15 +251,8 @@ func TestResumeRacingAdoption(t *testing.T) {
 }
 
 func testResumeAfterOwnerDied(t *testing.T, adoptedFirst bool) {
-	prefix := newPrefix(t)
-	a, b := startNode(t, prefix, nil), startNode(t, prefix, nil)
-	sb := &switchboard{}
-	sb.to(a)
-	r := &received{}
-	c := dialVia(t, sb, r)
+	a, b, sb, r, c, want := onNodeA(t, 5)
 	id := c.SessionID()
-	want := sendEchoed(t, c, 1, 5, nil)
-	eventually(t, 5*time.Second, "echoes from A", r.has(want...))
 
 	_ = a.store.Stop() // A dies: it renews nothing and hears nothing
 	if adoptedFirst {
@@ -399,15 +385,8 @@ func TestShutdownOrphanExpires(t *testing.T) {
 // client resumes on the new owner, not with 4409, which ends a client.
 // (Seen in the three-node chaos test under load.)
 func TestFencedServerSendsClientOn(t *testing.T) {
-	prefix := newPrefix(t)
-	a, b := startNode(t, prefix, nil), startNode(t, prefix, nil)
-	sb := &switchboard{}
-	sb.to(a)
-	r := &received{}
-	c := dialVia(t, sb, r)
+	a, b, sb, r, c, want := onNodeA(t, 3)
 	id := c.SessionID()
-	want := sendEchoed(t, c, 1, 3, nil)
-	eventually(t, 5*time.Second, "echoes from A", r.has(want...))
 
 	ctx := testCtx(t)
 	if _, err := b.store.ClaimFrom(ctx, id, b.store.Node(), a.store.Node()); err != nil {
@@ -419,16 +398,34 @@ func TestFencedServerSendsClientOn(t *testing.T) {
 	if c.SessionID() != id {
 		t.Fatalf("the client lost its session: %v", c.Err())
 	}
-	r.mu.Lock()
-	evs := slices.Clone(r.events)
-	r.mu.Unlock()
-	var resumed bool
-	for _, e := range evs {
-		if _, ok := e.(client.Resumed); ok {
-			resumed = true
-		}
-	}
-	if !resumed {
+	if resumed, evs := r.resumed(); !resumed {
 		t.Fatalf("no resume on B: %v", evs)
 	}
+}
+
+// onNodeA starts two nodes, A and B, and a client on A that sent "1" to
+// "n" and got their echoes (want).
+func onNodeA(t *testing.T, n int) (a, b *node, sb *switchboard, r *received, c *client.Client, want []string) {
+	t.Helper()
+	prefix := newPrefix(t)
+	a, b = startNode(t, prefix, nil), startNode(t, prefix, nil)
+	sb = &switchboard{}
+	sb.to(a)
+	r = &received{}
+	c = dialVia(t, sb, r)
+	want = sendEchoed(t, c, 1, n, nil)
+	eventually(t, 5*time.Second, "echoes from A", r.has(want...))
+	return a, b, sb, r, c, want
+}
+
+// resumed reports whether the client had a Resumed event, and its events.
+func (r *received) resumed() (bool, []client.Event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, e := range r.events {
+		if _, ok := e.(client.Resumed); ok {
+			return true, slices.Clone(r.events)
+		}
+	}
+	return false, slices.Clone(r.events)
 }
