@@ -251,7 +251,7 @@ func TestResumeRacingAdoption(t *testing.T) {
 }
 
 func testResumeAfterOwnerDied(t *testing.T, adoptedFirst bool) {
-	a, b, sb, r, c, want := onNodeA(t, 5)
+	a, b, sb, r, c, want := onNodeA(t, 5, nil)
 	id := c.SessionID()
 
 	_ = a.store.Stop() // A dies: it renews nothing and hears nothing
@@ -385,7 +385,11 @@ func TestShutdownOrphanExpires(t *testing.T) {
 // client resumes on the new owner, not with 4409, which ends a client.
 // (Seen in the three-node chaos test under load.)
 func TestFencedServerSendsClientOn(t *testing.T) {
-	a, b, sb, r, c, want := onNodeA(t, 3)
+	saves := &countSaveIn{}
+	a, b, sb, r, c, want := onNodeA(t, 3, func(o *tether.Options) {
+		saves.Store = o.Store.(*Store)
+		o.Store = saves
+	})
 	id := c.SessionID()
 
 	ctx := testCtx(t)
@@ -401,14 +405,33 @@ func TestFencedServerSendsClientOn(t *testing.T) {
 	if resumed, evs := r.resumed(); !resumed {
 		t.Fatalf("no resume on B: %v", evs)
 	}
+	// A, fenced, must not keep trying to record what it processed (it
+	// retried once a second for ever).
+	n := saves.n.Load()
+	time.Sleep(2500 * time.Millisecond)
+	if more := saves.n.Load() - n; more > 0 {
+		t.Fatalf("A recorded processed messages %d more times after it lost the session", more)
+	}
 }
 
-// onNodeA starts two nodes, A and B, and a client on A that sent "1" to
-// "n" and got their echoes (want).
-func onNodeA(t *testing.T, n int) (a, b *node, sb *switchboard, r *received, c *client.Client, want []string) {
+// countSaveIn counts a store's SaveIn calls.
+type countSaveIn struct {
+	*Store
+	n atomic.Int64
+}
+
+func (c *countSaveIn) SaveIn(ctx context.Context, id string, lease, in uint64) error {
+	c.n.Add(1)
+	return c.Store.SaveIn(ctx, id, lease, in)
+}
+
+// onNodeA starts two nodes, A (its options changed by mutateA, if not
+// nil) and B, and a client on A that sent "1" to "n" and got their echoes
+// (want).
+func onNodeA(t *testing.T, n int, mutateA func(*tether.Options)) (a, b *node, sb *switchboard, r *received, c *client.Client, want []string) {
 	t.Helper()
 	prefix := newPrefix(t)
-	a, b = startNode(t, prefix, nil), startNode(t, prefix, nil)
+	a, b = startNode(t, prefix, mutateA), startNode(t, prefix, nil)
 	sb = &switchboard{}
 	sb.to(a)
 	r = &received{}
