@@ -105,13 +105,16 @@ var (
 )
 
 // ErrNodeLost is returned by Create and Claim for this node between
-// the loss of its liveness and its registration under a new name: a dead
-// node must not take sessions. It is transient.
+// the loss of its liveness and its registration under a new name, and
+// after Stop: a dead node must not take sessions. It is transient, unless
+// the store was stopped.
 var ErrNodeLost = errors.New("redisstore: this node lost its liveness and is registering again")
 
-// mayOwn reports whether node may be given sessions now.
+// mayOwn reports whether node may be given sessions now: not this node
+// while it has lost its liveness, nor once it stopped renewing it (Stop):
+// whatever it took then would belong to a node the others take for dead.
 func (s *Store) mayOwn(node string) error {
-	if s.down.Load() && node == s.Node() {
+	if node == s.Node() && (s.down.Load() || s.ctx.Err() != nil) {
 		return ErrNodeLost
 	}
 	return nil
