@@ -454,3 +454,33 @@ func TestLostNodeTakesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A stopped node (it renews its liveness no more) takes no sessions
+// either: not an orphan another node just swept from it, which would then
+// belong to a node everyone takes for dead.
+func TestStoppedNodeTakesNothing(t *testing.T) {
+	p := newPrefix(t)
+	a := open(t, Options{Prefix: p})
+	ctx := testCtx(t)
+	create(t, a, rec("s", ""))
+	r, _ := a.Load(ctx, "s")
+	r.Detached = time.Now()
+	_ = a.Save(ctx, r)
+	_ = a.Release(ctx, "s", 1) // an orphan, up for adoption
+	if err := a.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Create(ctx, rec("t", a.Node())); !errors.Is(err, ErrNodeLost) {
+		t.Fatalf("Create for a stopped node: %v", err)
+	}
+	if _, err := a.Claim(ctx, "s", a.Node()); !errors.Is(err, ErrNodeLost) {
+		t.Fatalf("Claim for a stopped node: %v", err)
+	}
+	if recs, err := a.Adopt(ctx, 10); err != nil || len(recs) != 0 {
+		t.Fatalf("Adopt by a stopped node: %v, %v", recs, err)
+	}
+	b := open(t, Options{Prefix: p})
+	if recs, err := b.Adopt(ctx, 10); err != nil || len(recs) != 1 {
+		t.Fatalf("Adopt by a live node: %v, %v", recs, err)
+	}
+}
