@@ -430,22 +430,10 @@ func TestLostNodeTakesNothing(t *testing.T) {
 	p := newPrefix(t)
 	a := open(t, Options{Prefix: p})
 	ctx := testCtx(t)
-	create(t, a, rec("s", ""))
-	r, _ := a.Load(ctx, "s")
-	r.Detached = time.Now()
-	_ = a.Save(ctx, r)
-	_ = a.Release(ctx, "s", 1)
+	orphanS(t, a)
 	a.down.Store(true) // as the liveness loop does on Lost
 	defer a.down.Store(false)
-	if err := a.Create(ctx, rec("t", a.Node())); !errors.Is(err, ErrNodeLost) {
-		t.Fatalf("Create for a lost node: %v", err)
-	}
-	if _, err := a.Claim(ctx, "s", a.Node()); !errors.Is(err, ErrNodeLost) {
-		t.Fatalf("Claim for a lost node: %v", err)
-	}
-	if recs, err := a.Adopt(ctx, 10); err != nil || len(recs) != 0 {
-		t.Fatalf("Adopt by a lost node: %v, %v", recs, err)
-	}
+	takesNothing(t, a, "a lost node")
 	// Other nodes' sessions are still its business to store.
 	if err := a.Create(ctx, rec("u", "elsewhere")); err != nil {
 		t.Fatal(err)
@@ -461,26 +449,39 @@ func TestLostNodeTakesNothing(t *testing.T) {
 func TestStoppedNodeTakesNothing(t *testing.T) {
 	p := newPrefix(t)
 	a := open(t, Options{Prefix: p})
+	orphanS(t, a)
+	if err := a.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	takesNothing(t, a, "a stopped node")
+	b := open(t, Options{Prefix: p})
+	if recs, err := b.Adopt(testCtx(t), 10); err != nil || len(recs) != 1 {
+		t.Fatalf("Adopt by a live node: %v, %v", recs, err)
+	}
+}
+
+// orphanS makes session "s", disconnected and released: an orphan.
+func orphanS(t *testing.T, a *Store) {
+	t.Helper()
 	ctx := testCtx(t)
 	create(t, a, rec("s", ""))
 	r, _ := a.Load(ctx, "s")
 	r.Detached = time.Now()
 	_ = a.Save(ctx, r)
-	_ = a.Release(ctx, "s", 1) // an orphan, up for adoption
-	if err := a.Stop(); err != nil {
-		t.Fatal(err)
-	}
+	_ = a.Release(ctx, "s", 1)
+}
+
+// takesNothing checks that a creates, claims and adopts nothing for itself.
+func takesNothing(t *testing.T, a *Store, who string) {
+	t.Helper()
+	ctx := testCtx(t)
 	if err := a.Create(ctx, rec("t", a.Node())); !errors.Is(err, ErrNodeLost) {
-		t.Fatalf("Create for a stopped node: %v", err)
+		t.Fatalf("Create for %s: %v", who, err)
 	}
 	if _, err := a.Claim(ctx, "s", a.Node()); !errors.Is(err, ErrNodeLost) {
-		t.Fatalf("Claim for a stopped node: %v", err)
+		t.Fatalf("Claim for %s: %v", who, err)
 	}
 	if recs, err := a.Adopt(ctx, 10); err != nil || len(recs) != 0 {
-		t.Fatalf("Adopt by a stopped node: %v, %v", recs, err)
-	}
-	b := open(t, Options{Prefix: p})
-	if recs, err := b.Adopt(ctx, 10); err != nil || len(recs) != 1 {
-		t.Fatalf("Adopt by a live node: %v, %v", recs, err)
+		t.Fatalf("Adopt by %s: %v, %v", who, recs, err)
 	}
 }
