@@ -142,23 +142,22 @@ func (h *heartbeats) turn() {
 // heartbeat checks c's liveness: a connection silent for too long is cut
 // (0), a live one gets a ping and the time to its next check.
 func (c *conn) heartbeat(now time.Time) time.Duration {
+	o := &c.srv.o
+	live := link.Liveness{Every: o.HeartbeatInterval, Limit: o.HeartbeatInterval + o.HeartbeatTimeout}
+	dead, next := live.Check(time.Unix(0, c.lastRecv.Load()), now)
 	c.mu.Lock()
 	if c.out.Ended() {
 		c.mu.Unlock()
 		return 0
 	}
-	c.mu.Unlock()
-	o := &c.srv.o
-	live := link.Liveness{Every: o.HeartbeatInterval, Limit: o.HeartbeatInterval + o.HeartbeatTimeout}
-	dead, next := live.Check(time.Unix(0, c.lastRecv.Load()), now)
-	if dead {
-		c.s.detach(c, CauseHeartbeatTimeout, fmt.Errorf("nothing received for %v", live.Limit))
-		c.abort(wire.CloseHeartbeatTimeout, "tether: heartbeat timeout")
-		return 0
+	if !dead {
+		c.out.PingDue()
+		c.kick()
+		c.mu.Unlock()
+		return next
 	}
-	c.mu.Lock()
-	c.out.PingDue()
-	c.kick()
 	c.mu.Unlock()
-	return next
+	c.s.detach(c, CauseHeartbeatTimeout, fmt.Errorf("nothing received for %v", live.Limit))
+	c.abort(wire.CloseHeartbeatTimeout, "tether: heartbeat timeout")
+	return 0
 }

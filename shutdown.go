@@ -147,10 +147,7 @@ func (srv *Server) finalize() {
 		return
 	}
 	srv.final = true
-	conns := make([]*conn, 0, len(srv.conns))
-	for c := range srv.conns {
-		conns = append(conns, c)
-	}
+	conns := srv.connsLocked()
 	srv.mu.Unlock()
 	srv.Sessions(func(s *Session) bool {
 		s.mu.Lock()
