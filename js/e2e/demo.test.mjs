@@ -87,7 +87,7 @@ describe('the demo page\'s controls', { skip }, () => {
 
     // Back by itself after 4 s: the same session, the resume banner.
     const resumed = await waitBanner(a.page, 'resumed', '2 queued messages of yours sent now, once each');
-    assert.match(resumed.title, /^↺ Back after \d+\.\d s offline: the same session \(\w+\) resumed, nothing lost$/);
+    assert.match(resumed.title, /^↺ Back after \d+\.\d s offline: the same session \([\w-]+\) resumed, nothing lost$/);
     assert.ok(resumed.lines.includes('2 messages sent to this page meanwhile delivered now, once each'), JSON.stringify(resumed));
     assert.equal(await sessionId(a), id, 'resumed, not replaced');
     await waitReceived(a.page, ['b1 meanwhile', 'b2 meanwhile', 'a1 typed offline', 'a2 typed offline']);
