@@ -91,7 +91,7 @@ func (s *Session) woke(seq uint64) {
 	c := s.conn
 	s.mu.Unlock()
 	if c != nil {
-		c.kickData(seq)
+		c.kickData(seq, nil)
 	}
 }
 

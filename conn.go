@@ -45,6 +45,8 @@ type conn struct {
 	ctrl        []byte      // framed control frames waiting to be written
 	ackT        *time.Timer // runs when out.Acks asks for it (link.Arm)
 	writing     bool        // a writer runs (the caller of writeLoop claimed it)
+	live        *delivery   // the last message kickData was given, numbered liveSeq, until written
+	liveSeq     uint64      //
 	closeCode   wire.CloseCode
 	closeReason string
 	probe       link.Probe  // the drain's GoAway and the Ping after it
@@ -160,13 +162,18 @@ func (c *conn) welcomeReady() {
 	c.mu.Unlock()
 }
 
-// kickData tells the writer that messages up to seq exist. On a polled
+// kickData tells the writer that messages up to seq exist; d, if not
+// nil, is the one numbered seq, which the writer frames without reading
+// it back from the store when it is the only one to write. On a polled
 // connection with a store of this process, the writer runs on the poller
 // (poll_linux.go), where nothing it does blocks: no goroutine is started
 // per delivery.
-func (c *conn) kickData(seq uint64) {
+func (c *conn) kickData(seq uint64, d *delivery) {
 	c.mu.Lock()
 	c.out.Exists(seq)
+	if d != nil && seq > c.liveSeq {
+		c.live, c.liveSeq = d, seq
+	}
 	if c.rd.polled && c.srv.pl.inline && !c.writing && !c.out.Ended() && !c.hold {
 		c.writing = true
 		c.mu.Unlock()
@@ -221,11 +228,21 @@ func (c *conn) afterBatch(n int) {
 
 // plan takes what the next write carries (link.Sender.Plan) and the
 // control frames queued, or reports that there is nothing to write; c.mu
-// held.
-func (c *conn) plan() (p link.Plan, ctrl []byte, ok bool) {
+// held. When the only message to write is the one kickData was given,
+// it comes as live (Seq set), recorded as written, and p.Data is false.
+func (c *conn) plan() (p link.Plan, ctrl []byte, live Message, ok bool) {
+	if c.live != nil && c.liveSeq <= c.out.Written() {
+		c.live = nil // written from the store: let its payload go
+	}
 	p, ok = c.out.Plan(len(c.ctrl) > 0)
 	if !ok {
-		return p, nil, false
+		return p, nil, live, false
+	}
+	if p.Data && c.live != nil && c.liveSeq == p.From+1 && c.out.Target() == c.liveSeq {
+		live = c.live.m
+		live.Seq = c.liveSeq
+		c.live, p.Data = nil, false
+		c.out.Wrote(live.Seq)
 	}
 	ctrl, c.ctrl = c.ctrl, nil
 	if p.Ping {
@@ -234,7 +251,7 @@ func (c *conn) plan() (p link.Plan, ctrl []byte, ok bool) {
 	if p.Ack > c.ackHigh.Load() {
 		c.ackHigh.Store(p.Ack)
 	}
-	return p, ctrl, true
+	return p, ctrl, live, true
 }
 
 // appendData appends, framed, the messages after from that the store
@@ -272,7 +289,7 @@ func (c *conn) writeLoop() {
 	var msgs []Message
 	for {
 		c.mu.Lock()
-		p, ctrl, ok := c.plan()
+		p, ctrl, live, ok := c.plan()
 		if !ok {
 			c.writing = false
 			c.mu.Unlock()
@@ -288,6 +305,9 @@ func (c *conn) writeLoop() {
 			b = ws.AppendFrame(b, false, ws.OpBinary, wire.AppendSeqFrame(hdr[:0], wire.TypePing, p.Ack), nil)
 		case p.AckFrame:
 			b = ws.AppendFrame(b, false, ws.OpBinary, wire.AppendSeqFrame(hdr[:0], wire.TypeAck, p.Ack), nil)
+		}
+		if live.Seq != 0 {
+			b = appendMessage(b, hdr[:0], &live, c.s.features&wire.FeatureRooms != 0)
 		}
 		if p.Data {
 			b, msgs = c.appendData(c.srv.ctx, b, hdr[:0], p.From, msgs)

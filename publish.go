@@ -120,7 +120,7 @@ func (srv *Server) deliver(ctx context.Context, id string, d *delivery) error {
 // deliverRemote queues d for a session held by another server, or by
 // none (its client is away): the store keeps it and tells the owner.
 func (srv *Server) deliverRemote(ctx context.Context, id string, d *delivery) error {
-	_, err := srv.appendTo(ctx, id, d)
+	_, _, err := srv.appendTo(ctx, id, d)
 	switch {
 	case errors.Is(err, ErrNotFound):
 		return ErrSessionClosed
@@ -135,15 +135,27 @@ func (srv *Server) deliverRemote(ctx context.Context, id string, d *delivery) er
 	return nil
 }
 
-// appendTo appends d to a session's replay buffer in the store.
-func (srv *Server) appendTo(ctx context.Context, id string, d *delivery) (uint64, error) {
+// appendTo appends d to a session's replay buffer in the store. live
+// reports that d.m was appended last, numbered seq: the writer may frame
+// it from d instead of reading it back.
+func (srv *Server) appendTo(ctx context.Context, id string, d *delivery) (seq uint64, live bool, err error) {
 	switch {
 	case len(d.batch) > 0:
-		return srv.appendRoom(ctx, id, d.batch[0].Room, d.epoch, d.batch...)
+		seq, _, err = srv.appendRoom(ctx, id, d.batch[0].Room, d.epoch, d.batch...)
+		return seq, false, err
 	case d.m.Offset == 0:
-		return srv.store.Append(ctx, id, d.m)
+		seq, err = srv.store.Append(ctx, id, d.m)
+		return seq, err == nil, err
 	}
-	return srv.appendRoom(ctx, id, d.m.Room, d.epoch, d.m)
+	seq, n, err := srv.appendRoom(ctx, id, d.m.Room, d.epoch, d.m)
+	return seq, n > 0, err
+}
+
+// countingAppender is a store whose AppendRoom also says how many of the
+// messages it appended (MemoryStore): those skipped are a prefix, so when
+// any was, the last has the seq returned.
+type countingAppender interface {
+	appendRoomN(ctx context.Context, id, room, epoch string, msgs ...Message) (uint64, int, error)
 }
 
 // errRoomLost: a member's room messages cannot be appended in order, as
@@ -159,19 +171,24 @@ const maxGapFills = 8
 // appendRoom appends a room's messages to a session in offset order:
 // when the session misses earlier ones (a concurrent publish has not
 // reached it yet, or it joined from a position), it takes them from the
-// room's history first.
-func (srv *Server) appendRoom(ctx context.Context, id, room, epoch string, msgs ...Message) (uint64, error) {
+// room's history first. n is how many it appended, 0 when the store does
+// not say (countingAppender).
+func (srv *Server) appendRoom(ctx context.Context, id, room, epoch string, msgs ...Message) (seq uint64, n int, err error) {
 	for range maxGapFills {
-		seq, err := srv.store.AppendRoom(ctx, id, room, epoch, msgs...)
+		if ca, ok := srv.store.(countingAppender); ok {
+			seq, n, err = ca.appendRoomN(ctx, id, room, epoch, msgs...)
+		} else {
+			seq, err = srv.store.AppendRoom(ctx, id, room, epoch, msgs...)
+		}
 		var gap *RoomGapError
 		if !errors.As(err, &gap) {
-			return seq, err
+			return seq, n, err
 		}
 		if msgs, err = srv.fillGap(ctx, room, epoch, gap.Cursor, msgs); err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 	}
-	return 0, fmt.Errorf("tether: cannot append to room %q: its members' cursors keep moving", displayRoom(room))
+	return 0, 0, fmt.Errorf("tether: cannot append to room %q: its members' cursors keep moving", displayRoom(room))
 }
 
 // fillGap returns msgs preceded by the room messages after cur that they

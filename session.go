@@ -179,7 +179,7 @@ func (s *Session) queue(ctx context.Context, d *delivery) error {
 	}
 	s.appending++
 	s.mu.Unlock()
-	seq, err := s.srv.appendTo(ctx, s.id, d)
+	seq, live, err := s.srv.appendTo(ctx, s.id, d)
 	s.mu.Lock()
 	s.appending--
 	if s.appending == 0 && s.appendsDone != nil {
@@ -219,7 +219,10 @@ func (s *Session) queue(ctx context.Context, d *delivery) error {
 		return fmt.Errorf("failed to send: %w", err)
 	}
 	if c != nil {
-		c.kickData(seq)
+		if !live {
+			d = nil
+		}
+		c.kickData(seq, d)
 	}
 	return nil
 }

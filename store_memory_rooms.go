@@ -305,21 +305,29 @@ func (s *MemoryStore) LeaveRoom(_ context.Context, id, room string, ev *Message)
 }
 
 // AppendRoom implements Store.
-func (s *MemoryStore) AppendRoom(_ context.Context, id, room, epoch string, msgs ...Message) (uint64, error) {
+func (s *MemoryStore) AppendRoom(ctx context.Context, id, room, epoch string, msgs ...Message) (uint64, error) {
+	seq, _, err := s.appendRoomN(ctx, id, room, epoch, msgs...)
+	return seq, err
+}
+
+// appendRoomN is AppendRoom, also saying how many of msgs it appended
+// (the others were skipped): a last message appended has the seq
+// returned (countingAppender).
+func (s *MemoryStore) appendRoomN(_ context.Context, id, room, epoch string, msgs ...Message) (uint64, int, error) {
 	sh := s.shard(id)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	ms, ok := sh.m[id]
 	if !ok {
-		return 0, ErrNotFound
+		return 0, 0, ErrNotFound
 	}
 	i := ms.room(room)
 	if i < 0 {
-		return 0, ErrNotMember
+		return 0, 0, ErrNotMember
 	}
 	c := &ms.rooms[i]
 	if c.set && c.pos.Epoch != "" && c.pos.Epoch != epoch {
-		return 0, &RoomGapError{Cursor: c.pos}
+		return 0, 0, &RoomGapError{Cursor: c.pos}
 	}
 	k := 0
 	if c.set {
@@ -329,24 +337,24 @@ func (s *MemoryStore) AppendRoom(_ context.Context, id, room, epoch string, msgs
 	}
 	msgs = msgs[k:]
 	if len(msgs) == 0 {
-		return ms.rec.Out, nil
+		return ms.rec.Out, 0, nil
 	}
 	if c.set && msgs[0].Offset != c.pos.Offset+1 {
-		return 0, &RoomGapError{Cursor: c.pos}
+		return 0, 0, &RoomGapError{Cursor: c.pos}
 	}
 	for j := 1; j < len(msgs); j++ {
 		if msgs[j].Offset != msgs[j-1].Offset+1 {
-			return 0, fmt.Errorf("tether: AppendRoom given offsets %d then %d", msgs[j-1].Offset, msgs[j].Offset)
+			return 0, 0, fmt.Errorf("tether: AppendRoom given offsets %d then %d", msgs[j-1].Offset, msgs[j].Offset)
 		}
 	}
 	if err := ms.appendLocked(msgs...); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	if c.pos.Epoch != epoch {
 		c.pos.Epoch = epoch
 	}
 	c.pos.Offset, c.set = msgs[len(msgs)-1].Offset, true
-	return ms.rec.Out, nil
+	return ms.rec.Out, len(msgs), nil
 }
 
 // RoomMembers implements Store.
