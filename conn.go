@@ -239,7 +239,7 @@ func (c *conn) plan() (p link.Plan, ctrl []byte, live Message, ok bool) {
 		return p, nil, live, false
 	}
 	if p.Data && c.live != nil && c.liveSeq == p.From+1 && c.out.Target() == c.liveSeq {
-		live = c.live.m
+		live = c.live.msgs[len(c.live.msgs)-1]
 		live.Seq = c.liveSeq
 		c.live, p.Data = nil, false
 		c.out.Wrote(live.Seq)

@@ -6,8 +6,8 @@ import (
 	"testing"
 )
 
-// TestAppendToLive: appendTo reports a delivery live only when its message
-// is the last one appended, under the seq returned, since the writer then
+// TestAppendToLive: appendTo reports a delivery live only when its last
+// message is the last one appended, under the seq returned, since the writer then
 // frames it from the delivery instead of reading the store. A room message
 // that the member got already (a gap fill took it from history before its
 // own delivery came) is skipped, and must not be live: written under the
@@ -38,7 +38,7 @@ func TestAppendToLive(t *testing.T) {
 				t.Fatal(err)
 			}
 			m.Room, m.Offset = "r", pos.Offset
-			ds = append(ds, &delivery{m: m, epoch: pos.Epoch})
+			ds = append(ds, newDelivery(m, pos.Epoch))
 		}
 		check := func(what string, d *delivery, wantSeq uint64, wantLive bool) {
 			t.Helper()
@@ -53,7 +53,8 @@ func TestAppendToLive(t *testing.T) {
 				return
 			}
 			got, err := ms.Read(ctx, "a", seq-1, 1<<20, nil)
-			if err != nil || len(got) == 0 || !bytes.Equal(got[0].Data, d.m.Data) || got[0].Offset != d.m.Offset {
+			last := d.msgs[len(d.msgs)-1]
+			if err != nil || len(got) == 0 || !bytes.Equal(got[0].Data, last.Data) || got[0].Offset != last.Offset {
 				t.Fatalf("%s: live, but seq %d holds %+v (%v)", what, seq, got, err)
 			}
 		}
@@ -61,12 +62,17 @@ func TestAppendToLive(t *testing.T) {
 		// in from history, then the second appended last.
 		check("the later message, gap filled", ds[1], 2, counting)
 		check("the earlier message, skipped", ds[0], 2, false)
-		check("a message for the session alone", &delivery{m: Message{Type: Binary, Data: []byte{3}}}, 3, true)
+		check("a message for the session alone", newDelivery(Message{Type: Binary, Data: []byte{3}}, ""), 3, true)
 		pos, err := ms.Publish(ctx, "r", Message{Type: Text, Data: []byte("four")}, HistoryLimits{MaxMessages: 10})
 		if err != nil {
 			t.Fatal(err)
 		}
-		batch := []Message{{Type: Text, Data: []byte("four"), Room: "r", Offset: pos.Offset}}
-		check("a batch", &delivery{batch: batch, epoch: pos.Epoch}, 4, false)
+		pos5, err := ms.Publish(ctx, "r", Message{Type: Text, Data: []byte("five")}, HistoryLimits{MaxMessages: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		run := []Message{{Type: Text, Data: []byte("four"), Room: "r", Offset: pos.Offset}, {Type: Text, Data: []byte("five"), Room: "r", Offset: pos5.Offset}}
+		check("a run of a room's messages", &delivery{msgs: run, epoch: pos.Epoch}, 5, counting)
+		check("the same run again, skipped", &delivery{msgs: run, epoch: pos.Epoch}, 5, false)
 	}
 }

@@ -81,7 +81,7 @@ func (srv *Server) announce(ctx context.Context, m member, id, room string, join
 		if !others[i].rooms() {
 			continue
 		}
-		if err := srv.deliver(ctx, other, &delivery{m: *ev}); err != nil && !skippable(err) {
+		if err := srv.deliver(ctx, other, newDelivery(*ev, "")); err != nil && !skippable(err) {
 			srv.log.Warn("tether: cannot deliver a presence event", "room", room, "session", other, "err", err)
 		}
 	}

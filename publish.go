@@ -59,7 +59,7 @@ func (srv *Server) publish(ctx context.Context, room string, typ MessageType, p 
 			return pub, fmt.Errorf("failed to list room %q: %w", displayRoom(room), err)
 		}
 	}
-	d := &delivery{m: Message{Type: typ, Data: p, Room: room, Offset: pos.Offset}, epoch: pos.Epoch}
+	d := newDelivery(Message{Type: typ, Data: p, Room: room, Offset: pos.Offset}, pos.Epoch)
 	pub.Members, err = srv.fanOut(ctx, ids, d)
 	return pub, err
 }
@@ -136,18 +136,14 @@ func (srv *Server) deliverRemote(ctx context.Context, id string, d *delivery) er
 }
 
 // appendTo appends d to a session's replay buffer in the store. live
-// reports that d.m was appended last, numbered seq: the writer may frame
-// it from d instead of reading it back.
+// reports that d's last message was appended, numbered seq: the writer
+// may frame it from d instead of reading it back.
 func (srv *Server) appendTo(ctx context.Context, id string, d *delivery) (seq uint64, live bool, err error) {
-	switch {
-	case len(d.batch) > 0:
-		seq, _, err = srv.appendRoom(ctx, id, d.batch[0].Room, d.epoch, d.batch...)
-		return seq, false, err
-	case d.m.Offset == 0:
-		seq, err = srv.store.Append(ctx, id, d.m)
+	if d.msgs[0].Offset == 0 {
+		seq, err = srv.store.Append(ctx, id, d.msgs...)
 		return seq, err == nil, err
 	}
-	seq, n, err := srv.appendRoom(ctx, id, d.m.Room, d.epoch, d.m)
+	seq, n, err := srv.appendRoom(ctx, id, d.msgs[0].Room, d.epoch, d.msgs...)
 	return seq, n > 0, err
 }
 
@@ -230,10 +226,10 @@ func (srv *Server) fanOutBatch(ctx context.Context, ae appendEacher, ids []strin
 		ids = ids[len(part):]
 		var seqs []uint64
 		var errs []error
-		if d.m.Offset == 0 {
-			seqs, errs = ae.AppendEach(ctx, part, d.m)
+		if m := d.msgs[0]; m.Offset == 0 {
+			seqs, errs = ae.AppendEach(ctx, part, m)
 		} else {
-			seqs, errs = ae.AppendRoomEach(ctx, part, d.m.Room, d.epoch, d.m)
+			seqs, errs = ae.AppendRoomEach(ctx, part, m.Room, d.epoch, m)
 		}
 		for i, id := range part {
 			err := errs[i]

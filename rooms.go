@@ -255,7 +255,7 @@ func (srv *Server) catchUp(ctx context.Context, id, room string, at RoomPosition
 			}
 			tail = h
 		}
-		err := srv.deliver(ctx, id, &delivery{batch: tail, epoch: cur.Epoch})
+		err := srv.deliver(ctx, id, &delivery{msgs: tail, epoch: cur.Epoch})
 		switch {
 		case errors.Is(err, ErrNotMember), errors.Is(err, ErrSessionClosed):
 			return nil

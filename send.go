@@ -15,7 +15,7 @@ func (srv *Server) Send(ctx context.Context, sessionID string, typ MessageType, 
 	if err := srv.checkPayload(typ, p); err != nil {
 		return err
 	}
-	return srv.deliver(ctx, sessionID, &delivery{m: Message{Type: typ, Data: append([]byte(nil), p...)}})
+	return srv.deliver(ctx, sessionID, newDelivery(Message{Type: typ, Data: append([]byte(nil), p...)}, ""))
 }
 
 // SendToUser queues a message for every session of a user, on every
@@ -36,7 +36,7 @@ func (srv *Server) SendToUser(ctx context.Context, userID string, typ MessageTyp
 	if err != nil {
 		return 0, fmt.Errorf("failed to list the sessions of %q: %w", userID, err)
 	}
-	return srv.fanOut(ctx, ids, &delivery{m: Message{Type: typ, Data: p}})
+	return srv.fanOut(ctx, ids, newDelivery(Message{Type: typ, Data: p}, ""))
 }
 
 // Kick ends a session held by any server of the cluster, like

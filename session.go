@@ -146,17 +146,23 @@ func (s *Session) Send(ctx context.Context, typ MessageType, p []byte) error {
 
 // sendShared queues p without copying it; p must never change.
 func (s *Session) sendShared(ctx context.Context, typ MessageType, p []byte) error {
-	return s.queue(ctx, &delivery{m: Message{Type: typ, Data: p}})
+	return s.queue(ctx, newDelivery(Message{Type: typ, Data: p}, ""))
 }
 
-// delivery is a message on its way into a session's replay buffer: one
-// for the session alone, or a room's (m.Room and m.Offset set, with the
-// stream's epoch), or a run of a room's messages (batch, when a member
-// catches up with the room's history). Payloads never change.
+// delivery is messages on their way into sessions' replay buffers: one
+// for a session alone, or a room's (Room and Offset set, with the
+// stream's epoch): one published, or a run of them when a member catches
+// up with the room's history. One is shared by every member it goes to,
+// so the store is given the same slice each time; neither the slice nor
+// the payloads ever change.
 type delivery struct {
-	m     Message
+	msgs  []Message
 	epoch string
-	batch []Message
+}
+
+// newDelivery returns a delivery of m.
+func newDelivery(m Message, epoch string) *delivery {
+	return &delivery{msgs: []Message{m}, epoch: epoch}
 }
 
 // queue appends d to the session's replay buffer and wakes its writer.
@@ -191,7 +197,7 @@ func (s *Session) queue(ctx context.Context, d *delivery) error {
 	if err == nil && seq > s.out {
 		s.out = seq
 	}
-	if ending && errors.Is(err, ErrOverflow) && len(d.batch) == 0 && d.m.Offset == 0 {
+	if ending && errors.Is(err, ErrOverflow) && d.msgs[0].Offset == 0 {
 		// Not numbered, so not in the client's count of what it lost
 		// unless bury adds it (a room's message stays in the room's
 		// history, which the client recovers from).
