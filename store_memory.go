@@ -242,6 +242,9 @@ func (s *MemoryStore) Append(_ context.Context, id string, msgs ...Message) (uin
 	return ms.rec.Out, nil
 }
 
+// firstBuf is the capacity a session's replay buffer starts with.
+const firstBuf = 4
+
 // appendLocked numbers msgs and keeps them, or fails with ErrOverflow
 // keeping none; the shard's lock is held.
 func (ms *memSession) appendLocked(msgs ...Message) error {
@@ -252,6 +255,11 @@ func (ms *memSession) appendLocked(msgs ...Message) error {
 	n += len(msgs)
 	if (ms.rec.MaxMessages > 0 && n > ms.rec.MaxMessages) || (ms.rec.MaxBytes > 0 && b > ms.rec.MaxBytes) {
 		return ErrOverflow
+	}
+	if ms.buf == nil {
+		// Released when the client acknowledged everything: room for a
+		// few messages at once rather than growing from one.
+		ms.buf = make([]Message, 0, max(len(msgs), firstBuf))
 	}
 	for _, m := range msgs {
 		ms.rec.Out++

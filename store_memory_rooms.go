@@ -361,7 +361,11 @@ func (s *MemoryStore) appendRoomN(_ context.Context, id, room, epoch string, msg
 func (s *MemoryStore) RoomMembers(_ context.Context, room string) ([]string, error) {
 	s.imu.RLock()
 	defer s.imu.RUnlock()
-	return slices.Collect(maps.Keys(s.rooms[room])), nil
+	ids := make([]string, 0, len(s.rooms[room]))
+	for id := range s.rooms[room] {
+		ids = append(ids, id)
+	}
+	return ids, nil
 }
 
 // RoomSizes implements Store.
