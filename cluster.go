@@ -229,7 +229,7 @@ func (srv *Server) takeFrom(ctx context.Context, owner, id string, attempt uint6
 func (srv *Server) hold(rec *Record) *Session {
 	s := &Session{
 		srv: srv, id: rec.ID, user: rec.UserID, created: rec.Created,
-		state: stateDisconnected, meta: rec.Meta, token: rec.Token, prevToken: rec.PrevToken,
+		state: stateDisconnected, meta: metaOf(rec.Meta), token: rec.Token, prevToken: rec.PrevToken,
 		in: rec.In, processed: rec.In, savedIn: rec.In, out: rec.Out, acked: rec.Acked, lease: rec.Lease, attempt: rec.Attempt,
 		detached: rec.Detached, features: rec.Features,
 	}

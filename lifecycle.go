@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"runtime/debug"
 	"time"
 
@@ -207,7 +206,7 @@ func (s *Session) save() error {
 		return err
 	}
 	s.mu.Lock()
-	rec.Meta = maps.Clone(s.meta)
+	rec.Meta = s.meta.toMap()
 	rec.Token, rec.PrevToken = s.token, s.prevToken
 	rec.In = s.processed
 	rec.Detached = s.detached

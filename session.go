@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"sync"
 	"time"
 
@@ -57,7 +56,7 @@ type Session struct {
 	mu          sync.Mutex
 	state       SessionState
 	conn        *conn
-	meta        map[string]string
+	meta        metaList
 	token       TokenHash
 	prevToken   TokenHash
 	in          uint64 // last client→server seq accepted for OnMessage
@@ -109,7 +108,7 @@ func (s *Session) State() (SessionState, time.Time) {
 func (s *Session) Meta() map[string]string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return maps.Clone(s.meta)
+	return s.meta.toMap()
 }
 
 // SetMeta sets a metadata key; an empty value deletes it. Metadata is
@@ -117,14 +116,7 @@ func (s *Session) Meta() map[string]string {
 func (s *Session) SetMeta(key, value string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if value == "" {
-		delete(s.meta, key)
-		return
-	}
-	if s.meta == nil {
-		s.meta = make(map[string]string)
-	}
-	s.meta[key] = value
+	s.meta = s.meta.set(key, value)
 }
 
 // Send queues a message for the client. It does not wait for the

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"hash/maphash"
-	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -62,7 +61,8 @@ type memShard struct {
 }
 
 type memSession struct {
-	rec   Record
+	rec   Record    // Meta nil: kept in meta
+	meta  metaList  // rec.Meta, compact
 	first uint64    // seq of buf[head]
 	buf   []Message // kept messages; buf[head:] are unacknowledged
 	head  int
@@ -124,8 +124,8 @@ func (s *MemoryStore) Create(_ context.Context, rec *Record) error {
 	if _, ok := sh.m[rec.ID]; ok {
 		return ErrExists
 	}
-	ms := &memSession{rec: *rec}
-	ms.rec.Meta = maps.Clone(rec.Meta)
+	ms := &memSession{rec: *rec, meta: metaOf(rec.Meta)}
+	ms.rec.Meta = nil
 	ms.rec.Rooms = nil
 	ms.rec.Out, ms.rec.Acked, ms.rec.Lease = 0, 0, 1
 	ms.first = 1
@@ -152,7 +152,7 @@ func (s *MemoryStore) Load(_ context.Context, id string) (*Record, error) {
 		return nil, ErrNotFound
 	}
 	r := ms.rec
-	r.Meta = maps.Clone(ms.rec.Meta)
+	r.Meta = ms.meta.toMap()
 	r.Rooms = ms.roomNames()
 	return &r, nil
 }
@@ -170,7 +170,7 @@ func (s *MemoryStore) Save(_ context.Context, rec *Record) error {
 		return ErrFenced
 	}
 	ms.rec.Token, ms.rec.PrevToken = rec.Token, rec.PrevToken
-	ms.rec.Meta = maps.Clone(rec.Meta)
+	ms.meta = metaOf(rec.Meta)
 	ms.rec.In = rec.In
 	ms.rec.Detached = rec.Detached
 	ms.rec.Attempt = rec.Attempt
@@ -205,7 +205,7 @@ func (s *MemoryStore) Claim(_ context.Context, id, node string) (*Record, error)
 	ms.rec.Owner = node
 	ms.rec.Lease++
 	r := ms.rec
-	r.Meta = maps.Clone(ms.rec.Meta)
+	r.Meta = ms.meta.toMap()
 	r.Rooms = ms.roomNames()
 	return &r, nil
 }
