@@ -111,7 +111,10 @@ func (h *heartbeats) turn() {
 			batch = append(batch, c)
 			c.hbSlot = 0
 		}
-		clear(h.slots[h.cur])
+		// Dropped, not cleared: a map keeps the room of the most it ever
+		// held, and a burst of connections would leave every slot sized
+		// for all of them.
+		h.slots[h.cur] = nil
 	}
 	h.at = h.at.Add(time.Duration(steps) * h.tick)
 	h.mu.Unlock()
