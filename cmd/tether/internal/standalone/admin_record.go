@@ -118,9 +118,42 @@ type lifecycleEvent struct {
 
 // sessionHistory is the capped list of one session's events.
 type sessionHistory struct {
-	user   string
-	events []lifecycleEvent // oldest first, at most sessionEventCap
+	user string
+	// opened is when the session opened, if nothing was lost before it:
+	// such an open event is rebuilt from it when asked for, not kept,
+	// since most sessions have no other event and an event costs about
+	// 200 bytes. Zero if the open is in events, or dropped by the cap.
+	opened time.Time
+	events []lifecycleEvent // oldest first; at most sessionEventCap with the open
 	closed *lifecycleEvent  // a copy of the close, once over
+}
+
+// openEvent is the event rebuilt from h.opened.
+func (h *sessionHistory) openEvent(id string) lifecycleEvent {
+	return lifecycleEvent{Time: h.opened, Session: id, User: h.user, Kind: "open"}
+}
+
+// add keeps ev, dropping the oldest event beyond sessionEventCap.
+func (h *sessionHistory) add(ev lifecycleEvent) {
+	if len(h.events) == 0 && h.opened.IsZero() && ev == h.plainOpen(ev) {
+		h.opened = ev.Time
+		return
+	}
+	switch {
+	case len(h.events) < sessionEventCap && (h.opened.IsZero() || len(h.events) < sessionEventCap-1):
+	case !h.opened.IsZero():
+		h.opened = time.Time{}
+	default:
+		copy(h.events, h.events[1:])
+		h.events = h.events[:sessionEventCap-1]
+	}
+	h.events = append(h.events, ev)
+}
+
+// plainOpen is what ev would be as an open event with nothing lost
+// before it, which opened can stand for.
+func (h *sessionHistory) plainOpen(ev lifecycleEvent) lifecycleEvent {
+	return lifecycleEvent{Time: ev.Time, Session: ev.Session, User: h.user, Kind: "open"}
 }
 
 // recorder keeps what the admin page shows that the server's state does
@@ -186,11 +219,7 @@ func (r *recorder) record(ev lifecycleEvent, upd func(*tally)) {
 		h = &sessionHistory{user: ev.User}
 		r.sessions[ev.Session] = h
 	}
-	if len(h.events) == sessionEventCap {
-		copy(h.events, h.events[1:])
-		h.events = h.events[:sessionEventCap-1]
-	}
-	h.events = append(h.events, ev)
+	h.add(ev)
 	if ev.Kind == "close" && h.closed == nil {
 		c := ev
 		h.closed = &c
@@ -326,7 +355,11 @@ func (r *recorder) events(id string) (user string, evs []lifecycleEvent, ok bool
 	if h == nil {
 		return "", nil, false
 	}
-	return h.user, append([]lifecycleEvent(nil), h.events...), true
+	evs = make([]lifecycleEvent, 0, len(h.events)+1)
+	if !h.opened.IsZero() {
+		evs = append(evs, h.openEvent(id))
+	}
+	return h.user, append(evs, h.events...), true
 }
 
 // lastEvent returns a held session's last event time and kind, and its
