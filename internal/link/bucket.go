@@ -28,7 +28,3 @@ func (b *Bucket) Take(rate float64, burst int, now time.Time) bool {
 	b.tokens--
 	return true
 }
-
-// InWindow reports whether a peer's message seq fits its window: at most
-// window messages past the last acknowledgement written to it (acked).
-func InWindow(seq, acked, window uint64) bool { return seq <= acked+window }

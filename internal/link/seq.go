@@ -40,3 +40,7 @@ func CheckAck(ack, written uint64) error {
 	}
 	return nil
 }
+
+// InWindow reports whether a peer's message seq fits its window: at most
+// window messages past the last acknowledgement written to it (acked).
+func InWindow(seq, acked, window uint64) bool { return seq <= acked+window }

@@ -56,3 +56,16 @@ func TestSeqCases(t *testing.T) {
 		}
 	}
 }
+
+func TestInWindow(t *testing.T) {
+	for _, c := range []struct {
+		seq, acked, window uint64
+		want               bool
+	}{
+		{1, 0, 1, true}, {2, 0, 1, false}, {100, 36, 64, true}, {101, 36, 64, false}, {5, 10, 0, true}, {11, 10, 0, false},
+	} {
+		if got := InWindow(c.seq, c.acked, c.window); got != c.want {
+			t.Errorf("InWindow(%d, %d, %d) = %v, want %v", c.seq, c.acked, c.window, got, c.want)
+		}
+	}
+}
