@@ -45,8 +45,8 @@ type conn struct {
 	ctrl        []byte      // framed control frames waiting to be written
 	ackT        *time.Timer // runs when out.Acks asks for it (link.Arm)
 	writing     bool        // a writer runs (the caller of writeLoop claimed it)
-	live        *delivery   // the last message kickData was given, numbered liveSeq, until written
-	liveSeq     uint64      //
+	live        *delivery   // kickData's, until written: its last message is numbered liveSeq
+	liveSeq     uint64
 	closeCode   wire.CloseCode
 	closeReason string
 	probe       link.Probe  // the drain's GoAway and the Ping after it

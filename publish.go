@@ -170,8 +170,9 @@ const maxGapFills = 8
 // room's history first. n is how many it appended, 0 when the store does
 // not say (countingAppender).
 func (srv *Server) appendRoom(ctx context.Context, id, room, epoch string, msgs ...Message) (seq uint64, n int, err error) {
+	ca, counting := srv.store.(countingAppender)
 	for range maxGapFills {
-		if ca, ok := srv.store.(countingAppender); ok {
+		if counting {
 			seq, n, err = ca.appendRoomN(ctx, id, room, epoch, msgs...)
 		} else {
 			seq, err = srv.store.AppendRoom(ctx, id, room, epoch, msgs...)

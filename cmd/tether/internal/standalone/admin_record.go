@@ -128,32 +128,31 @@ type sessionHistory struct {
 	closed *lifecycleEvent  // a copy of the close, once over
 }
 
-// openEvent is the event rebuilt from h.opened.
-func (h *sessionHistory) openEvent(id string) lifecycleEvent {
-	return lifecycleEvent{Time: h.opened, Session: id, User: h.user, Kind: "open"}
+// openEvent is the open event of session id at at, with nothing lost
+// before it: what opened stands for.
+func (h *sessionHistory) openEvent(id string, at time.Time) lifecycleEvent {
+	return lifecycleEvent{Time: at, Session: id, User: h.user, Kind: "open"}
 }
 
 // add keeps ev, dropping the oldest event beyond sessionEventCap.
 func (h *sessionHistory) add(ev lifecycleEvent) {
-	if len(h.events) == 0 && h.opened.IsZero() && ev == h.plainOpen(ev) {
+	if len(h.events) == 0 && h.opened.IsZero() && ev == h.openEvent(ev.Session, ev.Time) {
 		h.opened = ev.Time
 		return
 	}
-	switch {
-	case len(h.events) < sessionEventCap && (h.opened.IsZero() || len(h.events) < sessionEventCap-1):
-	case !h.opened.IsZero():
-		h.opened = time.Time{}
-	default:
-		copy(h.events, h.events[1:])
-		h.events = h.events[:sessionEventCap-1]
+	kept := len(h.events)
+	if !h.opened.IsZero() {
+		kept++
+	}
+	if kept == sessionEventCap {
+		if !h.opened.IsZero() {
+			h.opened = time.Time{}
+		} else {
+			copy(h.events, h.events[1:])
+			h.events = h.events[:sessionEventCap-1]
+		}
 	}
 	h.events = append(h.events, ev)
-}
-
-// plainOpen is what ev would be as an open event with nothing lost
-// before it, which opened can stand for.
-func (h *sessionHistory) plainOpen(ev lifecycleEvent) lifecycleEvent {
-	return lifecycleEvent{Time: ev.Time, Session: ev.Session, User: h.user, Kind: "open"}
 }
 
 // recorder keeps what the admin page shows that the server's state does
@@ -357,7 +356,7 @@ func (r *recorder) events(id string) (user string, evs []lifecycleEvent, ok bool
 	}
 	evs = make([]lifecycleEvent, 0, len(h.events)+1)
 	if !h.opened.IsZero() {
-		evs = append(evs, h.openEvent(id))
+		evs = append(evs, h.openEvent(id, h.opened))
 	}
 	return h.user, append(evs, h.events...), true
 }
