@@ -83,7 +83,14 @@ func (srv *Server) startPoller() *poll.Poller {
 		OnData: func(pc *poll.Conn, data []byte) {
 			c := pc.Session.(*conn)
 			if inline {
-				c.fed(data)
+				if c.fed(data, true) {
+					// The message's hooks run here, so the reply is written
+					// on the goroutine that read the message; the loop goes
+					// on on another, as a hook may block.
+					pc.Handoff()
+					c.runHooks()
+					c.srv.active.done()
+				}
 				return
 			}
 			c.enqueue(append([]byte(nil), data...), nil, false)
@@ -154,6 +161,11 @@ type pollRead struct {
 	sock   *poll.Conn // the socket, when polled
 	early  []byte     // bytes that came before start: fed first
 	gone   bool       // readWait: the poller closed the socket before start
+	// During a feed that may run the session's hooks itself afterwards:
+	// hooksHere says it must (receive found no hook goroutine running,
+	// took srv.active for the run, and started none).
+	mayRunHooks bool
+	hooksHere   bool
 
 	// A store that may block: what the poller hands over waits here, in
 	// order, for a goroutine that lives while some is pending.
@@ -197,29 +209,35 @@ func (c *conn) drainInbox() {
 		}
 		c.rd.qmu.Unlock()
 		for _, d := range in {
-			c.fed(d)
+			c.fed(d, false)
 		}
 	}
 }
 
-// fed acts on bytes from the poller.
-func (c *conn) fed(data []byte) {
+// fed acts on bytes from the poller. With mayRunHooks, the session's
+// hooks that the bytes call for may be left to the caller, which must
+// then run them (c.runHooks, then srv.active.done) when hooks says so.
+func (c *conn) fed(data []byte, mayRunHooks bool) (hooks bool) {
 	c.rd.mu.Lock()
 	if c.rd.state == readWait {
 		c.rd.early = append(c.rd.early, data...)
 		c.rd.mu.Unlock()
-		return
+		return false
 	}
 	if c.rd.state != readOpen {
 		c.rd.mu.Unlock()
-		return
+		return false
 	}
+	c.rd.mayRunHooks = mayRunHooks
 	err := c.ws.Feed(data, c.onFrame)
+	hooks = c.rd.hooksHere
+	c.rd.mayRunHooks, c.rd.hooksHere = false, false
 	if err == nil {
 		c.rd.mu.Unlock()
-		return
+		return hooks
 	}
 	c.endRead(err)
+	return hooks
 }
 
 // endRead ends reading for err; c.rd.mu held, and released.

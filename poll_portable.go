@@ -10,7 +10,7 @@ type poller struct{ inline bool }
 func (srv *Server) adoptSocket(*conn) {}
 
 // pollRead is the poller path's reading state; never polled here.
-type pollRead struct{ polled bool }
+type pollRead struct{ polled, mayRunHooks, hooksHere bool }
 
 func (c *conn) poll() {}
 

@@ -36,7 +36,17 @@ func (s *Session) receive(c *conn, seq uint64, typ MessageType, p []byte) error 
 		return errRateLimited
 	}
 	s.in = seq
-	s.post(event{kind: evMessage, msg: Message{Type: typ, Data: p, Seq: seq}})
+	ev := event{kind: evMessage, msg: Message{Type: typ, Data: p, Seq: seq}}
+	if !s.running && c.rd.mayRunHooks {
+		// The poller's feed runs the hooks itself once it is done
+		// (poll_linux.go): no goroutine hand-off between message and reply.
+		s.q = append(s.q, ev)
+		s.running = true
+		s.srv.active.add()
+		c.rd.hooksHere = true
+		return nil
+	}
+	s.post(ev)
 	return nil
 }
 

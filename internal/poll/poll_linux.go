@@ -32,7 +32,8 @@ type Options struct {
 	Pollers      int           // goroutines waiting in epoll_wait; 0 means 1
 	MaxQueued    int           // bytes a connection may queue; 0 means 4 MiB
 	WriteTimeout time.Duration // how long queued bytes may wait; 0 means no limit
-	// OnData gets what a connection read; data is valid until it returns.
+	// OnData gets what a connection read; data is valid until it returns,
+	// or until it calls Handoff.
 	OnData func(c *Conn, data []byte)
 	// OnClose runs once per connection, after its last OnData, with why
 	// it closed (io.EOF when the peer did; nil when Close was called).
@@ -58,9 +59,12 @@ type loop struct {
 	rc     syscall.RawConn    // ep's
 	poller func(uintptr) bool // l.poll, made once
 	events []unix.EpollEvent
-	n      int   // what poll found
-	err    error // the loop goroutine's only, like events and n
-	wake   int   // eventfd: new closes to report, or stop
+	n      int           // what poll found
+	err    error         // the loop goroutine's only, like events and n
+	at     int           // the event being handled; the loop goroutine's only
+	inData bool          // OnData runs on the loop goroutine; its only
+	gen    atomic.Uint64 // Handoffs so far: a goroutine that led before leaves
+	wake   int           // eventfd: new closes to report, or stop
 	mu     sync.Mutex
 	conns  map[int32]*Conn
 	closed []*Conn // closed, OnClose not called yet
@@ -68,7 +72,24 @@ type loop struct {
 	stop   bool
 	buf    []byte // the loop goroutine's only
 	done   chan struct{}
+	// Handoff's: a goroutine that handed the loop off and is done with its
+	// OnData waits here to lead again (at most maxFollowers of them), so a
+	// hand-off per message starts no goroutine and grows no new stack.
+	follow    chan lead
+	followers atomic.Int32
 }
+
+// lead hands the loop over: the new leader's number, and the index of
+// the next event to handle.
+type lead struct {
+	gen  uint64
+	from int
+}
+
+// maxFollowers bounds the goroutines a loop keeps waiting to lead: one
+// is enough for a hand-off per message; more come back from blocked
+// callbacks only to leave.
+const maxFollowers = 2
 
 // New starts a Poller.
 func New(o Options) (*Poller, error) {
@@ -86,7 +107,7 @@ func New(o Options) (*Poller, error) {
 			return nil, err
 		}
 		p.loops = append(p.loops, l)
-		go l.run()
+		go l.run(0, 0)
 	}
 	return p, nil
 }
@@ -124,7 +145,7 @@ func (p *Poller) newLoop() (*loop, error) {
 		return nil, fmt.Errorf("failed to wait on epoll: %w", err)
 	}
 	l := &loop{p: p, epfd: epfd, ep: ep, rc: rc, wake: wake, conns: make(map[int32]*Conn), buf: make([]byte, 64<<10),
-		events: make([]unix.EpollEvent, 128), done: make(chan struct{})}
+		events: make([]unix.EpollEvent, 128), done: make(chan struct{}), follow: make(chan lead)}
 	l.poller = l.poll
 	return l, nil
 }
@@ -253,17 +274,41 @@ func (l *loop) signal() {
 
 var one = []byte{1, 0, 0, 0, 0, 0, 0, 0} // an eventfd increment
 
-func (l *loop) run() {
-	defer close(l.done)
-	events := l.events
-	var drain [8]byte
-	for {
-		n, err := l.wait()
-		if err != nil && !errors.Is(err, unix.EINTR) {
+// run is the loop: it waits for events and handles them. One goroutine
+// leads it at a time; gen is the leader's number, and from the index of
+// the next event to handle (0: wait for new ones). A goroutine that
+// handed the loop off follows: it waits to lead again.
+func (l *loop) run(gen uint64, from int) {
+	for l.lead(gen, from) {
+		if l.followers.Add(1) > maxFollowers {
+			l.followers.Add(-1)
 			return
 		}
-		for i := range n {
-			ev := events[i]
+		select {
+		case h := <-l.follow:
+			l.followers.Add(-1)
+			gen, from = h.gen, h.from
+		case <-l.done:
+			l.followers.Add(-1)
+			return
+		}
+	}
+}
+
+// lead runs the loop until it stops (false) or is handed off (true).
+func (l *loop) lead(gen uint64, from int) bool {
+	var drain [8]byte
+	for {
+		if from == 0 {
+			n, err := l.wait()
+			if err != nil && !errors.Is(err, unix.EINTR) {
+				close(l.done)
+				return false
+			}
+			l.n = n
+		}
+		for i := from; i < l.n; i++ {
+			ev := l.events[i]
 			if int(ev.Fd) == l.wake {
 				_, _ = unix.Read(l.wake, drain[:])
 				continue
@@ -278,13 +323,44 @@ func (l *loop) run() {
 				c.flush()
 			}
 			if ev.Events&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+				l.at = i
 				l.read(c)
+				if l.gen.Load() != gen {
+					return true // another goroutine leads now
+				}
 			}
 		}
+		from = 0
 		l.wakeAll()
 		if l.report() {
-			return
+			close(l.done)
+			return false
 		}
+	}
+}
+
+// Handoff, called by OnData on the goroutine that runs it, says that the
+// callback goes on to do something that may block: the connections of
+// its loop are handled by a new goroutine from now on, and this one
+// leaves the loop when OnData returns. The data OnData was given is no
+// longer valid after Handoff. Call it only from OnData, on its own
+// goroutine, at most once.
+//
+// It lets a server answer a message on the goroutine that read it (no
+// hand-off between the read and the reply, as a goroutine per
+// connection would) without a blocking reply holding up its loop's
+// other connections: the new goroutine takes over the polling instead.
+func (c *Conn) Handoff() {
+	l := c.l
+	if !l.inData {
+		return
+	}
+	l.inData = false
+	h := lead{gen: l.gen.Add(1), from: l.at + 1}
+	select {
+	case l.follow <- h: // a follower waited
+	default:
+		go l.run(h.gen, h.from)
 	}
 }
 
@@ -351,6 +427,11 @@ func (l *loop) read(c *Conn) {
 		return
 	}
 	if l.p.o.OnData != nil {
+		l.inData = true
+		gen := l.gen.Load()
 		l.p.o.OnData(c, l.buf[:n])
+		if l.gen.Load() == gen {
+			l.inData = false
+		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -31,6 +32,8 @@ const patience = 10 * time.Second
 // Conn's Session.
 type state struct {
 	echo bool // OnData writes back what it got
+	// then, if set, runs at the end of OnData.
+	then func(c *Conn)
 
 	mu          sync.Mutex
 	data        []byte
@@ -64,6 +67,9 @@ func (s *state) onData(c *Conn, data []byte) {
 	s.poke()
 	if s.echo {
 		_, _ = c.Write(data)
+	}
+	if s.then != nil {
+		s.then(c)
 	}
 }
 
@@ -1104,6 +1110,50 @@ func TestWake(t *testing.T) {
 		}
 		sameBytes(t, "written in OnWake", await(t, readAsync(p, n)), bytes.Repeat([]byte("w"), n))
 	}
+}
+
+// TestHandoff: an OnData that hands its loop off may block without
+// holding up the loop's other connections, and goes on on its own
+// goroutine.
+func TestHandoff(t *testing.T) {
+	h := newHarness(t, Options{Pollers: 1})
+	gate := make(chan struct{})
+	release := sync.OnceFunc(func() { close(gate) })
+	t.Cleanup(release) // before the poller's Close, which waits for the loop
+	blocked := make(chan struct{}, 4)
+	slow := newState(false)
+	var calls atomic.Int32
+	slow.then = func(c *Conn) {
+		if calls.Add(1) > 1 {
+			return
+		}
+		c.Handoff()
+		blocked <- struct{}{}
+		<-gate
+		_, _ = c.Write([]byte("after"))
+	}
+	_, ps := h.connect(slow, false)
+	_, pe := h.connect(newState(true), false)
+	if _, err := ps.Write([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-blocked:
+	case <-time.After(patience):
+		t.Fatal("OnData did not run")
+	}
+	// The blocked callback holds no loop: the other connection is served.
+	if _, err := pe.Write([]byte("ping")); err != nil {
+		t.Fatal(err)
+	}
+	sameBytes(t, "echo while a handed-off OnData blocks", await(t, readAsync(pe, 4)), []byte("ping"))
+	release()
+	sameBytes(t, "written after the block", await(t, readAsync(ps, 5)), []byte("after"))
+	// The successor leads: the slow connection is read again.
+	if _, err := ps.Write([]byte("y")); err != nil {
+		t.Fatal(err)
+	}
+	sameBytes(t, "read by the successor", slow.waitData(t, 2), []byte("xy"))
 }
 
 func stack() []byte {
