@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -52,6 +53,49 @@ func TestHooksInOrder(t *testing.T) {
 	if d := eventsOf[client.Disconnected](r); d[0].Cause != tether.CauseClientDetached || d[1].Cause != tether.CauseClientClosed {
 		t.Fatalf("disconnect causes = %v, %v", d[0].Cause, d[1].Cause)
 	}
+}
+
+// TestBlockedHookHoldsNoOtherSession: while one session's OnMessage
+// blocks, the messages of other sessions are handled and answered. On the
+// poller path a message's hooks run on the poll loop goroutine that read
+// it, which must hand its polling off first (poll.Conn.Handoff); more
+// sessions than loops make some share the blocked one's loop.
+func TestBlockedHookHoldsNoOtherSession(t *testing.T) {
+	release := make(chan struct{})
+	free := sync.OnceFunc(func() { close(release) })
+	blocked := make(chan struct{}, 1)
+	ts := startServer(t, func(o *tether.Options) {
+		o.OnMessage = func(ctx context.Context, s *tether.Session, m tether.Message) error {
+			if string(m.Data) == "block" {
+				blocked <- struct{}{}
+				<-release
+			}
+			return echo(ctx, s, m)
+		}
+	})
+	t.Cleanup(free) // before the server stops, which waits for hooks
+	rb := newClientRec()
+	cb := dial(t, ts.url(), rb, nil)
+	if err := cb.Send(bg, tether.Text, []byte("block")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-blocked:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the blocking hook did not run")
+	}
+	n := 2*runtime.GOMAXPROCS(0) + 2
+	for i := range n {
+		r := newClientRec()
+		c := dial(t, ts.url(), r, nil)
+		if err := c.Send(bg, tether.Text, fmt.Appendf(nil, "m%d", i)); err != nil {
+			t.Fatal(err)
+		}
+		r.waitFor(t, fmt.Sprintf("the echo of session %d of %d while another session's hook blocks", i+1, n), 5*time.Second,
+			func() bool { return len(r.msgs) == 1 })
+	}
+	free()
+	rb.waitFor(t, "the blocked hook's echo", 5*time.Second, func() bool { return len(rb.msgs) == 1 })
 }
 
 // TestResumeBothWays cuts a connection, keeps the client away while both
