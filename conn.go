@@ -31,26 +31,18 @@ type conn struct {
 	lastRecv atomic.Int64  // unix nanos of the last frame from the client
 	ackHigh  atomic.Uint64 // highest ack written: the client's window starts there
 
-	// The heartbeat wheel's (heartbeat.go), under its lock.
-	hbSlot int  // 1 + the slot holding c; 0 while its check runs
-	hbIn   bool // in the wheel: added, not yet removed
+	hbSlot int // 1 + the slot holding c; 0 while its check runs (the heartbeat wheel's lock)
 
-	// The reader only (its goroutine, or the poller's feeds).
-	confirmToken bool
-	rd           pollRead // the poller path's reading state
+	rd pollRead // the poller path's reading state
 
 	mu          sync.Mutex
 	out         link.Sender // what goes to the client: messages, acks, Ping, close (internal/link)
-	hold        bool        // hooks are running; their goroutine writes afterwards
 	ctrl        []byte      // framed control frames waiting to be written
 	ackT        *time.Timer // runs when out.Acks asks for it (link.Arm)
-	writing     bool        // a writer runs (the caller of writeLoop claimed it)
 	live        *delivery   // kickData's, until written: its last message is numbered liveSeq
 	liveSeq     uint64
-	closeCode   wire.CloseCode
 	closeReason string
 	probe       link.Probe  // the drain's GoAway and the Ping after it
-	quiet       bool        // fenced, and everything taken before the fence processed
 	fenceT      *time.Timer // fences a client slow to answer the GoAway
 
 	// Draining (shutdown.go): once fenced, the client's messages are
@@ -58,6 +50,15 @@ type conn struct {
 	// over, so that the fence and a message cannot cross unseen.
 	fenced atomic.Bool
 	taking atomic.Bool
+
+	// Small fields together, so that a connection is one size class
+	// smaller; each is guarded as it says.
+	closeCode    wire.CloseCode // c.mu
+	hold         bool           // c.mu: hooks are running; their goroutine writes afterwards
+	writing      bool           // c.mu: a writer runs (the caller of writeLoop claimed it)
+	quiet        bool           // c.mu: fenced, and everything taken before the fence processed
+	hbIn         bool           // the heartbeat wheel's lock: added, not yet removed
+	confirmToken bool           // the reader only
 }
 
 func newConn(srv *Server, wc *ws.Conn) *conn {

@@ -56,6 +56,9 @@ func (srv *Server) adoptSocket(c *conn) {
 	}
 	// Nothing was fed meanwhile: the poller's first feed waits for c.rd.mu.
 	c.rd.polled, c.rd.sock, c.rd.early = true, pc, early
+	if _, inline := srv.store.(*MemoryStore); !inline {
+		c.rd.box = new(inbox)
+	}
 }
 
 // startPoller returns the running poller, starting it if needed; nil
@@ -154,39 +157,45 @@ const (
 // handshake goroutine's last feed before the poller's first, and makes
 // the feeds of one connection one at a time.
 type pollRead struct {
-	mu     sync.Mutex
-	state  uint8
-	err    error      // why reading ended, for finish once the poller closes
-	polled bool       // the poller has the socket; set before c is shared
-	sock   *poll.Conn // the socket, when polled
-	early  []byte     // bytes that came before start: fed first
-	gone   bool       // readWait: the poller closed the socket before start
+	mu    sync.Mutex
+	err   error      // why reading ended, for finish once the poller closes
+	sock  *poll.Conn // the socket, when polled
+	early []byte     // bytes that came before start: fed first
+	box   *inbox     // with a store that may block; made before c is shared
+	state uint8
+	// polled: the poller has the socket; set before c is shared.
+	polled bool
+	gone   bool // readWait: the poller closed the socket before start
 	// During a feed that may run the session's hooks itself afterwards:
 	// hooksHere says it must (receive found no hook goroutine running,
 	// took srv.active for the run, and started none).
 	mayRunHooks bool
 	hooksHere   bool
+}
 
-	// A store that may block: what the poller hands over waits here, in
-	// order, for a goroutine that lives while some is pending.
-	qmu     sync.Mutex
-	inbox   [][]byte
-	shut    bool  // the poller closed the socket: closed(shutErr) after the inbox
+// inbox is where, with a store that may block, what the poller hands
+// over waits, in order, for a goroutine that lives while some is pending.
+// A connection has one only then: with the memory store, none.
+type inbox struct {
+	mu      sync.Mutex
+	data    [][]byte
+	shut    bool  // the poller closed the socket: closed(shutErr) after the data
 	shutErr error //
 	running bool
 }
 
 // enqueue hands bytes, or the socket's close, to c's inbox goroutine.
 func (c *conn) enqueue(data []byte, err error, shut bool) {
-	c.rd.qmu.Lock()
+	b := c.rd.box
+	b.mu.Lock()
 	if shut {
-		c.rd.shut, c.rd.shutErr = true, err
+		b.shut, b.shutErr = true, err
 	} else {
-		c.rd.inbox = append(c.rd.inbox, data)
+		b.data = append(b.data, data)
 	}
-	start := !c.rd.running
-	c.rd.running = true
-	c.rd.qmu.Unlock()
+	start := !b.running
+	b.running = true
+	b.mu.Unlock()
 	if start {
 		c.srv.spawn(c.drainInbox)
 	}
@@ -194,20 +203,21 @@ func (c *conn) enqueue(data []byte, err error, shut bool) {
 
 // drainInbox feeds what waits in c's inbox, then the close, in order.
 func (c *conn) drainInbox() {
+	b := c.rd.box
 	for {
-		c.rd.qmu.Lock()
-		in, shut, err := c.rd.inbox, c.rd.shut, c.rd.shutErr
-		c.rd.inbox = nil
+		b.mu.Lock()
+		in, shut, err := b.data, b.shut, b.shutErr
+		b.data = nil
 		if len(in) == 0 {
-			c.rd.running = false
-			c.rd.shut = false
-			c.rd.qmu.Unlock()
+			b.running = false
+			b.shut = false
+			b.mu.Unlock()
 			if shut {
 				c.closed(err)
 			}
 			return
 		}
-		c.rd.qmu.Unlock()
+		b.mu.Unlock()
 		for _, d := range in {
 			c.fed(d, false)
 		}

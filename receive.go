@@ -32,8 +32,13 @@ func (s *Session) receive(c *conn, seq uint64, typ MessageType, p []byte) error 
 	if acked := c.ackHigh.Load(); !link.InWindow(seq, acked, c.window) {
 		return &policyError{fmt.Sprintf("%d unacknowledged messages, window is %d", seq-acked, c.window)}
 	}
-	if o := &s.srv.o; o.RateLimit > 0 && !s.rate.Take(o.RateLimit, o.RateBurst, time.Now()) {
-		return errRateLimited
+	if o := &s.srv.o; o.RateLimit > 0 {
+		if s.rate == nil {
+			s.rate = new(link.Bucket)
+		}
+		if !s.rate.Take(o.RateLimit, o.RateBurst, time.Now()) {
+			return errRateLimited
+		}
 	}
 	s.in = seq
 	ev := event{kind: evMessage, msg: Message{Type: typ, Data: p, Seq: seq}}

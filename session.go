@@ -54,7 +54,6 @@ type Session struct {
 	created time.Time
 
 	mu          sync.Mutex
-	state       SessionState
 	conn        *conn
 	meta        metaList
 	token       TokenHash
@@ -64,28 +63,32 @@ type Session struct {
 	detached    time.Time
 	expiry      *time.Timer
 	expGen      uint64
-	cause       Cause
-	panicked    bool
-	buried      bool
 	buryWait    chan struct{} // made by whoever waits for the tombstone
-	final       bool          // draining: no more Sends, the last seq is being announced
 	appending   int           // Sends between their check and their store append
-	sealed      bool          // the tombstone is being written: no more appends
 	appendsDone chan struct{} // made by seal while Sends are appending, closed by the last
 	lease       uint64        // fencing token of our ownership
 	attempt     uint64        // stamp of the client's last accepted connection attempt
 	savedIn     uint64        // last processed seq the store has
-	moved       bool          // another server holds the session now, or it is being handed over
 	out         uint64        // last seq this server assigned to a message for the client
 	acked       uint64        // last seq the client acknowledged
 	ackWait     chan struct{} // made by WaitPending, closed by the next ack
-	rate        link.Bucket   // the client's rate limit
+	rate        *link.Bucket  // the client's rate limit; made by the first message under one
 	features    uint64        // wire features of the session's client; set before the session is shared
 	rejoin      *rejoinState  // a new session's room positions, until OnOpen and Readmit are done with them
 	lostEnding  uint64        // Sends an ending session could not number (replay buffer full): counted in its tombstone
 
 	q, spare []event // hook queue, drained by one goroutine at a time
-	running  bool
+
+	// Small fields together, so that an idle session is one size class
+	// smaller.
+	state    SessionState
+	cause    Cause
+	panicked bool
+	buried   bool
+	final    bool // draining: no more Sends, the last seq is being announced
+	sealed   bool // the tombstone is being written: no more appends
+	moved    bool // another server holds the session now, or it is being handed over
+	running  bool // a goroutine drains q
 }
 
 // ID returns the session's stable ID.
