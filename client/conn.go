@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -97,6 +98,30 @@ func (cc *cconn) wake() {
 func (c *Client) connect() (*cconn, *wire.Welcome, error) {
 	ctx, cancel := context.WithTimeout(c.ctx, c.o.DialTimeout)
 	defer cancel()
+	nc, pre, err := c.dial(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	wc, welcome, err := c.greet(ctx, nc, pre)
+	if err != nil {
+		return nil, nil, err
+	}
+	// A ForceReconnect asked for while no connection was up is done:
+	// this is the new connection.
+	select {
+	case <-c.force:
+	default:
+	}
+	cc := &cconn{c: c, ws: wc, wakeCh: make(chan struct{}, 1), stopCh: make(chan struct{}), endCh: make(chan result, 1), confirm: true,
+		rooms: welcome.Features&wire.FeatureRooms != 0}
+	cc.lastRecv.Store(time.Now().UnixNano())
+	return cc, welcome, nil
+}
+
+// dial opens the WebSocket: the HTTP upgrade with the options' headers.
+// It returns the connection and the bytes read past the handshake; a
+// refusal that retrying cannot change is a *terminalError.
+func (c *Client) dial(ctx context.Context) (net.Conn, []byte, error) {
 	var status int
 	var body string
 	d := gobwas.Dialer{
@@ -150,6 +175,12 @@ func (c *Client) connect() (*cconn, *wire.Welcome, error) {
 		nc.Close()
 		return nil, nil, &terminalError{fmt.Errorf("%w: the server does not speak %s", ErrRefused, wire.Subprotocol)}
 	}
+	return nc, pre, nil
+}
+
+// greet sends the Hello on a new connection and reads the server's
+// Welcome, within ctx; a close frame instead is the server's refusal.
+func (c *Client) greet(ctx context.Context, nc net.Conn, pre []byte) (*ws.Conn, *wire.Welcome, error) {
 	wc := ws.NewConn(nc, true, maxRead, pre)
 	c.mu.Lock()
 	// Every attempt is stamped later than the last, so a server can tell
@@ -168,7 +199,7 @@ func (c *Client) connect() (*cconn, *wire.Welcome, error) {
 		return nil, nil, fmt.Errorf("failed to send hello: %w", err)
 	}
 	var welcome *wire.Welcome
-	err = wc.ReadMessage(func(op byte, p []byte) error {
+	err := wc.ReadMessage(func(op byte, p []byte) error {
 		if op != ws.OpBinary {
 			return &violation{"text WebSocket frame"}
 		}
@@ -199,16 +230,7 @@ func (c *Client) connect() (*cconn, *wire.Welcome, error) {
 		return nil, nil, fmt.Errorf("failed to read welcome: %w", err)
 	}
 	_ = nc.SetDeadline(time.Time{})
-	// A ForceReconnect asked for while no connection was up is done:
-	// this is the new connection.
-	select {
-	case <-c.force:
-	default:
-	}
-	cc := &cconn{c: c, ws: wc, wakeCh: make(chan struct{}, 1), stopCh: make(chan struct{}), endCh: make(chan result, 1), confirm: true,
-		rooms: welcome.Features&wire.FeatureRooms != 0}
-	cc.lastRecv.Store(time.Now().UnixNano())
-	return cc, welcome, nil
+	return wc, welcome, nil
 }
 
 var errStop = errors.New("stop")
