@@ -21,16 +21,17 @@ type Conn struct {
 	// Session is the user's: set it in Take's before func.
 	Session any
 
-	woken bool // in its loop's woken list; guarded by the loop's mu
-
 	mu     sync.Mutex
-	closed bool
 	err    error
 	out    []byte      // what the kernel has not taken yet; nil when none
-	shutWr bool        // CloseWrite once out is empty
 	wTimer *time.Timer // the poller's WriteTimeout, while bytes are queued
 	dTimer *time.Timer // SetWriteDeadline's, until it passes or is moved
 	rTimer *time.Timer
+
+	// Together, so that a Conn is one size class smaller (128 bytes).
+	woken  bool // in its loop's woken list; guarded by the loop's mu
+	closed bool // guarded by mu
+	shutWr bool // guarded by mu: CloseWrite once out is empty
 }
 
 var errRead = errors.New("poll: a polled connection is read by its poller")
