@@ -1156,6 +1156,65 @@ func TestHandoff(t *testing.T) {
 	sameBytes(t, "read by the successor", slow.waitData(t, 2), []byte("xy"))
 }
 
+// TestHandoffFollowersBounded: goroutines that handed their loop off
+// wait to lead again, at most maxFollowers of them; the others leave.
+func TestHandoffFollowersBounded(t *testing.T) {
+	h := newHarness(t, Options{Pollers: 1})
+	l := h.p.loops[0]
+	gate := make(chan struct{})
+	release := sync.OnceFunc(func() { close(gate) })
+	t.Cleanup(release) // before the poller's Close, which waits for the loop
+	const n = maxFollowers + 3
+	blocked := make(chan struct{}, n)
+	var returned sync.WaitGroup
+	peers := make([]*net.TCPConn, n)
+	for i := range peers {
+		var calls atomic.Int32
+		st := newState(false)
+		st.then = func(c *Conn) {
+			if calls.Add(1) > 1 {
+				return
+			}
+			defer returned.Done()
+			c.Handoff()
+			blocked <- struct{}{}
+			<-gate
+		}
+		returned.Add(1)
+		_, peers[i] = h.connect(st, false)
+	}
+	for i, p := range peers { // one at a time: each is read by the leader the last one handed off to
+		if _, err := p.Write([]byte("x")); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-blocked:
+		case <-time.After(patience):
+			t.Fatalf("callback %d did not run: the loop was not handed off", i)
+		}
+	}
+	if got := l.followers.Load(); got != 0 {
+		t.Fatalf("%d followers while every goroutine that handed off still runs its callback", got)
+	}
+	release()
+	waitGroup(t, &returned, "the blocked callbacks")
+	deadline := time.Now().Add(patience)
+	for l.followers.Load() < maxFollowers && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(50 * time.Millisecond) // the others, if they were to wait too, would by now
+	if got := l.followers.Load(); got != maxFollowers {
+		t.Fatalf("%d goroutines wait to lead after %d hand-offs, want %d", got, n, maxFollowers)
+	}
+	// The loop still works, led by one of them or by the last leader.
+	echo := newState(true)
+	_, pe := h.connect(echo, false)
+	if _, err := pe.Write([]byte("ping")); err != nil {
+		t.Fatal(err)
+	}
+	sameBytes(t, "echo after the hand-offs", await(t, readAsync(pe, 4)), []byte("ping"))
+}
+
 func stack() []byte {
 	b := make([]byte, 64<<10)
 	return b[:runtime.Stack(b, false)]
