@@ -28,11 +28,10 @@ const (
 	evFunc // info is a func(), run in order with the hooks
 )
 
-// post queues an event; s.mu must be held.
+// post queues an event and starts a goroutine to run the hooks if none
+// runs them; s.mu must be held.
 func (s *Session) post(ev event) {
-	s.q = append(s.q, ev)
-	if !s.running {
-		s.running = true
+	if s.push(ev) {
 		c := s.conn
 		s.srv.spawn(func() {
 			if c != nil {
@@ -42,6 +41,17 @@ func (s *Session) post(ev event) {
 			}
 		})
 	}
+}
+
+// push queues an event. It reports whether no goroutine runs the hooks:
+// the caller must then start one (s.running is set for it). s.mu held.
+func (s *Session) push(ev event) bool {
+	s.q = append(s.q, ev)
+	if s.running {
+		return false
+	}
+	s.running = true
+	return true
 }
 
 // drain runs queued hooks in order until none are left.

@@ -56,7 +56,7 @@ func (srv *Server) adoptSocket(c *conn) {
 	}
 	// Nothing was fed meanwhile: the poller's first feed waits for c.rd.mu.
 	c.rd.polled, c.rd.sock, c.rd.early = true, pc, early
-	if _, inline := srv.store.(*MemoryStore); !inline {
+	if !srv.inlineStore() {
 		c.rd.box = new(inbox)
 	}
 }
@@ -75,7 +75,7 @@ func (srv *Server) startPoller() *poll.Poller {
 	if srv.pl.p != nil || srv.pl.stopped {
 		return srv.pl.p
 	}
-	_, inline := srv.store.(*MemoryStore)
+	inline := srv.inlineStore()
 	p, err := poll.New(poll.Options{
 		Pollers: runtime.GOMAXPROCS(0),
 		// A client that does not read: what the kernel does not take
@@ -115,6 +115,14 @@ func (srv *Server) startPoller() *poll.Poller {
 	}
 	srv.pl.p, srv.pl.inline = p, inline
 	return p
+}
+
+// inlineStore reports whether the store never blocks (the memory store):
+// the poller then handles frames on its own goroutines; otherwise each
+// connection's go through its inbox.
+func (srv *Server) inlineStore() bool {
+	_, ok := srv.store.(*MemoryStore)
+	return ok
 }
 
 // wakeWriter has the poller run c's writer, which kickData claimed

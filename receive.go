@@ -42,16 +42,16 @@ func (s *Session) receive(c *conn, seq uint64, typ MessageType, p []byte) error 
 	}
 	s.in = seq
 	ev := event{kind: evMessage, msg: Message{Type: typ, Data: p, Seq: seq}}
-	if !s.running && c.rd.mayRunHooks {
-		// The poller's feed runs the hooks itself once it is done
-		// (poll_linux.go): no goroutine hand-off between message and reply.
-		s.q = append(s.q, ev)
-		s.running = true
-		s.srv.active.add()
-		c.rd.hooksHere = true
+	if !c.rd.mayRunHooks {
+		s.post(ev)
 		return nil
 	}
-	s.post(ev)
+	if s.push(ev) {
+		// The poller's feed runs the hooks itself once it is done
+		// (poll_linux.go): no goroutine hand-off between message and reply.
+		s.srv.active.add()
+		c.rd.hooksHere = true
+	}
 	return nil
 }
 

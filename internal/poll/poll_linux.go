@@ -63,7 +63,7 @@ type loop struct {
 	err    error         // the loop goroutine's only, like events and n
 	at     int           // the event being handled; the loop goroutine's only
 	inData bool          // OnData runs on the loop goroutine; its only
-	gen    atomic.Uint64 // Handoffs so far: a goroutine that led before leaves
+	gen    atomic.Uint64 // Handoffs so far: OnData's goroutine sees it move and leaves the loop
 	wake   int           // eventfd: new closes to report, or stop
 	mu     sync.Mutex
 	conns  map[int32]*Conn
@@ -74,16 +74,10 @@ type loop struct {
 	done   chan struct{}
 	// Handoff's: a goroutine that handed the loop off and is done with its
 	// OnData waits here to lead again (at most maxFollowers of them), so a
-	// hand-off per message starts no goroutine and grows no new stack.
-	follow    chan lead
+	// hand-off per message starts no goroutine and grows no new stack. What
+	// it receives is the index of the next event to handle.
+	follow    chan int
 	followers atomic.Int32
-}
-
-// lead hands the loop over: the new leader's number, and the index of
-// the next event to handle.
-type lead struct {
-	gen  uint64
-	from int
 }
 
 // maxFollowers bounds the goroutines a loop keeps waiting to lead: one
@@ -107,7 +101,7 @@ func New(o Options) (*Poller, error) {
 			return nil, err
 		}
 		p.loops = append(p.loops, l)
-		go l.run(0, 0)
+		go l.run(0)
 	}
 	return p, nil
 }
@@ -145,7 +139,7 @@ func (p *Poller) newLoop() (*loop, error) {
 		return nil, fmt.Errorf("failed to wait on epoll: %w", err)
 	}
 	l := &loop{p: p, epfd: epfd, ep: ep, rc: rc, wake: wake, conns: make(map[int32]*Conn), buf: make([]byte, 64<<10),
-		events: make([]unix.EpollEvent, 128), done: make(chan struct{}), follow: make(chan lead)}
+		events: make([]unix.EpollEvent, 128), done: make(chan struct{}), follow: make(chan int)}
 	l.poller = l.poll
 	return l, nil
 }
@@ -275,19 +269,18 @@ func (l *loop) signal() {
 var one = []byte{1, 0, 0, 0, 0, 0, 0, 0} // an eventfd increment
 
 // run is the loop: it waits for events and handles them. One goroutine
-// leads it at a time; gen is the leader's number, and from the index of
-// the next event to handle (0: wait for new ones). A goroutine that
-// handed the loop off follows: it waits to lead again.
-func (l *loop) run(gen uint64, from int) {
-	for l.lead(gen, from) {
+// leads it at a time; from is the index of the next event to handle (0:
+// wait for new ones). A goroutine that handed the loop off follows: it
+// waits to lead again.
+func (l *loop) run(from int) {
+	for l.lead(from) {
 		if l.followers.Add(1) > maxFollowers {
 			l.followers.Add(-1)
 			return
 		}
 		select {
-		case h := <-l.follow:
+		case from = <-l.follow:
 			l.followers.Add(-1)
-			gen, from = h.gen, h.from
 		case <-l.done:
 			l.followers.Add(-1)
 			return
@@ -296,7 +289,7 @@ func (l *loop) run(gen uint64, from int) {
 }
 
 // lead runs the loop until it stops (false) or is handed off (true).
-func (l *loop) lead(gen uint64, from int) bool {
+func (l *loop) lead(from int) bool {
 	var drain [8]byte
 	for {
 		if from == 0 {
@@ -324,8 +317,7 @@ func (l *loop) lead(gen uint64, from int) bool {
 			}
 			if ev.Events&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
 				l.at = i
-				l.read(c)
-				if l.gen.Load() != gen {
+				if !l.read(c) {
 					return true // another goroutine leads now
 				}
 			}
@@ -341,7 +333,7 @@ func (l *loop) lead(gen uint64, from int) bool {
 
 // Handoff, called by OnData on the goroutine that runs it, says that the
 // callback goes on to do something that may block: the connections of
-// its loop are handled by a new goroutine from now on, and this one
+// its loop are handled by another goroutine from now on, and this one
 // leaves the loop when OnData returns. The data OnData was given is no
 // longer valid after Handoff. Call it only from OnData, on its own
 // goroutine, at most once.
@@ -349,18 +341,19 @@ func (l *loop) lead(gen uint64, from int) bool {
 // It lets a server answer a message on the goroutine that read it (no
 // hand-off between the read and the reply, as a goroutine per
 // connection would) without a blocking reply holding up its loop's
-// other connections: the new goroutine takes over the polling instead.
+// other connections: the other goroutine takes over the polling instead.
 func (c *Conn) Handoff() {
 	l := c.l
 	if !l.inData {
 		return
 	}
 	l.inData = false
-	h := lead{gen: l.gen.Add(1), from: l.at + 1}
+	l.gen.Add(1)
+	from := l.at + 1
 	select {
-	case l.follow <- h: // a follower waited
+	case l.follow <- from: // a follower waited
 	default:
-		go l.run(h.gen, h.from)
+		go l.run(from)
 	}
 }
 
@@ -408,30 +401,33 @@ func (l *loop) report() bool {
 // read reads once (level-triggered: bytes left raise another event). It
 // holds c.mu across the read, so that a Close on another goroutine cannot
 // close the descriptor, and a new socket take its number, in between.
-func (l *loop) read(c *Conn) {
+func (l *loop) read(c *Conn) bool {
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
-		return
+		return true
 	}
 	n, err := unix.Read(c.fd, l.buf)
 	c.mu.Unlock()
 	if n <= 0 {
 		if err != nil && (errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR)) {
-			return
+			return true
 		}
 		if err == nil {
 			err = io.EOF
 		}
 		c.closeErr(err)
-		return
+		return true
 	}
-	if l.p.o.OnData != nil {
-		l.inData = true
-		gen := l.gen.Load()
-		l.p.o.OnData(c, l.buf[:n])
-		if l.gen.Load() == gen {
-			l.inData = false
-		}
+	if l.p.o.OnData == nil {
+		return true
 	}
+	l.inData = true
+	gen := l.gen.Load()
+	l.p.o.OnData(c, l.buf[:n])
+	if l.gen.Load() != gen {
+		return false // Handoff: the next leader owns the loop's state
+	}
+	l.inData = false
+	return true
 }
