@@ -83,12 +83,7 @@ func (srv *Server) onNotice(n Notice) {
 }
 
 // woke records that messages up to seq were appended by another server.
-func (s *Session) woke(seq uint64) { s.wokeLive(seq, nil) }
-
-// wokeLive records that messages up to seq were appended, the last of
-// them, numbered seq, d's last if d is not nil: the writer frames it
-// from d when it is the only one to write, as Send's do.
-func (s *Session) wokeLive(seq uint64, d *delivery) {
+func (s *Session) woke(seq uint64) {
 	s.mu.Lock()
 	if seq > s.out {
 		s.out = seq
@@ -96,7 +91,7 @@ func (s *Session) wokeLive(seq uint64, d *delivery) {
 	c := s.conn
 	s.mu.Unlock()
 	if c != nil {
-		c.kickData(seq, d)
+		c.kickData(seq, nil)
 	}
 }
 

@@ -248,7 +248,7 @@ func (srv *Server) fanOutBatch(ctx context.Context, ae appendEacher, ids []strin
 			case err == nil:
 				n++
 				if s := srv.Session(id); s != nil {
-					s.wokeLive(seqs[i], d) // d's message (one: the batch appends d.msgs[0]), numbered seqs[i]
+					s.woke(seqs[i])
 				}
 			case errors.Is(err, ErrNotFound), errors.Is(err, ErrNotMember):
 			case errors.Is(err, ErrOverflow):
