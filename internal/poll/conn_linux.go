@@ -5,6 +5,7 @@ package poll
 import (
 	"errors"
 	"net"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -14,9 +15,11 @@ import (
 // Conn is a socket owned by a Poller. It is a net.Conn for writing: Write
 // never blocks. Reads arrive through Options.OnData; Read fails.
 type Conn struct {
-	l     *loop
-	fd    int
-	raddr net.Addr
+	l  *loop
+	fd int
+	// raddr by value: the *net.TCPAddr of the adopted net.Conn, with the
+	// sockaddr its IP points into, cost 80 bytes per connection.
+	raddr netip.AddrPort
 
 	// Session is the user's: set it in Take's before func.
 	Session any
@@ -28,7 +31,7 @@ type Conn struct {
 	dTimer *time.Timer // SetWriteDeadline's, until it passes or is moved
 	rTimer *time.Timer
 
-	// Together, so that a Conn is one size class smaller (128 bytes).
+	// Together, so that a Conn is one size class smaller (144 bytes).
 	woken  bool // in its loop's woken list; guarded by the loop's mu
 	closed bool // guarded by mu
 	shutWr bool // guarded by mu: CloseWrite once out is empty
@@ -252,5 +255,5 @@ func (c *Conn) LocalAddr() net.Addr {
 	return nil
 }
 
-// RemoteAddr returns the peer's address.
-func (c *Conn) RemoteAddr() net.Addr { return c.raddr }
+// RemoteAddr returns the peer's address, kept from Take (TCP only).
+func (c *Conn) RemoteAddr() net.Addr { return net.TCPAddrFromAddrPort(c.raddr) }

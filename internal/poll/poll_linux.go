@@ -187,7 +187,10 @@ func (p *Poller) Take(nc net.Conn, before func(*Conn)) (*Conn, error) {
 		unix.Close(fd)
 		return nil, fmt.Errorf("failed to make the socket non-blocking: %w", err)
 	}
-	c := &Conn{fd: fd, raddr: nc.RemoteAddr()}
+	c := &Conn{fd: fd}
+	if a, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
+		c.raddr = a.AddrPort()
+	}
 	_ = nc.Close()
 	p.mu.Lock()
 	stopped := p.stopped
