@@ -35,24 +35,23 @@ const (
 // disconnect causes, resumes, replays and losses, a searchable session
 // list with each session's lifecycle, a kick action, and the rooms.
 type admin struct {
-	srv      *tether.Server
-	rec      *recorder
-	auth     *adminAuth
-	cfg      *Config
-	log      *slog.Logger
-	sessions *sessionTable
-	node     string
-	mode     string     // development, jwt, …
-	nodes    *nodeBoard // nil without Redis
-	stop     <-chan struct{}
-	mux      *http.ServeMux
-	page     []byte // admin/index.html
-	login    []byte // admin/login.html
-	static   fs.FS
+	srv    *tether.Server
+	rec    *recorder
+	auth   *adminAuth
+	cfg    *Config
+	log    *slog.Logger
+	node   string
+	mode   string     // development, jwt, …
+	nodes  *nodeBoard // nil without Redis
+	stop   <-chan struct{}
+	mux    *http.ServeMux
+	page   []byte // admin/index.html
+	login  []byte // admin/login.html
+	static fs.FS
 }
 
-func newAdmin(srv *tether.Server, rec *recorder, auth *adminAuth, cfg *Config, log *slog.Logger, st *sessionTable, node string, nodes *nodeBoard, stop <-chan struct{}) *admin {
-	a := &admin{srv: srv, rec: rec, auth: auth, cfg: cfg, log: log, sessions: st, node: node, nodes: nodes, stop: stop, mux: http.NewServeMux()}
+func newAdmin(srv *tether.Server, rec *recorder, auth *adminAuth, cfg *Config, log *slog.Logger, node string, nodes *nodeBoard, stop <-chan struct{}) *admin {
+	a := &admin{srv: srv, rec: rec, auth: auth, cfg: cfg, log: log, node: node, nodes: nodes, stop: stop, mux: http.NewServeMux()}
 	a.static, _ = fs.Sub(adminAssets, "admin")
 	a.page, _ = fs.ReadFile(a.static, "index.html")
 	a.login, _ = fs.ReadFile(a.static, "login.html")
@@ -407,7 +406,6 @@ func (a *admin) kick(w http.ResponseWriter, r *http.Request, _ *adminSession) {
 	if !ok {
 		return
 	}
-	a.sessions.setKickReason(id, reason)
 	if err := a.srv.Kick(r.Context(), id, reason); err != nil {
 		if errors.Is(err, tether.ErrSessionClosed) {
 			writeError(w, http.StatusNotFound, "session_not_found", "no session "+quote(id))
@@ -502,7 +500,7 @@ func (a *admin) room(w http.ResponseWriter, r *http.Request, _ *adminSession) {
 // adminRoutes serves /admin (docs/API.md, "Admin page"): with
 // -admin-password, or the API key given with -api-key, as the password;
 // open in development mode without either; disabled otherwise.
-func (a *App) adminRoutes(mux *routeMux, rec *recorder, sessions *sessionTable) {
+func (a *App) adminRoutes(mux *routeMux, rec *recorder) {
 	if !a.cfg.Admin {
 		return
 	}
@@ -529,7 +527,7 @@ func (a *App) adminRoutes(mux *routeMux, rec *recorder, sessions *sessionTable) 
 	if node == "" {
 		node = "local"
 	}
-	ad := newAdmin(a.srv, rec, newAdminAuth(password, open), a.cfg, a.log, sessions, node, nil, a.adminStop)
+	ad := newAdmin(a.srv, rec, newAdminAuth(password, open), a.cfg, a.log, node, nil, a.adminStop)
 	ad.mode = a.mode()
 	if a.redis != nil {
 		a.nodes = newNodeBoard(a.redis.rdb, a.cfg.RedisPrefix, node, ad.counts, a.log)

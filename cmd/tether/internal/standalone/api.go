@@ -21,7 +21,6 @@ type api struct {
 	maxBody  int64
 	maxSize  int
 	metrics  *metrics
-	sessions *sessionTable
 	log      *slog.Logger
 	mux      *routeMux
 	cfg      *Config
@@ -31,10 +30,10 @@ type api struct {
 // maxCloseReason is the longest close reason a WebSocket close frame holds.
 const maxCloseReason = 123
 
-func newAPI(srv *tether.Server, key string, cfg *Config, m *metrics, st *sessionTable, log *slog.Logger, draining func() bool) *api {
+func newAPI(srv *tether.Server, key string, cfg *Config, m *metrics, log *slog.Logger, draining func() bool) *api {
 	a := &api{
 		srv: srv, enabled: key != "", keyHash: sha256.Sum256([]byte(key)),
-		maxBody: bodyLimit(cfg.MaxMessageSize), maxSize: cfg.MaxMessageSize, metrics: m, sessions: st, log: log,
+		maxBody: bodyLimit(cfg.MaxMessageSize), maxSize: cfg.MaxMessageSize, metrics: m, log: log,
 		mux: newRouteMux(), cfg: cfg, draining: draining,
 	}
 	a.mux.Handle("/api/sessions", methods{http.MethodGet: a.listSessions})
@@ -370,7 +369,6 @@ func (a *api) kick(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	a.sessions.setKickReason(id, reason)
 	if err := a.srv.Kick(r.Context(), id, reason); err != nil {
 		writeAPIError(w, sendError(err))
 		return

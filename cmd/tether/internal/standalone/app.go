@@ -159,14 +159,14 @@ func New(cfg *Config, log *slog.Logger, assets fs.FS) (*App, error) {
 
 	mux := newRouteMux()
 	mux.HandleFunc("/ws", func(w http.ResponseWriter, r *http.Request) { a.srv.ServeHTTP(w, withIdentity(r)) })
-	apiH := newAPI(a.srv, a.apiKey, cfg, a.metrics, sessions, log, a.draining.Load)
+	apiH := newAPI(a.srv, a.apiKey, cfg, a.metrics, log, a.draining.Load)
 	mux.Handle("/api/", apiH)
 	mux.Handle("/api", apiH)
 	mux.Handle("/api/openapi.json", methods{http.MethodGet: serveOpenAPI})
 	mux.Handle("/metrics", methods{http.MethodGet: a.metrics.handler().ServeHTTP})
 	mux.HandleFunc("/healthz", a.healthz)
 	mux.HandleFunc("/readyz", a.readyz)
-	a.adminRoutes(mux, rec, sessions)
+	a.adminRoutes(mux, rec)
 	if a.dev != nil {
 		mux.HandleFunc("/demo/token", a.dev.serveToken)
 	} else {

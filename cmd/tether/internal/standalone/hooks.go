@@ -39,48 +39,40 @@ type hooks struct {
 	stop context.Context
 }
 
-// sessionTable keeps what the server tracks per session besides the
-// library: event counters (for webhook event IDs) and a kick reason.
+// sessionTable counts, per session held here, the events that number its
+// webhook event IDs. A session gets an entry at its first such event, so
+// an idle session costs nothing here (an entry made at open cost ~90
+// bytes per session), and loses it at its close. Only the session's own
+// hooks touch its entry, and OnClose is the last of them, so no entry
+// outlives its session.
 type sessionTable struct {
 	mu sync.Mutex
-	m  map[string]*sessionState
+	m  map[string]*sessionCounts
 }
 
-type sessionState struct {
-	disconnects, resumes, presences int
-	kickReason                      string
-}
+type sessionCounts struct{ disconnects, resumes, presences int }
 
-func newSessionTable() *sessionTable { return &sessionTable{m: make(map[string]*sessionState)} }
+func newSessionTable() *sessionTable { return &sessionTable{m: make(map[string]*sessionCounts)} }
 
-func (t *sessionTable) update(id string, fn func(*sessionState)) {
+// next adds one to the counter of session id that field picks and
+// returns it.
+func (t *sessionTable) next(id string, field func(*sessionCounts) *int) int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	st := t.m[id]
 	if st == nil {
-		st = &sessionState{}
+		st = &sessionCounts{}
 		t.m[id] = st
 	}
-	fn(st)
+	n := field(st)
+	*n++
+	return *n
 }
 
-func (t *sessionTable) setKickReason(id, reason string) {
+func (t *sessionTable) remove(id string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if st := t.m[id]; st != nil {
-		st.kickReason = reason
-	}
-}
-
-func (t *sessionTable) remove(id string) *sessionState {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	st := t.m[id]
 	delete(t.m, id)
-	if st == nil {
-		st = &sessionState{}
-	}
-	return st
 }
 
 // options returns the tether options with the hooks set.
@@ -106,7 +98,6 @@ func (h *hooks) onOpen(ctx context.Context, s *tether.Session, info tether.OpenI
 	if info.Previous != nil {
 		h.slog.notResumed(s, info.Previous)
 	}
-	h.sessions.update(s.ID(), func(*sessionState) {})
 	if r := info.Request; r != nil {
 		s.SetMeta("remote_addr", r.RemoteAddr)
 		if ua := r.UserAgent(); ua != "" {
@@ -231,8 +222,7 @@ func (h *hooks) onDisconnect(ctx context.Context, s *tether.Session, d tether.Di
 	if h.d == nil {
 		return
 	}
-	var n int
-	h.sessions.update(s.ID(), func(st *sessionState) { st.disconnects++; n = st.disconnects })
+	n := h.sessions.next(s.ID(), func(c *sessionCounts) *int { return &c.disconnects })
 	ev := h.event("disconnect", s, fmt.Sprintf("disconnect:%s%d", h.epoch, n))
 	ev.Cause = cause
 	if d.Err != nil {
@@ -250,8 +240,7 @@ func (h *hooks) onResume(ctx context.Context, s *tether.Session, r tether.Resume
 	if h.d == nil {
 		return
 	}
-	var n int
-	h.sessions.update(s.ID(), func(st *sessionState) { st.resumes++; n = st.resumes })
+	n := h.sessions.next(s.ID(), func(c *sessionCounts) *int { return &c.resumes })
 	ev := h.event("resume", s, fmt.Sprintf("resume:%s%d", h.epoch, n))
 	ev.Counts = map[string]int64{
 		"replayed_to_client": int64(r.ToClient), "replayed_from_client": int64(r.FromClient),
@@ -261,7 +250,7 @@ func (h *hooks) onResume(ctx context.Context, s *tether.Session, r tether.Resume
 }
 
 func (h *hooks) onClose(ctx context.Context, s *tether.Session, c tether.Closure) {
-	st := h.sessions.remove(s.ID())
+	h.sessions.remove(s.ID())
 	cause := c.Cause.String()
 	h.m.closes.WithLabelValues(cause).Inc()
 	if c.Cause == tether.CauseExpired {
@@ -270,11 +259,8 @@ func (h *hooks) onClose(ctx context.Context, s *tether.Session, c tether.Closure
 	var reason string
 	if c.Cause == tether.CauseKicked {
 		reason = c.Reason
-		if reason == "" && st != nil {
-			reason = st.kickReason
-		}
 	}
-	h.rec.sessionClosed(s, c, reason)
+	h.rec.sessionClosed(s, c)
 	h.slog.ended(s, c, reason)
 	if h.d == nil {
 		return

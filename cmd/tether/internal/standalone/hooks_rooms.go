@@ -123,9 +123,11 @@ func (h *hooks) onPresence(ctx context.Context, s *tether.Session, p tether.Pres
 	}
 	// Event IDs count per session, as disconnects do; a change of a
 	// session held elsewhere counts on a process-wide counter ("x").
-	n, ok := h.sessions.presence(p.Session)
-	id := fmt.Sprintf("presence:%s%d", h.epoch, n)
-	if !ok {
+	var id string
+	if s != nil {
+		n := h.sessions.next(s.ID(), func(c *sessionCounts) *int { return &c.presences })
+		id = fmt.Sprintf("presence:%s%d", h.epoch, n)
+	} else {
 		id = fmt.Sprintf("presence:%sx%d", h.epoch, h.rooms.remote.Add(1))
 	}
 	room := p.Room
@@ -135,17 +137,4 @@ func (h *hooks) onPresence(ctx context.Context, s *tether.Session, p tether.Pres
 		ev.Meta = s.Meta()
 	}
 	h.d.Notify(ev)
-}
-
-// presence counts a presence event of a session held here; ok is false
-// if the session is not (or no longer) in the table.
-func (t *sessionTable) presence(id string) (n int, ok bool) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	st := t.m[id]
-	if st == nil {
-		return 0, false
-	}
-	st.presences++
-	return st.presences, true
 }
