@@ -167,6 +167,11 @@ type recorder struct {
 	total    tally
 	lossWhy  map[string]*lossCount // "session:<reason>", "room:<reason>", "close:<cause>"
 	sessions map[string]*sessionHistory
+	// opens holds the sessions whose only event is an open with nothing
+	// lost before it (most sessions): 40 bytes of map slot each, where a
+	// sessionHistory costs about 110. Such a session moves to sessions at
+	// its next event.
+	opens    map[string]plainOpen
 	ended    []string // IDs of ended sessions kept, oldest first
 	recent   []lifecycleEvent
 	recentAt int // next slot of the recent ring once full
@@ -175,6 +180,12 @@ type recorder struct {
 	// another server) are dropped.
 	held      func(id string) bool
 	lastPrune time.Time
+}
+
+// plainOpen is a session's open event with nothing lost before it.
+type plainOpen struct {
+	user string
+	at   int64 // Unix nanoseconds
 }
 
 // lossCount counts losses of one reason: how many times, how many messages
@@ -192,6 +203,7 @@ func newRecorder(held func(id string) bool) *recorder {
 		now: time.Now, started: time.Now(), held: held, lastPrune: time.Now(),
 		fine: newSeries(fineStep, fineBuckets), coarse: newSeries(coarseStep, coarseBuckets),
 		lossWhy: map[string]*lossCount{}, sessions: map[string]*sessionHistory{},
+		opens: map[string]plainOpen{},
 	}
 }
 
@@ -207,15 +219,41 @@ func (r *recorder) record(ev lifecycleEvent, upd func(*tally)) {
 				delete(r.sessions, id)
 			}
 		}
+		for id := range r.opens {
+			if id != ev.Session && !r.held(id) {
+				delete(r.opens, id)
+			}
+		}
 	}
 	if upd != nil {
 		upd(r.fine.at(ev.Time))
 		upd(r.coarse.at(ev.Time))
 		upd(&r.total)
 	}
+	r.keep(ev)
+	if len(r.recent) < recentEventCap {
+		r.recent = append(r.recent, ev)
+	} else {
+		r.recent[r.recentAt] = ev
+		r.recentAt = (r.recentAt + 1) % recentEventCap
+	}
+}
+
+// keep adds ev to its session's events.
+func (r *recorder) keep(ev lifecycleEvent) {
 	h := r.sessions[ev.Session]
 	if h == nil {
-		h = &sessionHistory{user: ev.User}
+		o, ok := r.opens[ev.Session]
+		switch {
+		case ok:
+			delete(r.opens, ev.Session)
+			h = &sessionHistory{user: o.user, opened: time.Unix(0, o.at)}
+		case ev == (lifecycleEvent{Time: ev.Time, Session: ev.Session, User: ev.User, Kind: "open"}):
+			r.opens[ev.Session] = plainOpen{user: ev.User, at: ev.Time.UnixNano()}
+			return
+		default:
+			h = &sessionHistory{user: ev.User}
+		}
 		r.sessions[ev.Session] = h
 	}
 	h.add(ev)
@@ -227,12 +265,6 @@ func (r *recorder) record(ev lifecycleEvent, upd func(*tally)) {
 			delete(r.sessions, r.ended[0])
 			r.ended = r.ended[1:]
 		}
-	}
-	if len(r.recent) < recentEventCap {
-		r.recent = append(r.recent, ev)
-	} else {
-		r.recent[r.recentAt] = ev
-		r.recentAt = (r.recentAt + 1) % recentEventCap
 	}
 }
 
@@ -328,16 +360,13 @@ func (r *recorder) roomRecovered(s *tether.Session, rr tether.RoomRecovery) {
 	})
 }
 
-func (r *recorder) sessionClosed(s *tether.Session, c tether.Closure, kickReason string) {
+func (r *recorder) sessionClosed(s *tether.Session, c tether.Closure) {
 	ev := lifecycleEvent{Session: s.ID(), User: s.UserID(), Kind: "close", Cause: c.Cause.String(), Unacked: c.Unacked}
 	if c.Err != nil {
 		ev.Error = truncate(c.Err.Error(), 200)
 	}
 	if c.Cause == tether.CauseKicked {
 		ev.Reason = c.Reason
-		if ev.Reason == "" {
-			ev.Reason = kickReason
-		}
 	}
 	if c.Unacked > 0 {
 		r.loss("close", c.Cause.String(), int64(c.Unacked))
@@ -352,7 +381,11 @@ func (r *recorder) events(id string) (user string, evs []lifecycleEvent, ok bool
 	defer r.mu.Unlock()
 	h := r.sessions[id]
 	if h == nil {
-		return "", nil, false
+		o, ok := r.opens[id]
+		if !ok {
+			return "", nil, false
+		}
+		h = &sessionHistory{user: o.user, opened: time.Unix(0, o.at)}
 	}
 	evs = make([]lifecycleEvent, 0, len(h.events)+1)
 	if !h.opened.IsZero() {

@@ -12,7 +12,7 @@ import (
 // its time (nothing was: most sessions).
 func TestSessionHistoryKeepsOpen(t *testing.T) {
 	for _, lostBefore := range []bool{false, true} {
-		clock := time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)
+		clock := time.Date(2026, 12, 6, 10, 0, 0, 0, time.Local) // a plain open is kept as Unix time, read back as local
 		r := newRecorder(nil)
 		r.now = func() time.Time { clock = clock.Add(time.Second); return clock }
 		open := lifecycleEvent{Session: "s1", User: "u", Kind: "open"}
