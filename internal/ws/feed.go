@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net"
-	"time"
 
 	gobwas "github.com/gobwas/ws"
 )
@@ -28,7 +27,7 @@ func (c *Conn) Adopt(take func(net.Conn) (net.Conn, error)) ([]byte, error) {
 	}
 	c.nc = nc
 	c.nonBlocking = true
-	c.wdl = time.Time{}
+	c.wdl = 0
 	c.wmu.Unlock()
 	var rest []byte
 	if c.buf != nil && c.r < c.w {
