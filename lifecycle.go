@@ -275,7 +275,10 @@ func (s *Session) bury(cause Cause) (unacked int, ok, retry bool) {
 	s.mu.Lock()
 	t.Token, t.PrevToken, t.In = s.token, s.prevToken, s.processed
 	lease := s.lease
-	extra := s.lostEnding // sealed: no Send adds to it any more
+	var extra uint64 // sealed: no Send adds to it any more
+	if s.waits != nil {
+		extra = s.waits.lostEnding
+	}
 	s.mu.Unlock()
 	var rooms []string
 	if rec, err := s.srv.store.Load(ctx, s.id); err == nil {
@@ -327,8 +330,8 @@ func (s *Session) bury(cause Cause) (unacked int, ok, retry bool) {
 	s.srv.removeSession(s)
 	s.mu.Lock()
 	s.buried = true
-	if s.buryWait != nil {
-		close(s.buryWait)
+	if s.waits != nil && s.waits.bury != nil {
+		close(s.waits.bury)
 	}
 	s.mu.Unlock()
 	return unacked, ok, false
@@ -342,10 +345,11 @@ func (s *Session) seal() {
 	defer s.mu.Unlock()
 	s.sealed = true
 	for s.appending > 0 {
-		if s.appendsDone == nil {
-			s.appendsDone = make(chan struct{})
+		w := s.waitsLocked()
+		if w.appends == nil {
+			w.appends = make(chan struct{})
 		}
-		ch := s.appendsDone
+		ch := w.appends
 		s.mu.Unlock()
 		<-ch
 		s.mu.Lock()
@@ -369,9 +373,9 @@ func (s *Session) end(cause Cause, err error, code wire.CloseCode, reason string
 	s.srv.log.Info("tether: session closed", attrs...)
 	s.state = stateClosed
 	s.cause = cause
-	if s.ackWait != nil {
-		close(s.ackWait)
-		s.ackWait = nil
+	if s.waits != nil && s.waits.ack != nil {
+		close(s.waits.ack)
+		s.waits.ack = nil
 	}
 	c := s.conn
 	s.conn = nil
@@ -409,7 +413,7 @@ func (s *Session) detach(c *conn, cause Cause, err error) {
 	s.srv.log.Debug("tether: session disconnected", attrs...)
 }
 
-func (s *Session) expire(gen uint64) {
+func (s *Session) expire(gen uint32) {
 	s.mu.Lock()
 	ok := s.state == stateDisconnected && s.expGen == gen
 	s.mu.Unlock()

@@ -204,10 +204,11 @@ func (s *Session) awaitBurial(ctx context.Context) {
 		s.mu.Unlock()
 		return
 	}
-	if s.buryWait == nil {
-		s.buryWait = make(chan struct{})
+	w := s.waitsLocked()
+	if w.bury == nil {
+		w.bury = make(chan struct{})
 	}
-	ch := s.buryWait
+	ch := w.bury
 	s.mu.Unlock()
 	select {
 	case <-ch:

@@ -53,42 +53,56 @@ type Session struct {
 	user    string
 	created time.Time
 
-	mu          sync.Mutex
-	conn        *conn
-	meta        metaList
-	token       TokenHash
-	prevToken   TokenHash
-	in          uint64 // last client→server seq accepted for OnMessage
-	processed   uint64 // last client→server seq whose OnMessage returned
-	detached    time.Time
-	expiry      *time.Timer
-	expGen      uint64
-	buryWait    chan struct{} // made by whoever waits for the tombstone
-	appending   int           // Sends between their check and their store append
-	appendsDone chan struct{} // made by seal while Sends are appending, closed by the last
-	lease       uint64        // fencing token of our ownership
-	attempt     uint64        // stamp of the client's last accepted connection attempt
-	savedIn     uint64        // last processed seq the store has
-	out         uint64        // last seq this server assigned to a message for the client
-	acked       uint64        // last seq the client acknowledged
-	ackWait     chan struct{} // made by WaitPending, closed by the next ack
-	rate        *link.Bucket  // the client's rate limit; made by the first message under one
-	features    uint64        // wire features of the session's client; set before the session is shared
-	rejoin      *rejoinState  // a new session's room positions, until OnOpen and Readmit are done with them
-	lostEnding  uint64        // Sends an ending session could not number (replay buffer full): counted in its tombstone
+	mu        sync.Mutex
+	conn      *conn
+	meta      metaList
+	token     TokenHash
+	prevToken TokenHash
+	in        uint64 // last client→server seq accepted for OnMessage
+	processed uint64 // last client→server seq whose OnMessage returned
+	detached  time.Time
+	expiry    *time.Timer
+	waits     *sessionWaits // made when first needed
+	lease     uint64        // fencing token of our ownership
+	attempt   uint64        // stamp of the client's last accepted connection attempt
+	savedIn   uint64        // last processed seq the store has
+	out       uint64        // last seq this server assigned to a message for the client
+	acked     uint64        // last seq the client acknowledged
+	rate      *link.Bucket  // the client's rate limit; made by the first message under one
+	features  uint64        // wire features of the session's client; set before the session is shared
+	rejoin    *rejoinState  // a new session's room positions, until OnOpen and Readmit are done with them
 
 	q, spare []event // hook queue, drained by one goroutine at a time
 
 	// Small fields together, so that an idle session is one size class
-	// smaller.
-	state    SessionState
-	cause    Cause
-	panicked bool
-	buried   bool
-	final    bool // draining: no more Sends, the last seq is being announced
-	sealed   bool // the tombstone is being written: no more appends
-	moved    bool // another server holds the session now, or it is being handed over
-	running  bool // a goroutine drains q
+	// smaller (352 bytes).
+	expGen    uint32 // generation of expiry: a timer of an older one does nothing
+	appending int32  // Sends between their check and their store append
+	state     SessionState
+	cause     Cause
+	panicked  bool
+	buried    bool
+	final     bool // draining: no more Sends, the last seq is being announced
+	sealed    bool // the tombstone is being written: no more appends
+	moved     bool // another server holds the session now, or it is being handed over
+	running   bool // a goroutine drains q
+}
+
+// sessionWaits is what only a waited-on or ending session needs, apart
+// so that an idle one does not carry it; guarded by Session.mu.
+type sessionWaits struct {
+	bury       chan struct{} // made by whoever waits for the tombstone
+	appends    chan struct{} // made by seal while Sends are appending, closed by the last
+	ack        chan struct{} // made by WaitPending, closed by the next ack
+	lostEnding uint64        // Sends an ending session could not number (replay buffer full): counted in its tombstone
+}
+
+// waitsLocked returns s.waits, made if need be; s.mu held.
+func (s *Session) waitsLocked() *sessionWaits {
+	if s.waits == nil {
+		s.waits = &sessionWaits{}
+	}
+	return s.waits
 }
 
 // ID returns the session's stable ID.
@@ -183,9 +197,9 @@ func (s *Session) queue(ctx context.Context, d *delivery) error {
 	seq, live, err := s.srv.appendTo(ctx, s.id, d)
 	s.mu.Lock()
 	s.appending--
-	if s.appending == 0 && s.appendsDone != nil {
-		close(s.appendsDone)
-		s.appendsDone = nil
+	if s.appending == 0 && s.waits != nil && s.waits.appends != nil {
+		close(s.waits.appends)
+		s.waits.appends = nil
 	}
 	final := s.final && s.appending == 0
 	c := s.conn
@@ -196,7 +210,7 @@ func (s *Session) queue(ctx context.Context, d *delivery) error {
 		// Not numbered, so not in the client's count of what it lost
 		// unless bury adds it (a room's message stays in the room's
 		// history, which the client recovers from).
-		s.lostEnding++
+		s.waitsLocked().lostEnding++
 	}
 	s.mu.Unlock()
 	if final && c != nil {
@@ -267,10 +281,11 @@ func (s *Session) WaitPending(ctx context.Context, n int) error {
 			s.mu.Unlock()
 			return nil
 		}
-		if s.ackWait == nil {
-			s.ackWait = make(chan struct{})
+		w := s.waitsLocked()
+		if w.ack == nil {
+			w.ack = make(chan struct{})
 		}
-		ch := s.ackWait
+		ch := w.ack
 		c := s.conn
 		s.mu.Unlock()
 		if c != nil {
@@ -289,9 +304,9 @@ func (s *Session) ackedUpTo(seq uint64) {
 	s.mu.Lock()
 	if seq > s.acked {
 		s.acked = seq
-		if s.ackWait != nil {
-			close(s.ackWait)
-			s.ackWait = nil
+		if s.waits != nil && s.waits.ack != nil {
+			close(s.waits.ack)
+			s.waits.ack = nil
 		}
 	}
 	s.mu.Unlock()
