@@ -26,12 +26,11 @@ type conn struct {
 	srv    *Server
 	s      *Session // set before start
 	ws     *ws.Conn
-	window uint64 // the client's unacknowledged-message limit
+	window uint32 // the client's unacknowledged-message limit, at most 1<<16
+	hbSlot int32  // 1 + the slot holding c; 0 while its check runs (the heartbeat wheel's lock)
 
 	lastRecv atomic.Int64  // unix nanos of the last frame from the client
 	ackHigh  atomic.Uint64 // highest ack written: the client's window starts there
-
-	hbSlot int // 1 + the slot holding c; 0 while its check runs (the heartbeat wheel's lock)
 
 	rd pollRead // the poller path's reading state
 
@@ -106,7 +105,7 @@ func (c *conn) ackPolicy() link.AckPolicy {
 	if c.srv.o.testAckDelay > 0 {
 		d = c.srv.o.testAckDelay
 	}
-	return link.AckPolicy{Delay: d, Window: c.window, Bytes: link.AckBytes}
+	return link.AckPolicy{Delay: d, Window: uint64(c.window), Bytes: link.AckBytes}
 }
 
 // ackDue runs when the timer asked for by the ack state fires.

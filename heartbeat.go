@@ -74,7 +74,7 @@ func (h *heartbeats) place(c *conn, now time.Time, d time.Duration) {
 		h.slots[i] = make(map[*conn]struct{})
 	}
 	h.slots[i][c] = struct{}{}
-	c.hbSlot = i + 1
+	c.hbSlot = int32(i + 1)
 }
 
 // remove takes c out of the wheel (its connection ended); the timer stops

@@ -10,9 +10,10 @@ package link
 type Probe struct {
 	draining bool
 	answered bool // the client's GoAway arrived
-	pings    int  // Pings written on the connection
-	pongs    int  // Pongs received
-	probeAt  int  // the number of the first Ping after the GoAway; 0: not written yet
+	// 32 bits each, so that a Probe is 16 bytes: a connection carries one.
+	pings   int32 // Pings written on the connection
+	pongs   int32 // Pongs received
+	probeAt int32 // the number of the first Ping after the GoAway; 0: not written yet
 }
 
 // Start records that the GoAway is queued; it reports false if it already
