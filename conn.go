@@ -102,8 +102,8 @@ const ackDelay = 10 * time.Millisecond
 // ackPolicy is when the server's acks go out on their own.
 func (c *conn) ackPolicy() link.AckPolicy {
 	d := ackDelay
-	if c.srv.o.testAckDelay > 0 {
-		d = c.srv.o.testAckDelay
+	if c.srv.test.ackDelay > 0 {
+		d = c.srv.test.ackDelay
 	}
 	return link.AckPolicy{Delay: d, Window: uint64(c.window), Bytes: link.AckBytes}
 }
@@ -491,8 +491,8 @@ func (c *conn) frame(op byte, p []byte) error {
 	if err != nil {
 		return err
 	}
-	if c.srv.o.testFrameHook != nil {
-		defer c.srv.o.testFrameHook()()
+	if c.srv.test.frameHook != nil {
+		defer c.srv.test.frameHook()()
 	}
 	if c.confirmToken {
 		c.confirmToken = false

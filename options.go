@@ -142,18 +142,6 @@ type Options struct {
 	// RoomOptions have Presence on, as a hook of the session that entered
 	// or left (s is nil if another server holds it).
 	OnPresence func(ctx context.Context, s *Session, p PresenceChange)
-
-	// Test switches, to prove the tests catch a broken guarantee:
-	// testNoReplay makes resumes skip replay both ways, testNoDedupe
-	// makes them ask for unacknowledged messages again and accept repeats.
-	testNoReplay, testNoDedupe bool
-	// testAckDelay replaces the server's ack delay, so that a test sees
-	// which rule sent an ack.
-	testAckDelay time.Duration
-	// testFrameHook runs before a frame read from a client is handled,
-	// and what it returns runs after, so that a test can hold a frame
-	// back while other connections go on, and know when it was handled.
-	testFrameHook func() (after func())
 }
 
 // OpenInfo describes a new session.
@@ -194,17 +182,10 @@ type Closure struct {
 	Unacked int
 }
 
-// breakReplayHook is set only in builds with the tether_testbreak tag
-// (testbreak.go), so that tether-bench can prove its checker notices loss.
-var breakReplayHook func(*Options)
-
 func (o *Options) withDefaults() Options {
 	var r Options
 	if o != nil {
 		r = *o
-	}
-	if breakReplayHook != nil {
-		breakReplayHook(&r)
 	}
 	if r.Store == nil {
 		r.Store = NewMemoryStore(nil)

@@ -19,7 +19,7 @@ func (s *Session) receive(c *conn, seq uint64, typ MessageType, p []byte) error 
 		return nil // replaced: the client will resend on its new connection
 	}
 	arr, err := link.Accept(s.in, seq)
-	if seq != 0 && (s.srv.o.testNoDedupe || s.srv.o.testNoReplay && err != nil) {
+	if seq != 0 && (s.srv.test.noDedupe || s.srv.test.noReplay && err != nil) {
 		// Test switches: take repeats and gaps, or gaps.
 		arr, err = link.Next, nil
 	}

@@ -176,10 +176,10 @@ func (s *Session) welcome(req *resumeReq) (Resume, bool) {
 	}
 	from := h.Recv
 	switch {
-	case s.srv.o.testNoReplay:
+	case s.srv.test.noReplay:
 		// Test switch: forget what the client missed and what we saw.
 		from, recv = rec.Out, h.Last
-	case s.srv.o.testNoDedupe:
+	case s.srv.test.noDedupe:
 		// Test switch: ask for everything not acknowledged again.
 		recv = h.Acked
 	}

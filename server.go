@@ -28,6 +28,7 @@ type Server struct {
 	o     Options
 	store Store
 	log   *slog.Logger
+	test  testSwitches // zero but in tests
 
 	ctx    context.Context // given to hooks; cancelled when Shutdown gives up waiting
 	cancel context.CancelFunc
@@ -63,6 +64,10 @@ func NewServer(opts *Options) *Server {
 		sessions: make(map[string]*Session),
 		conns:    make(map[*conn]struct{}),
 		done:     make(chan struct{}),
+		test:     switchesOf(opts),
+	}
+	if breakHook != nil {
+		breakHook(&srv.o, &srv.test)
 	}
 	srv.startCluster()
 	return srv

@@ -20,8 +20,8 @@ func init() {
 	if !noReplay && !noRooms {
 		return
 	}
-	breakReplayHook = func(o *Options) {
-		o.testNoReplay = noReplay
+	breakHook = func(o *Options, t *testSwitches) {
+		t.noReplay = noReplay
 		if noRooms {
 			onOpen := o.OnOpen
 			o.OnOpen = func(ctx context.Context, s *Session, info OpenInfo) {
