@@ -88,6 +88,7 @@ var (
 	flagPer     = flag.Int("per", 9500, "most connections per client process")
 	flagConc    = flag.Int("conc", 32, "concurrent dials per client process")
 	flagProf    = flag.String("memprofile", "", "write the server's heap profile, taken at the measurement, to this file")
+	flagUsers   = flag.Bool("users", false, "give each session a user of its own (as an app with sign-in does) instead of the anonymous user")
 
 	// Child mode.
 	flagClients = flag.Int("clients", 0, "child mode: hold this many client connections")
@@ -155,7 +156,12 @@ func parent() error {
 		rs := &rawServer{}
 		handler, count = rs, rs.count
 	} else {
-		srv := tether.NewServer(&tether.Options{Logger: discard})
+		o := &tether.Options{Logger: discard}
+		if *flagUsers {
+			var n atomic.Int64
+			o.Authenticate = func(*http.Request) (string, error) { return "user-" + strconv.FormatInt(n.Add(1), 10), nil }
+		}
+		srv := tether.NewServer(o)
 		handler, count = srv, srv.Len
 	}
 	hs := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
