@@ -36,7 +36,7 @@ type MemoryStore struct {
 
 	imu   sync.RWMutex // guards the indexes; taken after a shard lock
 	rooms map[string]map[string]struct{}
-	users map[string]map[string]struct{}
+	users map[string]idSet
 
 	rmu     sync.Mutex // guards streams and pubs
 	streams map[string]*memStream
@@ -124,7 +124,7 @@ func NewMemoryStore(opts *MemoryStoreOptions) *MemoryStore {
 		seed:  maphash.MakeSeed(),
 		tombs: make(map[string]*Tombstone),
 		rooms: make(map[string]map[string]struct{}),
-		users: make(map[string]map[string]struct{}),
+		users: make(map[string]idSet),
 		ttl:   o.TombstoneTTL,
 		maxT:  o.MaxTombstones,
 		maxR:  o.MaxRoomStreams,
@@ -157,7 +157,7 @@ func (s *MemoryStore) Create(_ context.Context, rec *Record) error {
 	ms.first = 1
 	sh.m[rec.ID] = ms
 	s.imu.Lock()
-	addIndex(s.users, rec.UserID, rec.ID)
+	s.users[rec.UserID] = s.users[rec.UserID].add(rec.ID)
 	for _, r := range rec.Rooms {
 		if ms.room(r) < 0 {
 			ms.addRoom(memRoom{name: s.roomName(r)})
@@ -369,7 +369,11 @@ func (s *MemoryStore) Close(_ context.Context, id string, lease uint64, t *Tombs
 	}
 	delete(sh.m, id)
 	s.imu.Lock()
-	removeIndex(s.users, ms.rec.UserID, id)
+	if u := s.users[ms.rec.UserID].remove(id); u.empty() {
+		delete(s.users, ms.rec.UserID)
+	} else {
+		s.users[ms.rec.UserID] = u
+	}
 	for _, r := range ms.rooms {
 		removeIndex(s.rooms, r.name, id)
 	}

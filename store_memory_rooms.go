@@ -383,7 +383,7 @@ func (s *MemoryStore) RoomSizes(context.Context) (map[string]int, error) {
 func (s *MemoryStore) UserSessions(_ context.Context, user string) ([]string, error) {
 	s.imu.RLock()
 	defer s.imu.RUnlock()
-	return slices.Collect(maps.Keys(s.users[user])), nil
+	return s.users[user].list(), nil
 }
 
 func addIndex(m map[string]map[string]struct{}, key, id string) {
@@ -402,4 +402,47 @@ func removeIndex(m map[string]map[string]struct{}, key, id string) {
 			delete(m, key)
 		}
 	}
+}
+
+// idSet is the IDs of one user's sessions. Most users have one, kept
+// inline: a map of one cost about 290 bytes per user. A map holds them
+// once there are more.
+type idSet struct {
+	one  string // the only ID while many is nil; "" when none
+	many map[string]struct{}
+}
+
+func (s idSet) add(id string) idSet {
+	switch {
+	case s.many != nil:
+		s.many[id] = struct{}{}
+	case s.one == "" || s.one == id:
+		s.one = id
+	default:
+		s.many = map[string]struct{}{s.one: {}, id: {}}
+		s.one = ""
+	}
+	return s
+}
+
+func (s idSet) remove(id string) idSet {
+	switch {
+	case s.many != nil:
+		delete(s.many, id)
+	case s.one == id:
+		s.one = ""
+	}
+	return s
+}
+
+func (s idSet) empty() bool { return s.one == "" && len(s.many) == 0 }
+
+func (s idSet) list() []string {
+	if s.many != nil {
+		return slices.Collect(maps.Keys(s.many))
+	}
+	if s.one != "" {
+		return []string{s.one}
+	}
+	return nil
 }

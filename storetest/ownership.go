@@ -247,6 +247,23 @@ func testCloseLeavesIndexes(h *harness) {
 	if got := h.userSessions("ann"); len(got) != 0 {
 		h.t.Fatalf("ann's sessions after both closed = %v", got)
 	}
+	h.create(plain("c", "ann"))
+	h.create(plain("d", "ann"))
+	h.close("c", tombstone("c"))
+	h.create(plain("e", "ann"))
+	if got := h.userSessions("ann"); !slices.Equal(got, []string{"d", "e"}) {
+		h.t.Fatalf("ann's sessions after c, d, e, c closed = %v", got)
+	}
+	// A user with one session at a time, as most have.
+	h.create(plain("f", "bob"))
+	h.close("f", tombstone("f"))
+	if got := h.userSessions("bob"); len(got) != 0 {
+		h.t.Fatalf("bob's sessions after his only one closed = %v", got)
+	}
+	h.create(plain("g", "bob"))
+	if got := h.userSessions("bob"); !slices.Equal(got, []string{"g"}) {
+		h.t.Fatalf("bob's sessions after g = %v", got)
+	}
 }
 
 func testUnknownSessionOwnership(h *harness) {
