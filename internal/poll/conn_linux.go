@@ -234,13 +234,29 @@ func (c *Conn) SetDeadline(t time.Time) error {
 
 // LocalAddr returns the local address, asked of the kernel (it is rarely
 // needed, so a connection does not keep it).
-func (c *Conn) LocalAddr() net.Addr {
+func (c *Conn) LocalAddr() net.Addr { return c.askAddr(unix.Getsockname) }
+
+// RemoteAddr returns the peer's address: a TCP peer's, kept from Take;
+// a Unix socket's, asked of the kernel while open (its name is empty
+// after Close).
+func (c *Conn) RemoteAddr() net.Addr {
+	if c.raddr.IsValid() {
+		return net.TCPAddrFromAddrPort(c.raddr)
+	}
+	if a := c.askAddr(unix.Getpeername); a != nil {
+		return a
+	}
+	return &net.UnixAddr{Net: "unix"} // never nil: callers print it
+}
+
+// askAddr returns the address get reads of the socket; nil once closed.
+func (c *Conn) askAddr(get func(fd int) (unix.Sockaddr, error)) net.Addr {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
 		return nil
 	}
-	sa, err := unix.Getsockname(c.fd)
+	sa, err := get(c.fd)
 	if err != nil {
 		return nil
 	}
@@ -254,6 +270,3 @@ func (c *Conn) LocalAddr() net.Addr {
 	}
 	return nil
 }
-
-// RemoteAddr returns the peer's address, kept from Take (TCP only).
-func (c *Conn) RemoteAddr() net.Addr { return net.TCPAddrFromAddrPort(c.raddr) }

@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -1235,5 +1236,36 @@ func TestAddrs(t *testing.T) {
 	_ = c.Close()
 	if got := c.LocalAddr(); got != nil {
 		t.Fatalf("LocalAddr after Close = %v, want nil", got)
+	}
+}
+
+// TestUnixAddrs: a taken Unix socket reports its peer as a Unix address,
+// and still an address (not nil) after Close.
+func TestUnixAddrs(t *testing.T) {
+	h := newHarness(t, Options{})
+	ln, err := net.Listen("unix", filepath.Join(t.TempDir(), "s"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	peer, err := net.Dial("unix", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	server, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := h.take(server, newState(false))
+	if got := c.RemoteAddr(); got == nil || got.Network() != "unix" {
+		t.Fatalf("RemoteAddr = %#v, want a unix address", got)
+	}
+	if got := c.LocalAddr(); got == nil || got.String() != ln.Addr().String() {
+		t.Fatalf("LocalAddr = %v, want %s", got, ln.Addr())
+	}
+	_ = c.Close()
+	if got := c.RemoteAddr(); got == nil || got.Network() != "unix" {
+		t.Fatalf("RemoteAddr after Close = %#v, want a unix address", got)
 	}
 }
