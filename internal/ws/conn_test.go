@@ -995,6 +995,21 @@ func TestWriteNoTimeoutAfterTimeout(t *testing.T) {
 	}
 }
 
+// TestWriteTimeoutMoves checks that a deadline an earlier Write set, now
+// passed, does not fail a later Write with a timeout: the deadline moves.
+func TestWriteTimeoutMoves(t *testing.T) {
+	a, b := tcpPair(t)
+	go func() { _, _ = io.Copy(io.Discard, b) }()
+	c := NewConn(a, false, 1<<10, nil)
+	f := c.AppendFrame(nil, OpBinary, nil, []byte("x"))
+	for i := range 3 {
+		if err := c.Write(f, 50*time.Millisecond); err != nil {
+			t.Fatalf("write %d: %v", i, err)
+		}
+		time.Sleep(80 * time.Millisecond)
+	}
+}
+
 // TestBuffers checks the pool helpers.
 func TestBuffers(t *testing.T) {
 	p := GetBuffer()
