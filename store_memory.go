@@ -35,7 +35,7 @@ type MemoryStore struct {
 	shards [64]memShard
 
 	imu   sync.RWMutex // guards the indexes; taken after a shard lock
-	rooms map[string]map[string]struct{}
+	rooms map[string]idSet
 	users map[string]idSet
 
 	rmu     sync.Mutex // guards streams and pubs
@@ -123,7 +123,7 @@ func NewMemoryStore(opts *MemoryStoreOptions) *MemoryStore {
 		epoch: hex.EncodeToString(e[:]),
 		seed:  maphash.MakeSeed(),
 		tombs: make(map[string]*Tombstone),
-		rooms: make(map[string]map[string]struct{}),
+		rooms: make(map[string]idSet),
 		users: make(map[string]idSet),
 		ttl:   o.TombstoneTTL,
 		maxT:  o.MaxTombstones,
@@ -157,7 +157,7 @@ func (s *MemoryStore) Create(_ context.Context, rec *Record) error {
 	ms.first = 1
 	sh.m[rec.ID] = ms
 	s.imu.Lock()
-	s.users[rec.UserID] = s.users[rec.UserID].add(rec.ID)
+	addIndex(s.users, rec.UserID, rec.ID)
 	for _, r := range rec.Rooms {
 		if ms.room(r) < 0 {
 			ms.addRoom(memRoom{name: s.roomName(r)})
@@ -369,11 +369,7 @@ func (s *MemoryStore) Close(_ context.Context, id string, lease uint64, t *Tombs
 	}
 	delete(sh.m, id)
 	s.imu.Lock()
-	if u := s.users[ms.rec.UserID].remove(id); u.empty() {
-		delete(s.users, ms.rec.UserID)
-	} else {
-		s.users[ms.rec.UserID] = u
-	}
+	removeIndex(s.users, ms.rec.UserID, id)
 	for _, r := range ms.rooms {
 		removeIndex(s.rooms, r.name, id)
 	}

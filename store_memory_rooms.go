@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -213,7 +212,7 @@ func (s *MemoryStore) evictLocked() {
 	}
 	var cs []cand
 	for room, st := range s.streams {
-		if len(s.rooms[room]) > 0 {
+		if s.rooms[room].len() > 0 {
 			continue
 		}
 		st.mu.Lock()
@@ -246,7 +245,7 @@ func (s *MemoryStore) sweep(now time.Time) {
 		}
 		idle := len(st.hist) == st.head && now.Sub(st.at) >= age
 		st.mu.Unlock()
-		if idle && len(s.rooms[room]) == 0 {
+		if idle && s.rooms[room].len() == 0 {
 			delete(s.streams, room)
 		}
 	}
@@ -361,11 +360,8 @@ func (s *MemoryStore) appendRoomN(_ context.Context, id, room, epoch string, msg
 func (s *MemoryStore) RoomMembers(_ context.Context, room string) ([]string, error) {
 	s.imu.RLock()
 	defer s.imu.RUnlock()
-	ids := make([]string, 0, len(s.rooms[room]))
-	for id := range s.rooms[room] {
-		ids = append(ids, id)
-	}
-	return ids, nil
+	set := s.rooms[room]
+	return set.appendTo(make([]string, 0, set.len())), nil
 }
 
 // RoomSizes implements Store.
@@ -373,8 +369,8 @@ func (s *MemoryStore) RoomSizes(context.Context) (map[string]int, error) {
 	s.imu.RLock()
 	defer s.imu.RUnlock()
 	out := make(map[string]int, len(s.rooms))
-	for r, m := range s.rooms {
-		out[r] = len(m)
+	for r, set := range s.rooms {
+		out[r] = set.len()
 	}
 	return out, nil
 }
@@ -383,30 +379,26 @@ func (s *MemoryStore) RoomSizes(context.Context) (map[string]int, error) {
 func (s *MemoryStore) UserSessions(_ context.Context, user string) ([]string, error) {
 	s.imu.RLock()
 	defer s.imu.RUnlock()
-	return s.users[user].list(), nil
+	return s.users[user].appendTo(nil), nil
 }
 
-func addIndex(m map[string]map[string]struct{}, key, id string) {
-	set := m[key]
-	if set == nil {
-		set = make(map[string]struct{})
+// addIndex adds id to the set of key (a room's members, a user's
+// sessions).
+func addIndex(m map[string]idSet, key, id string) { m[key] = m[key].add(id) }
+
+// removeIndex takes id out of the set of key, and the set once empty.
+func removeIndex(m map[string]idSet, key, id string) {
+	if set := m[key].remove(id); set.empty() {
+		delete(m, key)
+	} else {
 		m[key] = set
 	}
-	set[id] = struct{}{}
 }
 
-func removeIndex(m map[string]map[string]struct{}, key, id string) {
-	if set := m[key]; set != nil {
-		delete(set, id)
-		if len(set) == 0 {
-			delete(m, key)
-		}
-	}
-}
-
-// idSet is the IDs of one user's sessions. Most users have one, kept
-// inline: a map of one cost about 290 bytes per user. A map holds them
-// once there are more.
+// idSet is a set of session IDs: a room's members or a user's sessions.
+// Most users have one session and many rooms one or two members (a
+// conversation), kept inline: a map of one cost about 290 bytes. A map
+// holds them once there are more.
 type idSet struct {
 	one  string // the only ID while many is nil; "" when none
 	many map[string]struct{}
@@ -435,14 +427,25 @@ func (s idSet) remove(id string) idSet {
 	return s
 }
 
-func (s idSet) empty() bool { return s.one == "" && len(s.many) == 0 }
+func (s idSet) empty() bool { return s.len() == 0 }
 
-func (s idSet) list() []string {
-	if s.many != nil {
-		return slices.Collect(maps.Keys(s.many))
+func (s idSet) len() int {
+	switch {
+	case s.many != nil:
+		return len(s.many)
+	case s.one != "":
+		return 1
 	}
+	return 0
+}
+
+// appendTo appends the IDs to ids.
+func (s idSet) appendTo(ids []string) []string {
 	if s.one != "" {
-		return []string{s.one}
+		return append(ids, s.one)
 	}
-	return nil
+	for id := range s.many {
+		ids = append(ids, id)
+	}
+	return ids
 }
