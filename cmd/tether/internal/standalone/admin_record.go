@@ -130,13 +130,13 @@ type sessionHistory struct {
 
 // openEvent is the open event of session id at at, with nothing lost
 // before it: what opened stands for.
-func (h *sessionHistory) openEvent(id string, at time.Time) lifecycleEvent {
-	return lifecycleEvent{Time: at, Session: id, User: h.user, Kind: "open"}
+func openEvent(id, user string, at time.Time) lifecycleEvent {
+	return lifecycleEvent{Time: at, Session: id, User: user, Kind: "open"}
 }
 
 // add keeps ev, dropping the oldest event beyond sessionEventCap.
 func (h *sessionHistory) add(ev lifecycleEvent) {
-	if len(h.events) == 0 && h.opened.IsZero() && ev == h.openEvent(ev.Session, ev.Time) {
+	if len(h.events) == 0 && h.opened.IsZero() && ev == openEvent(ev.Session, h.user, ev.Time) {
 		h.opened = ev.Time
 		return
 	}
@@ -186,6 +186,11 @@ type recorder struct {
 type plainOpen struct {
 	user string
 	at   int64 // Unix nanoseconds
+}
+
+// history is the sessionHistory o stands for.
+func (o plainOpen) history() *sessionHistory {
+	return &sessionHistory{user: o.user, opened: time.Unix(0, o.at)}
 }
 
 // lossCount counts losses of one reason: how many times, how many messages
@@ -247,8 +252,8 @@ func (r *recorder) keep(ev lifecycleEvent) {
 		switch {
 		case ok:
 			delete(r.opens, ev.Session)
-			h = &sessionHistory{user: o.user, opened: time.Unix(0, o.at)}
-		case ev == (lifecycleEvent{Time: ev.Time, Session: ev.Session, User: ev.User, Kind: "open"}):
+			h = o.history()
+		case ev == openEvent(ev.Session, ev.User, ev.Time):
 			r.opens[ev.Session] = plainOpen{user: ev.User, at: ev.Time.UnixNano()}
 			return
 		default:
@@ -385,11 +390,11 @@ func (r *recorder) events(id string) (user string, evs []lifecycleEvent, ok bool
 		if !ok {
 			return "", nil, false
 		}
-		h = &sessionHistory{user: o.user, opened: time.Unix(0, o.at)}
+		h = o.history()
 	}
 	evs = make([]lifecycleEvent, 0, len(h.events)+1)
 	if !h.opened.IsZero() {
-		evs = append(evs, h.openEvent(id, h.opened))
+		evs = append(evs, openEvent(id, h.user, h.opened))
 	}
 	return h.user, append(evs, h.events...), true
 }
