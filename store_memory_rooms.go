@@ -396,9 +396,9 @@ func removeIndex(m map[string]idSet, key, id string) {
 }
 
 // idSet is a set of session IDs: a room's members or a user's sessions.
-// Most users have one session and many rooms one or two members (a
-// conversation), kept inline: a map of one cost about 290 bytes. A map
-// holds them once there are more.
+// Most users have one session, and a room of one member (a user's own
+// channel) is common: one ID is kept inline, where a map of one cost
+// about 290 bytes. A map holds them from the second.
 type idSet struct {
 	one  string // the only ID while many is nil; "" when none
 	many map[string]struct{}
