@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
@@ -34,7 +33,8 @@ type conn struct {
 
 	rd pollRead // the poller path's reading state
 
-	mu          sync.Mutex
+	// Guarded by the session's lock (s.mu), like the session's own
+	// counters: one lock for everything of a session's protocol state.
 	out         link.Sender // what goes to the client: messages, acks, Ping, close (internal/link)
 	ctrl        []byte      // framed control frames waiting to be written
 	ackT        *time.Timer // runs when out.Acks asks for it (link.Arm)
@@ -52,10 +52,10 @@ type conn struct {
 
 	// Small fields together, so that a connection is one size class
 	// smaller; each is guarded as it says.
-	closeCode    wire.CloseCode // c.mu
-	hold         bool           // c.mu: hooks are running; their goroutine writes afterwards
-	writing      bool           // c.mu: a writer runs (the caller of writeLoop claimed it)
-	quiet        bool           // c.mu: fenced, and everything taken before the fence processed
+	closeCode    wire.CloseCode // s.mu
+	hold         bool           // s.mu: hooks are running; their goroutine writes afterwards
+	writing      bool           // s.mu: a writer runs (the caller of writeLoop claimed it)
+	quiet        bool           // s.mu: fenced, and everything taken before the fence processed
 	hbIn         bool           // the heartbeat wheel's lock: added, not yet removed
 	confirmToken bool           // the reader only
 }
@@ -70,9 +70,9 @@ func newConn(srv *Server, wc *ws.Conn) *conn {
 func (c *conn) start() {
 	c.lastRecv.Store(time.Now().UnixNano())
 	c.srv.hb.add(c, c.srv.o.HeartbeatInterval)
-	c.mu.Lock()
+	c.s.mu.Lock()
 	c.kick()
-	c.mu.Unlock()
+	c.s.mu.Unlock()
 	if c.rd.polled {
 		c.poll()
 		return
@@ -80,12 +80,12 @@ func (c *conn) start() {
 	c.srv.spawn(c.readLoop)
 }
 
-// queueFrame queues an encoded Tether frame; c.mu held or c not shared.
+// queueFrame queues an encoded Tether frame; s.mu held or c not shared.
 func (c *conn) queueFrame(f []byte) {
 	c.ctrl = ws.AppendFrame(c.ctrl, false, ws.OpBinary, f, nil)
 }
 
-// kick starts the writer if it is not running; c.mu held. While the
+// kick starts the writer if it is not running; s.mu held. While the
 // reader runs hooks it writes afterwards itself.
 func (c *conn) kick() {
 	if !c.writing && !c.out.Ended() && !c.hold {
@@ -110,11 +110,11 @@ func (c *conn) ackPolicy() link.AckPolicy {
 
 // ackDue runs when the timer asked for by the ack state fires.
 func (c *conn) ackDue() {
-	c.mu.Lock()
+	c.s.mu.Lock()
 	if c.out.Acks.Due() {
 		c.kick()
 	}
-	c.mu.Unlock()
+	c.s.mu.Unlock()
 }
 
 // maxHold bounds how long writes wait for hooks to finish, so a slow
@@ -123,10 +123,10 @@ const maxHold = time.Millisecond
 
 // flush lifts the hold of runHooks: what is pending is written now.
 func (c *conn) flush() {
-	c.mu.Lock()
+	c.s.mu.Lock()
 	c.hold = false
 	c.kick()
-	c.mu.Unlock()
+	c.s.mu.Unlock()
 }
 
 // runHooks runs the session's pending hooks, then writes what they
@@ -134,32 +134,32 @@ func (c *conn) flush() {
 // goroutine hand-off from message to reply, not two. Writes wait for the
 // hooks at most maxHold.
 func (c *conn) runHooks() {
-	c.mu.Lock()
+	c.s.mu.Lock()
 	c.hold = true
-	c.mu.Unlock()
+	c.s.mu.Unlock()
 	// The timer is this call's own: the session's drain ends (s.running
-	// false) before this call takes c.mu again, so a second runHooks may
+	// false) before this call takes s.mu again, so a second runHooks may
 	// already be under way on the same conn.
 	t := time.AfterFunc(maxHold, c.flush)
 	c.s.drain()
 	t.Stop() // an idle session keeps no timer but its heartbeat
-	c.mu.Lock()
+	c.s.mu.Lock()
 	c.hold = false
 	if c.writing || c.out.Ended() {
-		c.mu.Unlock()
+		c.s.mu.Unlock()
 		return
 	}
 	c.writing = true
-	c.mu.Unlock()
+	c.s.mu.Unlock()
 	c.writeLoop()
 }
 
 // welcomeReady lets the writer send the queued Welcome and what follows.
 func (c *conn) welcomeReady() {
-	c.mu.Lock()
+	c.s.mu.Lock()
 	c.out.Ready()
 	c.kick()
-	c.mu.Unlock()
+	c.s.mu.Unlock()
 }
 
 // kickData tells the writer that messages up to seq exist; d, if not
@@ -169,19 +169,27 @@ func (c *conn) welcomeReady() {
 // (poll_linux.go), where nothing it does blocks: no goroutine is started
 // per delivery.
 func (c *conn) kickData(seq uint64, d *delivery) {
-	c.mu.Lock()
+	c.s.mu.Lock()
+	wake := c.dataExists(seq, d)
+	c.s.mu.Unlock()
+	if wake {
+		c.wakeWriter()
+	}
+}
+
+// dataExists is kickData with s.mu held, for a caller that holds it
+// anyway; the caller wakes the poller's writer after unlocking if told to.
+func (c *conn) dataExists(seq uint64, d *delivery) (wake bool) {
 	c.out.Exists(seq)
 	if d != nil && seq > c.liveSeq {
 		c.live, c.liveSeq = d, seq
 	}
 	if c.rd.polled && c.srv.pl.inline && !c.writing && !c.out.Ended() && !c.hold {
 		c.writing = true
-		c.mu.Unlock()
-		c.wakeWriter()
-		return
+		return true
 	}
 	c.kick()
-	c.mu.Unlock()
+	return false
 }
 
 // afterBatch acknowledges what the session's hooks processed, n payload
@@ -206,8 +214,6 @@ func (c *conn) afterBatch(n int) {
 	if c.srv.cluster == nil {
 		p = s.processed
 	}
-	s.mu.Unlock()
-	c.mu.Lock()
 	pol := c.ackPolicy()
 	switch c.out.Acks.Processed(pol, p, n) {
 	case link.Write:
@@ -220,14 +226,14 @@ func (c *conn) afterBatch(n int) {
 		}
 	}
 	draining := c.probe.Draining()
-	c.mu.Unlock()
+	s.mu.Unlock()
 	if draining {
 		c.checkDrain()
 	}
 }
 
 // plan takes what the next write carries (link.Sender.Plan) and the
-// control frames queued, or reports that there is nothing to write; c.mu
+// control frames queued, or reports that there is nothing to write; s.mu
 // held. When the only message to write is the one kickData was given,
 // it comes as live (Seq set), recorded as written, and p.Data is false.
 func (c *conn) plan() (p link.Plan, ctrl []byte, live Message, ok bool) {
@@ -266,9 +272,9 @@ func (c *conn) appendData(ctx context.Context, b, hdr []byte, from uint64, msgs 
 		c.srv.log.Error("tether: cannot read replay buffer", "session", c.s.id, "err", err)
 	}
 	if len(msgs) == 0 {
-		c.mu.Lock()
+		c.s.mu.Lock()
 		c.out.Exhausted() // nothing more is kept: stop looking
-		c.mu.Unlock()
+		c.s.mu.Unlock()
 		return b, msgs
 	}
 	rooms := c.s.features&wire.FeatureRooms != 0
@@ -277,9 +283,9 @@ func (c *conn) appendData(ctx context.Context, b, hdr []byte, from uint64, msgs 
 	}
 	last := msgs[len(msgs)-1].Seq
 	clear(msgs)
-	c.mu.Lock()
+	c.s.mu.Lock()
 	c.out.Wrote(last)
-	c.mu.Unlock()
+	c.s.mu.Unlock()
 	return b, msgs
 }
 
@@ -288,14 +294,14 @@ func (c *conn) appendData(ctx context.Context, b, hdr []byte, from uint64, msgs 
 func (c *conn) writeLoop() {
 	var msgs []Message
 	for {
-		c.mu.Lock()
+		c.s.mu.Lock()
 		p, ctrl, live, ok := c.plan()
 		if !ok {
 			c.writing = false
-			c.mu.Unlock()
+			c.s.mu.Unlock()
 			return
 		}
-		c.mu.Unlock()
+		c.s.mu.Unlock()
 
 		bp := ws.GetBuffer()
 		b := append(*bp, ctrl...)
@@ -323,11 +329,11 @@ func (c *conn) writeLoop() {
 			return
 		}
 		if p.Close {
-			c.mu.Lock()
+			c.s.mu.Lock()
 			code, reason := c.closeCode, c.closeReason
 			c.out.End()
 			c.writing = false
-			c.mu.Unlock()
+			c.s.mu.Unlock()
 			c.ws.Shutdown(uint16(code), reason, closeLinger)
 			return
 		}
@@ -349,9 +355,9 @@ func (c *conn) skipAcked(ctx context.Context, from uint64, dst []Message) ([]Mes
 		return dst, fmt.Errorf("failed to read after %d (acknowledged %d): %w", from, rec.Acked, ErrGap)
 	}
 	c.srv.log.Debug("tether: the client acknowledged past the resume point; skipping", "session", c.s.id, "from", from, "acked", rec.Acked)
-	c.mu.Lock()
+	c.s.mu.Lock()
 	c.out.Skip(rec.Acked)
-	c.mu.Unlock()
+	c.s.mu.Unlock()
 	return c.srv.store.Read(ctx, c.s.id, rec.Acked, maxBatch, dst)
 }
 
@@ -371,8 +377,8 @@ func appendMessage(b, hdr []byte, m *Message, rooms bool) []byte {
 
 // closeWith asks the writer to flush control frames and close with code.
 func (c *conn) closeWith(code wire.CloseCode, reason string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.s.mu.Lock()
+	defer c.s.mu.Unlock()
 	if !c.out.Close() {
 		return
 	}
@@ -382,12 +388,12 @@ func (c *conn) closeWith(code wire.CloseCode, reason string) {
 
 // abort closes at once, trying a close frame for at most a second.
 func (c *conn) abort(code wire.CloseCode, reason string) {
-	c.mu.Lock()
+	c.s.mu.Lock()
 	if !c.out.Abort() {
-		c.mu.Unlock()
+		c.s.mu.Unlock()
 		return
 	}
-	c.mu.Unlock()
+	c.s.mu.Unlock()
 	nc := c.ws.NetConn()
 	_ = nc.SetWriteDeadline(time.Now().Add(time.Second))
 	c.srv.spawn(func() {
@@ -398,11 +404,11 @@ func (c *conn) abort(code wire.CloseCode, reason string) {
 
 // fail handles a write error: the connection is gone.
 func (c *conn) fail(cause Cause, err error) {
-	c.mu.Lock()
+	c.s.mu.Lock()
 	c.out.End()
 	c.writing = false
 	initiated := c.out.Closing()
-	c.mu.Unlock()
+	c.s.mu.Unlock()
 	if !initiated {
 		c.s.detach(c, cause, err)
 	}
@@ -423,10 +429,10 @@ func (c *conn) readLoop() {
 // the connection should go on reading, discarding, until the client
 // answers the close frame it is being sent or the linger ends.
 func (c *conn) readEnded(err error) (discard bool) {
-	c.mu.Lock()
+	c.s.mu.Lock()
 	initiated := c.out.Closing()
 	draining := c.out.Sealed()
-	c.mu.Unlock()
+	c.s.mu.Unlock()
 	code, cause := classifyReadErr(err)
 	var pe *policyError
 	if errors.As(err, &pe) {
@@ -461,9 +467,9 @@ func (c *conn) finish(err error) {
 	if errors.As(err, &ce) {
 		_ = c.ws.EchoClose(ce)
 	}
-	c.mu.Lock()
+	c.s.mu.Lock()
 	c.out.End()
-	c.mu.Unlock()
+	c.s.mu.Unlock()
 	c.srv.hb.remove(c)
 	_ = c.ws.Close()
 	c.ws.Drop()
@@ -526,18 +532,18 @@ func (c *conn) frame(op byte, p []byte) error {
 	case wire.TypeAck:
 		return c.onAck(f.Seq)
 	case wire.TypePong:
-		c.mu.Lock()
+		c.s.mu.Lock()
 		probed := c.probe.Pong()
-		c.mu.Unlock()
+		c.s.mu.Unlock()
 		if probed && !c.fenced.Load() {
 			c.srv.log.Debug("tether: draining client read the GoAway (it answered the Ping after it): not taking its messages any more", "session", c.s.id, "user", c.s.user)
 			c.fence()
 		}
 		return c.onAck(f.Seq)
 	case wire.TypeGoAway:
-		c.mu.Lock()
+		c.s.mu.Lock()
 		c.probe.GoAway()
-		c.mu.Unlock()
+		c.s.mu.Unlock()
 		c.fence()
 		return c.onAck(f.GoAway.LastSeq)
 	case wire.TypeHistory:
@@ -551,10 +557,10 @@ func (c *conn) frame(op byte, p []byte) error {
 }
 
 func (c *conn) onAck(seq uint64) error {
-	c.mu.Lock()
+	c.s.mu.Lock()
 	w := c.out.Written()
 	draining := c.probe.Draining()
-	c.mu.Unlock()
+	c.s.mu.Unlock()
 	if err := link.CheckAck(seq, w); err != nil {
 		return violationf("%v", err)
 	}
@@ -580,9 +586,9 @@ func (c *conn) startDrain(retry time.Duration) {
 	c.srv.mu.Lock()
 	answer := c.srv.answerWait
 	c.srv.mu.Unlock()
-	c.mu.Lock()
+	c.s.mu.Lock()
 	if c.out.Ended() || c.out.Closing() || !c.probe.Start() {
-		c.mu.Unlock()
+		c.s.mu.Unlock()
 		return
 	}
 	var b [32]byte
@@ -590,18 +596,18 @@ func (c *conn) startDrain(retry time.Duration) {
 	c.out.PingDue()
 	c.fenceT = time.AfterFunc(answer, c.fence)
 	c.kick()
-	c.mu.Unlock()
+	c.s.mu.Unlock()
 }
 
 // fence stops taking the client's messages: from now on they are dropped
 // unprocessed, never acknowledged. Only a draining connection is fenced.
 func (c *conn) fence() {
-	c.mu.Lock()
+	c.s.mu.Lock()
 	draining := c.probe.Draining()
 	if c.fenceT != nil {
 		c.fenceT.Stop()
 	}
-	c.mu.Unlock()
+	c.s.mu.Unlock()
 	if !draining || c.fenced.Swap(true) {
 		return
 	}
@@ -616,28 +622,26 @@ func (c *conn) fence() {
 // there will ever be, so it can count exactly what it missed; with a
 // store of its own the session ends there and then.
 func (c *conn) checkDrain() {
-	c.mu.Lock()
-	ok := c.probe.Draining() && !c.out.Sealed() && !c.out.Ended()
-	c.mu.Unlock()
-	if !ok || !c.fenced.Load() || c.taking.Load() {
+	if !c.fenced.Load() || c.taking.Load() {
 		return
 	}
 	s := c.s
 	clustered := c.srv.cluster != nil
 	s.mu.Lock()
-	if s.processed != s.in || (clustered && s.savedIn != s.in) {
-		s.mu.Unlock()
-		return
+	ok := c.probe.Draining() && !c.out.Sealed() && !c.out.Ended() &&
+		s.processed == s.in && (!clustered || s.savedIn == s.in)
+	// The sessions end with this server. Until every connection is
+	// settled, a message may still be taken and broadcast by its hook to
+	// this session, so its last seq is not known yet.
+	first := ok && !clustered && !c.quiet
+	if first {
+		c.quiet = true
 	}
 	s.mu.Unlock()
+	if !ok {
+		return
+	}
 	if !clustered {
-		// The sessions end with this server. Until every connection is
-		// settled, a message may still be taken and broadcast by its hook
-		// to this session, so its last seq is not known yet.
-		c.mu.Lock()
-		first := !c.quiet
-		c.quiet = true
-		c.mu.Unlock()
 		if first {
 			c.srv.connQuiet()
 		}
@@ -659,9 +663,9 @@ func (c *conn) checkDrain() {
 	if rec != nil {
 		out = rec.Out
 	}
-	c.mu.Lock()
+	s.mu.Lock()
 	if !c.out.Seal() {
-		c.mu.Unlock()
+		s.mu.Unlock()
 		return
 	}
 	var b [32]byte
@@ -673,7 +677,7 @@ func (c *conn) checkDrain() {
 	c.out.Close()
 	c.closeCode, c.closeReason = wire.CloseServerRestart, "tether: server restarting"
 	c.kick()
-	c.mu.Unlock()
+	s.mu.Unlock()
 	if !clustered {
 		// Nothing more comes in or goes out: the session is over now, not
 		// when the slowest client is, so its close hook runs at once.

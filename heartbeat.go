@@ -148,18 +148,18 @@ func (c *conn) heartbeat(now time.Time) time.Duration {
 	o := &c.srv.o
 	live := link.Liveness{Every: o.HeartbeatInterval, Limit: o.HeartbeatInterval + o.HeartbeatTimeout}
 	dead, next := live.Check(time.Unix(0, c.lastRecv.Load()), now)
-	c.mu.Lock()
+	c.s.mu.Lock()
 	if c.out.Ended() {
-		c.mu.Unlock()
+		c.s.mu.Unlock()
 		return 0
 	}
 	if !dead {
 		c.out.PingDue()
 		c.kick()
-		c.mu.Unlock()
+		c.s.mu.Unlock()
 		return next
 	}
-	c.mu.Unlock()
+	c.s.mu.Unlock()
 	c.s.detach(c, CauseHeartbeatTimeout, fmt.Errorf("nothing received for %v", live.Limit))
 	c.abort(wire.CloseHeartbeatTimeout, "tether: heartbeat timeout")
 	return 0

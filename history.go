@@ -92,13 +92,13 @@ func (c *conn) history(h *wire.History) {
 		}
 	}
 	frame := wire.AppendHistoryResult(nil, res)
-	c.mu.Lock()
+	c.s.mu.Lock()
 	over := len(c.ctrl)+len(frame) > maxCtrlBacklog
 	if !over {
 		c.ctrl = ws.AppendFrame(c.ctrl, false, ws.OpBinary, frame, nil)
 		c.kick()
 	}
-	c.mu.Unlock()
+	c.s.mu.Unlock()
 	if over {
 		srv.log.Info("tether: client asks for history faster than it reads", "session", s.id, "user", s.user)
 		s.end(CausePolicyViolation, errHistoryFlood, wire.ClosePolicy, "tether: too many history requests unread")

@@ -186,13 +186,13 @@ func (s *Session) welcome(req *resumeReq) (Resume, bool) {
 	wl := &wire.Welcome{Flags: wire.WelcomeResumed, SessionID: s.id, Token: req.token, Epoch: req.epoch, Recv: recv, Replay: rec.Out - from,
 		Features: s.features}
 	s.srv.fillLimits(wl)
-	c.mu.Lock()
+	s.mu.Lock()
 	c.out.Acks.Start(recv)
 	c.ackHigh.Store(recv)
 	c.ctrl = append(ws.AppendFrame(nil, false, ws.OpBinary, wire.AppendWelcome(nil, wl), nil), c.ctrl...)
 	c.out.Resume(from, rec.Out)
 	c.kick()
-	c.mu.Unlock()
+	s.mu.Unlock()
 	s.srv.log.Debug("tether: session resumed", "session", s.id, "user", s.user, "replay_to_client", rec.Out-from, "offline", req.offline)
 	return Resume{ToClient: int(rec.Out - from), FromClient: int(h.Last - recv), Offline: req.offline}, true
 }

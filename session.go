@@ -212,7 +212,19 @@ func (s *Session) queue(ctx context.Context, d *delivery) error {
 		// history, which the client recovers from).
 		s.waitsLocked().lostEnding++
 	}
+	// The writer learns of the message under the same lock that numbered
+	// it: one lock operation per delivery fewer.
+	wake := false
+	if c != nil && err == nil && !ending {
+		if !live {
+			d = nil
+		}
+		wake = c.dataExists(seq, d)
+	}
 	s.mu.Unlock()
+	if wake {
+		c.wakeWriter()
+	}
 	if final && c != nil {
 		defer c.checkDrain()
 	}
@@ -232,12 +244,6 @@ func (s *Session) queue(ctx context.Context, d *delivery) error {
 		return err
 	default:
 		return fmt.Errorf("failed to send: %w", err)
-	}
-	if c != nil {
-		if !live {
-			d = nil
-		}
-		c.kickData(seq, d)
 	}
 	return nil
 }

@@ -125,9 +125,9 @@ func drainWaits(ctx context.Context) (answer, force time.Duration) {
 func (srv *Server) connQuiet() {
 	srv.mu.Lock()
 	for c := range srv.conns {
-		c.mu.Lock()
+		c.s.mu.Lock()
 		quiet := c.quiet || c.out.Ended()
-		c.mu.Unlock()
+		c.s.mu.Unlock()
 		if !quiet {
 			srv.mu.Unlock()
 			return
