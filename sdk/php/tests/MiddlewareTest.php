@@ -11,6 +11,7 @@ use Psr\Http\Message\ResponseInterface;
 use Psr\Http\Message\ServerRequestInterface;
 use Psr\Http\Server\RequestHandlerInterface;
 use Tether\Message;
+use Tether\Tests\Support\PhpServer;
 use Tether\Tests\Support\TetherServer;
 use Tether\Webhook\Event\CloseEvent;
 use Tether\Webhook\Event\DisconnectEvent;
@@ -109,7 +110,7 @@ final class MiddlewareTest extends TestCase
         $env['APP_STATE_DIR'] = $dir;
         $env['APP_WEBHOOK_SECRET'] = self::SECRET;
         $env['PHP_CLI_SERVER_WORKERS'] = '2';
-        $app = proc_open([PHP_BINARY, '-S', "127.0.0.1:$appPort", __DIR__ . '/fixtures/psr15app.php'], [0 => ['file', '/dev/null', 'r'], 1 => ['file', "$dir/app.log", 'a'], 2 => ['file', "$dir/app.log", 'a']], $pipes, null, $env);
+        $app = PhpServer::start(__DIR__ . '/fixtures/psr15app.php', $appPort, $env, "$dir/app.log");
         $server = null;
         try {
             $server = TetherServer::start(['-webhook-url', "http://127.0.0.1:$appPort/webhook", '-webhook-secret', self::SECRET,
@@ -139,8 +140,7 @@ final class MiddlewareTest extends TestCase
             $this->assertNull($byClass[OpenEvent::class][0]['reason']);
         } finally {
             $server?->stop();
-            proc_terminate($app);
-            proc_close($app);
+            $app->stop();
             exec('rm -rf ' . escapeshellarg($dir));
         }
     }

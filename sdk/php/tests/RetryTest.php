@@ -15,6 +15,7 @@ use Tether\Http\CurlTransport;
 use Tether\Http\StreamTransport;
 use Tether\Http\Transport;
 use Tether\Message;
+use Tether\Tests\Support\PhpServer;
 use Tether\Tests\Support\TetherServer;
 
 /**
@@ -25,8 +26,7 @@ use Tether\Tests\Support\TetherServer;
  */
 final class RetryTest extends TestCase
 {
-    /** @var resource|null */
-    private static $php = null;
+    private static ?PhpServer $php = null;
     private static string $url = '';
     private static string $state = '';
     /** @var list<float> */
@@ -40,22 +40,12 @@ final class RetryTest extends TestCase
         $env = getenv() + ['FAKE_STATE' => self::$state];
         $env['FAKE_STATE'] = self::$state;
         $env['PHP_CLI_SERVER_WORKERS'] = '4'; // slow answers (timeout tests) must not hold up the next requests
-        self::$php = proc_open([PHP_BINARY, '-S', "127.0.0.1:$port", __DIR__ . '/fixtures/fake503.php'], [0 => ['file', '/dev/null', 'r'], 1 => ['file', '/dev/null', 'a'], 2 => ['file', '/dev/null', 'a']], $pipes, null, $env);
-        $deadline = microtime(true) + 10;
-        while (@fsockopen('127.0.0.1', $port) === false) {
-            if (microtime(true) > $deadline) {
-                throw new \RuntimeException('php -S did not start');
-            }
-            usleep(20_000);
-        }
+        self::$php = PhpServer::start(__DIR__ . '/fixtures/fake503.php', $port, $env);
     }
 
     public static function tearDownAfterClass(): void
     {
-        if (self::$php !== null) {
-            proc_terminate(self::$php);
-            proc_close(self::$php);
-        }
+        self::$php?->stop();
         foreach (['', '.log', '.lock'] as $ext) {
             @unlink(self::$state . $ext);
         }
