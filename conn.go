@@ -28,13 +28,13 @@ type conn struct {
 	window uint32 // the client's unacknowledged-message limit, at most 1<<16
 	hbSlot int32  // 1 + the slot holding c; 0 while its check runs (the heartbeat wheel's lock)
 
-	lastRecv atomic.Int64  // unix nanos of the last frame from the client
-	ackHigh  atomic.Uint64 // highest ack written: the client's window starts there
+	lastRecv atomic.Int64 // unix nanos of the last frame from the client
 
 	rd pollRead // the poller path's reading state
 
 	// Guarded by the session's lock (s.mu), like the session's own
 	// counters: one lock for everything of a session's protocol state.
+	ackHigh     uint64      // highest ack written: the client's window starts there
 	out         link.Sender // what goes to the client: messages, acks, Ping, close (internal/link)
 	ctrl        []byte      // framed control frames waiting to be written
 	ackT        *time.Timer // runs when out.Acks asks for it (link.Arm)
@@ -254,9 +254,7 @@ func (c *conn) plan() (p link.Plan, ctrl []byte, live Message, ok bool) {
 	if p.Ping {
 		c.probe.PingWritten()
 	}
-	if p.Ack > c.ackHigh.Load() {
-		c.ackHigh.Store(p.Ack)
-	}
+	c.ackHigh = max(c.ackHigh, p.Ack)
 	return p, ctrl, live, true
 }
 
@@ -557,14 +555,17 @@ func (c *conn) frame(op byte, p []byte) error {
 }
 
 func (c *conn) onAck(seq uint64) error {
-	c.s.mu.Lock()
-	w := c.out.Written()
+	s := c.s
+	s.mu.Lock()
+	err := link.CheckAck(seq, c.out.Written())
+	if err == nil {
+		s.ackedLocked(seq)
+	}
 	draining := c.probe.Draining()
-	c.s.mu.Unlock()
-	if err := link.CheckAck(seq, w); err != nil {
+	s.mu.Unlock()
+	if err != nil {
 		return violationf("%v", err)
 	}
-	c.s.ackedUpTo(seq)
 	if err := c.srv.store.Ack(c.srv.ctx, c.s.id, seq); err != nil {
 		if errors.Is(err, ErrAckRange) {
 			return violationf("ack %d beyond last sent", seq)
@@ -672,7 +673,7 @@ func (c *conn) checkDrain() {
 	c.queueFrame(wire.AppendSeqFrame(b[:0], wire.TypeAck, processed))
 	c.out.Acks.Processed(c.ackPolicy(), processed, 0)
 	c.out.Acks.Take(true) // this frame carries it
-	c.ackHigh.Store(max(c.ackHigh.Load(), processed))
+	c.ackHigh = max(c.ackHigh, processed)
 	c.queueFrame(wire.AppendGoAway(b[:0], &wire.GoAway{Flags: wire.GoAwayFinal, LastSeq: out}))
 	c.out.Close()
 	c.closeCode, c.closeReason = wire.CloseServerRestart, "tether: server restarting"

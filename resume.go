@@ -188,7 +188,7 @@ func (s *Session) welcome(req *resumeReq) (Resume, bool) {
 	s.srv.fillLimits(wl)
 	s.mu.Lock()
 	c.out.Acks.Start(recv)
-	c.ackHigh.Store(recv)
+	c.ackHigh = recv
 	c.ctrl = append(ws.AppendFrame(nil, false, ws.OpBinary, wire.AppendWelcome(nil, wl), nil), c.ctrl...)
 	c.out.Resume(from, rec.Out)
 	c.kick()

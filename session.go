@@ -305,9 +305,9 @@ func (s *Session) WaitPending(ctx context.Context, n int) error {
 	}
 }
 
-// ackedUpTo records the client's acknowledgement and wakes WaitPending.
-func (s *Session) ackedUpTo(seq uint64) {
-	s.mu.Lock()
+// ackedLocked records the client's acknowledgement and wakes
+// WaitPending; s.mu held.
+func (s *Session) ackedLocked(seq uint64) {
 	if seq > s.acked {
 		s.acked = seq
 		if s.waits != nil && s.waits.ack != nil {
@@ -315,7 +315,6 @@ func (s *Session) ackedUpTo(seq uint64) {
 			s.waits.ack = nil
 		}
 	}
-	s.mu.Unlock()
 }
 
 // Close ends the session: the client gets close code 4410 with reason and
