@@ -30,3 +30,7 @@ func setSwitch(o *Options, fn func(*testSwitches)) {
 	v, _ := testSwitchesOf.LoadOrStore(o, &testSwitches{})
 	fn(v.(*testSwitches))
 }
+
+// LockOrderErr reports the lock-order violations recorded by a build with
+// -tags tether_lockorder; nil otherwise.
+var LockOrderErr = lockOrderErr

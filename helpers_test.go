@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http/httptest"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -21,7 +22,20 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	goleak.VerifyTestMain(lockOrderChecked{m})
+}
+
+// lockOrderChecked fails the run if it broke the lock order DESIGN.md
+// states; only a -tags tether_lockorder build records it.
+type lockOrderChecked struct{ m *testing.M }
+
+func (c lockOrderChecked) Run() int {
+	code := c.m.Run()
+	if err := tether.LockOrderErr(); err != nil {
+		fmt.Fprintln(os.Stderr, "FAIL:", err)
+		code = max(code, 1)
+	}
+	return code
 }
 
 // logBuffer collects log lines for assertions.

@@ -14,7 +14,6 @@ import (
 	"net/url"
 	"path"
 	"strings"
-	"sync"
 	"time"
 
 	gobwas "github.com/gobwas/ws"
@@ -33,7 +32,7 @@ type Server struct {
 	ctx    context.Context // given to hooks; cancelled when Shutdown gives up waiting
 	cancel context.CancelFunc
 
-	mu       sync.Mutex
+	mu       serverMutex
 	sessions map[string]*Session
 	conns    map[*conn]struct{}
 	draining bool

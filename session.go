@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/tether-ws/tether/internal/link"
@@ -53,7 +52,7 @@ type Session struct {
 	user    string
 	created time.Time
 
-	mu        sync.Mutex
+	mu        sessionMutex
 	conn      *conn
 	meta      metaList
 	token     TokenHash

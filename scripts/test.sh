@@ -79,6 +79,13 @@ step "go test -race, portable I/O path (-tags tether_portable)"
 go vet -tags tether_portable "${mods[@]}"
 go test -race -count=1 -timeout 15m -tags tether_portable "${mods[@]}"
 
+# docs/DESIGN.md states the lock order (a server's lock before a session's,
+# never after; never two sessions' locks at once): this build records every
+# acquisition of both and fails the run on a violation.
+step "lock order (-tags tether_lockorder, the root package's tests)"
+go vet -tags tether_lockorder .
+go test -count=1 -timeout 10m -tags tether_lockorder .
+
 # The budget is a count, not a duration: with -fuzztime 10s, Go before 1.27
 # can fail a target with a bare "context deadline exceeded" when the
 # deadline races a worker's last input (go.dev/issue/75804); a count has no

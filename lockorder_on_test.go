@@ -1,0 +1,19 @@
+//go:build tether_lockorder
+
+package tether
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// lockOrderErr reports the lock-order violations the whole run recorded
+// (lockorder_check.go).
+func lockOrderErr() error {
+	v := lockOrderViolations()
+	if len(v) == 0 {
+		return nil
+	}
+	return errors.New(fmt.Sprintf("%d lock-order violations; the first:\n", len(v)) + strings.TrimSpace(v[0]))
+}
