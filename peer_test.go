@@ -468,3 +468,35 @@ func TestPeerAckBytesBoundary(t *testing.T) {
 	p.msg(3, "c")
 	p.until("ack 3", 5*time.Second, func() bool { return p.ackHigh >= 3 })
 }
+
+// §4 HELLO.window: the client may have exactly window messages past the
+// last ack the server wrote; one more closes the session with 4429. The
+// hook holds every message, so no ack is written and the window stays
+// where the Welcome put it (0).
+func TestPeerWindowBoundary(t *testing.T) {
+	for _, extra := range []uint64{0, 1} {
+		release := make(chan struct{})
+		ts := startServer(t, func(o *tether.Options) {
+			o.OnMessage = func(ctx context.Context, s *tether.Session, m tether.Message) error {
+				<-release
+				return nil
+			}
+		})
+		var once sync.Once
+		free := func() { once.Do(func() { close(release) }) }
+		t.Cleanup(free)
+		const window = 4
+		p := newPeer(t, ts, &wire.Hello{Window: window})
+		for seq := uint64(1); seq <= window+extra; seq++ {
+			p.msg(seq, "m")
+		}
+		if extra == 1 {
+			p.closesWith(tether.ClosePolicy)
+			free()
+			continue
+		}
+		p.quiet(300*time.Millisecond, 0) // not closed, nothing acknowledged
+		free()
+		p.until("ack of the window", 5*time.Second, func() bool { return p.ackHigh >= window })
+	}
+}
