@@ -34,8 +34,7 @@ type conn struct {
 
 	// Guarded by the session's lock (s.mu), like the session's own
 	// counters: one lock for everything of a session's protocol state.
-	ackHigh     uint64      // highest ack written: the client's window starts there
-	out         link.Sender // what goes to the client: messages, acks, Ping, close (internal/link)
+	out         link.Sender // what goes to the client, and who writes it (internal/link)
 	ctrl        []byte      // framed control frames waiting to be written
 	ackT        *time.Timer // runs when out.Acks asks for it (link.Arm)
 	live        *delivery   // kickData's, until written: its last message is numbered liveSeq
@@ -53,8 +52,6 @@ type conn struct {
 	// Small fields together, so that a connection is one size class
 	// smaller; each is guarded as it says.
 	closeCode    wire.CloseCode // s.mu
-	hold         bool           // s.mu: hooks are running; their goroutine writes afterwards
-	writing      bool           // s.mu: a writer runs (the caller of writeLoop claimed it)
 	quiet        bool           // s.mu: fenced, and everything taken before the fence processed
 	hbIn         bool           // the heartbeat wheel's lock: added, not yet removed
 	confirmToken bool           // the reader only
@@ -85,11 +82,10 @@ func (c *conn) queueFrame(f []byte) {
 	c.ctrl = ws.AppendFrame(c.ctrl, false, ws.OpBinary, f, nil)
 }
 
-// kick starts the writer if it is not running; s.mu held. While the
-// reader runs hooks it writes afterwards itself.
+// kick starts the writer if it is not running (link.Sender.Claim); s.mu
+// held. While the reader runs hooks it writes afterwards itself.
 func (c *conn) kick() {
-	if !c.writing && !c.out.Ended() && !c.hold {
-		c.writing = true
+	if c.out.Claim() {
 		c.srv.spawn(c.writeLoop)
 	}
 }
@@ -124,8 +120,9 @@ const maxHold = time.Millisecond
 // flush lifts the hold of runHooks: what is pending is written now.
 func (c *conn) flush() {
 	c.s.mu.Lock()
-	c.hold = false
-	c.kick()
+	if c.out.Release() {
+		c.srv.spawn(c.writeLoop)
+	}
 	c.s.mu.Unlock()
 }
 
@@ -135,7 +132,7 @@ func (c *conn) flush() {
 // hooks at most maxHold.
 func (c *conn) runHooks() {
 	c.s.mu.Lock()
-	c.hold = true
+	c.out.Hold()
 	c.s.mu.Unlock()
 	// The timer is this call's own: the session's drain ends (s.running
 	// false) before this call takes s.mu again, so a second runHooks may
@@ -144,14 +141,11 @@ func (c *conn) runHooks() {
 	c.s.drain()
 	t.Stop() // an idle session keeps no timer but its heartbeat
 	c.s.mu.Lock()
-	c.hold = false
-	if c.writing || c.out.Ended() {
-		c.s.mu.Unlock()
-		return
-	}
-	c.writing = true
+	mine := c.out.Release()
 	c.s.mu.Unlock()
-	c.writeLoop()
+	if mine {
+		c.writeLoop()
+	}
 }
 
 // welcomeReady lets the writer send the queued Welcome and what follows.
@@ -184,11 +178,13 @@ func (c *conn) dataExists(seq uint64, d *delivery) (wake bool) {
 	if d != nil && seq > c.liveSeq {
 		c.live, c.liveSeq = d, seq
 	}
-	if c.rd.polled && c.srv.pl.inline && !c.writing && !c.out.Ended() && !c.hold {
-		c.writing = true
+	if !c.out.Claim() {
+		return false // a writer runs, or will: it sees seq
+	}
+	if c.rd.polled && c.srv.pl.inline {
 		return true
 	}
-	c.kick()
+	c.srv.spawn(c.writeLoop)
 	return false
 }
 
@@ -254,7 +250,6 @@ func (c *conn) plan() (p link.Plan, ctrl []byte, live Message, ok bool) {
 	if p.Ping {
 		c.probe.PingWritten()
 	}
-	c.ackHigh = max(c.ackHigh, p.Ack)
 	return p, ctrl, live, true
 }
 
@@ -288,14 +283,14 @@ func (c *conn) appendData(ctx context.Context, b, hdr []byte, from uint64, msgs 
 }
 
 // writeLoop writes what is pending, everything in one system call per
-// round, until nothing is; the caller claimed the writer (c.writing).
+// round, until nothing is (which ends its claim); the caller claimed the
+// writer (link.Sender.Claim).
 func (c *conn) writeLoop() {
 	var msgs []Message
 	for {
 		c.s.mu.Lock()
 		p, ctrl, live, ok := c.plan()
 		if !ok {
-			c.writing = false
 			c.s.mu.Unlock()
 			return
 		}
@@ -330,7 +325,6 @@ func (c *conn) writeLoop() {
 			c.s.mu.Lock()
 			code, reason := c.closeCode, c.closeReason
 			c.out.End()
-			c.writing = false
 			c.s.mu.Unlock()
 			c.ws.Shutdown(uint16(code), reason, closeLinger)
 			return
@@ -404,7 +398,6 @@ func (c *conn) abort(code wire.CloseCode, reason string) {
 func (c *conn) fail(cause Cause, err error) {
 	c.s.mu.Lock()
 	c.out.End()
-	c.writing = false
 	initiated := c.out.Closing()
 	c.s.mu.Unlock()
 	if !initiated {
@@ -673,7 +666,6 @@ func (c *conn) checkDrain() {
 	c.queueFrame(wire.AppendSeqFrame(b[:0], wire.TypeAck, processed))
 	c.out.Acks.Processed(c.ackPolicy(), processed, 0)
 	c.out.Acks.Take(true) // this frame carries it
-	c.ackHigh = max(c.ackHigh, processed)
 	c.queueFrame(wire.AppendGoAway(b[:0], &wire.GoAway{Flags: wire.GoAwayFinal, LastSeq: out}))
 	c.out.Close()
 	c.closeCode, c.closeReason = wire.CloseServerRestart, "tether: server restarting"

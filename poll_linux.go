@@ -126,7 +126,7 @@ func (srv *Server) inlineStore() bool {
 }
 
 // wakeWriter has the poller run c's writer, which kickData claimed
-// (c.writing): a broadcast costs each poller one wake-up, however many
+// (link.Sender.Claim): a broadcast costs each poller one wake-up, however many
 // of its connections it reaches, and each connection's pending frames go
 // out in one write.
 func (c *conn) wakeWriter() { c.rd.sock.Wake() }

@@ -29,7 +29,7 @@ func (s *Session) receive(c *conn, seq uint64, typ MessageType, p []byte) error 
 	if arr == link.Repeat {
 		return nil // already have it
 	}
-	if acked := c.ackHigh; !link.InWindow(seq, acked, uint64(c.window)) {
+	if acked := c.out.Acks.Sent(); !link.InWindow(seq, acked, uint64(c.window)) {
 		return &policyError{fmt.Sprintf("%d unacknowledged messages, window is %d", seq-acked, c.window)}
 	}
 	if o := &s.srv.o; o.RateLimit > 0 {

@@ -187,8 +187,7 @@ func (s *Session) welcome(req *resumeReq) (Resume, bool) {
 		Features: s.features}
 	s.srv.fillLimits(wl)
 	s.mu.Lock()
-	c.out.Acks.Start(recv)
-	c.ackHigh = recv
+	c.out.Acks.Start(recv) // the client's window starts there
 	c.ctrl = append(ws.AppendFrame(nil, false, ws.OpBinary, wire.AppendWelcome(nil, wl), nil), c.ctrl...)
 	c.out.Resume(from, rec.Out)
 	c.kick()

@@ -11,6 +11,13 @@ package link
 // announced the last numbered message: no more of them), closing (the
 // close frame goes after what is queued, nothing numbered), ended (nothing
 // more is written).
+//
+// The writer: at most one runs at a time. Whoever learns that something
+// may be written calls Claim (or Release); true makes it the writer, which
+// asks Plan and writes until Plan has nothing, which ends its claim. While
+// held (the owner's hooks are producing frames it writes afterwards) nobody
+// claims. So no wake-up is lost: a change that Plan would see either finds
+// the writer running, which asks Plan again, or claims it.
 type Sender struct {
 	Acks Acks
 
@@ -19,6 +26,8 @@ type Sender struct {
 	closing bool
 	ended   bool
 	ping    bool
+	writing bool // a writer claimed: it asks Plan until Plan has nothing
+	held    bool // Hold: no claim until Release
 	target  uint64 // highest seq known to exist
 	written uint64 // highest seq written (recorded before the write)
 }
@@ -82,18 +91,48 @@ func (s *Sender) Abort() bool {
 	if s.ended {
 		return false
 	}
-	s.closing, s.ended = true, true
+	s.closing, s.ended, s.writing = true, true, false
 	return true
 }
 
 // End records that nothing more can be written (the close frame went, or
-// the socket failed or closed).
-func (s *Sender) End() { s.ended = true }
+// the socket failed or closed); a writer still running finds nothing more
+// to plan, and none is claimed again.
+func (s *Sender) End() { s.ended, s.writing = true, false }
+
+// Claim makes the caller the writer and reports true, unless one runs,
+// the connection ended or writes are held.
+func (s *Sender) Claim() bool {
+	if s.writing || s.ended || s.held {
+		return false
+	}
+	s.writing = true
+	return true
+}
+
+// Hold keeps anyone from claiming the writer until Release: the owner is
+// producing frames (its hooks' replies and acks) to write in one go.
+func (s *Sender) Hold() { s.held = true }
+
+// Release lifts Hold and claims the writer for the caller, as Claim.
+func (s *Sender) Release() bool {
+	s.held = false
+	return s.Claim()
+}
 
 // Plan takes what the next write carries; ctrl says the owner has control
-// frames queued. It reports false when there is nothing to write. Once
-// taken, the Ping and the ack are considered written.
+// frames queued. It reports false when there is nothing to write, which
+// ends the writer's claim. Once taken, the Ping and the ack are considered
+// written.
 func (s *Sender) Plan(ctrl bool) (Plan, bool) {
+	p, ok := s.plan(ctrl)
+	if !ok {
+		s.writing = false
+	}
+	return p, ok
+}
+
+func (s *Sender) plan(ctrl bool) (Plan, bool) {
 	if s.ended || (!s.ready && !s.closing) {
 		return Plan{}, false
 	}

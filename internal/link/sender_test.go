@@ -24,6 +24,9 @@ func TestSender(t *testing.T) {
 	ready := do((*Sender).Ready)
 	exists := func(n uint64) step { return do(func(s *Sender) { s.Exists(n) }) }
 	wrote := func(n uint64) step { return do(func(s *Sender) { s.Wrote(n) }) }
+	sent := func(n uint64) step {
+		return step{do: func(s *Sender) bool { return s.Acks.Sent() == n }, ok: true}
+	}
 	processed := func(seq uint64, urgent bool) step {
 		return do(func(s *Sender) {
 			p := pol
@@ -58,6 +61,14 @@ func TestSender(t *testing.T) {
 		{"close carries an urgent ack in a frame", []step{ready, processed(3, true), try((*Sender).Close, true), plan(&Plan{Close: true, AckFrame: true, Ack: 3})}},
 		{"ended writes nothing", []step{exists(5), ready, do((*Sender).End), none, noneCtrl, try((*Sender).Close, false), try((*Sender).Seal, false), try((*Sender).Abort, false)}},
 		{"abort ends at once", []step{exists(5), ready, try((*Sender).Abort, true), none, try((*Sender).Abort, false), try((*Sender).Close, false)}},
+		{"one writer: a claim while one runs gets nothing", []step{try((*Sender).Claim, true), try((*Sender).Claim, false)}},
+		{"the writer's claim ends when Plan has nothing", []step{ready, try((*Sender).Claim, true), none, try((*Sender).Claim, true)}},
+		{"the writer keeps its claim while Plan has something", []step{exists(3), ready, try((*Sender).Claim, true), plan(&Plan{Data: true}), try((*Sender).Claim, false), wrote(3), none, try((*Sender).Claim, true)}},
+		{"held: nobody claims until Release, which claims", []step{do((*Sender).Hold), try((*Sender).Claim, false), try((*Sender).Release, true), try((*Sender).Claim, false)}},
+		{"Release while a writer runs claims nothing", []step{try((*Sender).Claim, true), do((*Sender).Hold), try((*Sender).Release, false), none, try((*Sender).Claim, true)}},
+		{"ended: never claimed again", []step{try((*Sender).Claim, true), do((*Sender).End), try((*Sender).Claim, false), do((*Sender).Hold), try((*Sender).Release, false)}},
+		{"abort ends the claim", []step{try((*Sender).Claim, true), try((*Sender).Abort, true), try((*Sender).Claim, false), none}},
+		{"the window starts at the last ack taken", []step{ready, processed(4, true), plan(&Plan{AckFrame: true, Ack: 4}), sent(4), processed(6, false), sent(4), exists(1), plan(&Plan{Data: true, AckFrame: true, Ack: 6}), sent(6)}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			var s Sender
