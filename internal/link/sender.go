@@ -26,8 +26,8 @@ type Sender struct {
 	closing bool
 	ended   bool
 	ping    bool
-	writing bool // a writer claimed: it asks Plan until Plan has nothing
-	held    bool // Hold: no claim until Release
+	writing bool   // a writer claimed: it asks Plan until Plan has nothing
+	held    bool   // Hold: no claim until Release
 	target  uint64 // highest seq known to exist
 	written uint64 // highest seq written (recorded before the write)
 }
