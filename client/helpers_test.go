@@ -392,6 +392,14 @@ type rawServer struct {
 	closes []uint16      // close codes received from the client
 	hellos []*wire.Hello // every Hello received, in order
 	acks   []uint64      // acks received (ACK, PONG), in order
+	frames []rawFrame    // every frame received after the Hello, in order
+}
+
+// rawFrame is a frame a rawServer received on connection conn (1-based).
+type rawFrame struct {
+	conn int
+	typ  wire.Type
+	seq  uint64 // a message's seq or an ack
 }
 
 // rawOptions says how a rawServer behaves on each connection.
@@ -412,6 +420,9 @@ type rawOptions struct {
 	// lost, if set, says whether connection n answers a resume with a new
 	// session (reason expired) instead of resuming.
 	lost func(n int) bool
+	// push, if set, carries frames the test has written on the open
+	// connection, whenever it chooses.
+	push chan []byte
 }
 
 func startRawServer(t *testing.T, ro rawOptions) *rawServer {
@@ -481,12 +492,33 @@ func startRawServer(t *testing.T, ro rawOptions) *rawServer {
 		if err := wc.Write(b, time.Second); err != nil {
 			return
 		}
-		// Read until the client closes: record its acks and close code.
+		if ro.push != nil {
+			done := make(chan struct{})
+			defer close(done)
+			go func() {
+				for {
+					select {
+					case f := <-ro.push:
+						_ = wc.Write(ws.AppendFrame(nil, false, ws.OpBinary, f, nil), time.Second)
+					case <-done:
+						return
+					}
+				}
+			}()
+		}
+		// Read until the client closes: record its frames, acks and close code.
 		err = wc.ReadMessage(func(_ byte, p []byte) error {
 			f, err := wire.Decode(p)
 			if err != nil {
 				return nil
 			}
+			rf := rawFrame{conn: n, typ: f.Type, seq: f.Seq}
+			if f.Type == wire.TypeGoAway {
+				rf.seq = f.GoAway.LastSeq
+			}
+			rs.mu.Lock()
+			rs.frames = append(rs.frames, rf)
+			rs.mu.Unlock()
 			switch f.Type {
 			case wire.TypeAck, wire.TypePong:
 				rs.mu.Lock()
@@ -535,6 +567,23 @@ func (rs *rawServer) ackList() []uint64 {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
 	return append([]uint64(nil), rs.acks...)
+}
+
+// frameList returns the frames received, in order.
+func (rs *rawServer) frameList() []rawFrame {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	return append([]rawFrame(nil), rs.frames...)
+}
+
+// received reports whether a frame of type typ arrived on connection n.
+func (rs *rawServer) received(n int, typ wire.Type) bool {
+	for _, f := range rs.frameList() {
+		if f.conn == n && f.typ == typ {
+			return true
+		}
+	}
+	return false
 }
 
 func (rs *rawServer) lastAck() uint64 {

@@ -105,3 +105,52 @@ func TestPeerCarryAfterFinalGoAway(t *testing.T) {
 		t.Fatalf("SessionLost = %+v, want m2 and m3 carried, nothing of unknown fate", l)
 	}
 }
+
+// §9: the client answers the server's PING with a PONG, even with nothing
+// of its own to send, so that the server's heartbeat sees it alive.
+func TestPeerPingAnsweredWithPong(t *testing.T) {
+	rs := startRawServer(t, rawOptions{after: func(n int) [][]byte {
+		if n == 1 {
+			return [][]byte{wire.AppendSeqFrame(nil, wire.TypePing, 0)}
+		}
+		return nil
+	}})
+	dial(t, rs.url(), &rec{}, &client.Options{AckDelay: time.Hour})
+	waitUntil(t, waitTimeout, "a PONG on the first connection", func() bool { return rs.received(1, wire.TypePong) })
+}
+
+// §10: after the server's non-final GOAWAY the client answers with its
+// own and sends no more messages on that connection: Send queues them, and
+// the next connection carries them.
+func TestPeerGoAwayStopsSending(t *testing.T) {
+	push := make(chan []byte)
+	rs := startRawServer(t, rawOptions{push: push})
+	c := dial(t, rs.url(), &rec{}, &client.Options{AckDelay: 10 * time.Millisecond})
+	got := func(conn int, seq uint64) bool {
+		for _, f := range rs.frameList() {
+			if f.conn == conn && f.typ == wire.TypeText && f.seq == seq {
+				return true
+			}
+		}
+		return false
+	}
+	if err := c.Send(bg, tether.Text, []byte("m1")); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, waitTimeout, "m1", func() bool { return got(1, 1) })
+	push <- wire.AppendGoAway(nil, &wire.GoAway{RetryAfter: 10})
+	waitUntil(t, waitTimeout, "the client's GOAWAY", func() bool { return rs.received(1, wire.TypeGoAway) })
+	if err := c.Send(bg, tether.Text, []byte("m2")); err != nil {
+		t.Fatal(err)
+	}
+	// A PING after the Send: its PONG comes after anything the client
+	// writes for m2, on the same connection.
+	push <- wire.AppendSeqFrame(nil, wire.TypePing, 1)
+	waitUntil(t, waitTimeout, "the PONG", func() bool { return rs.received(1, wire.TypePong) })
+	if got(1, 2) {
+		t.Fatalf("m2 was sent on the connection after its GOAWAY: %+v", rs.frameList())
+	}
+	// The server says no more; the client's watchdog moves it on, and the
+	// resumed session gets m2.
+	waitUntil(t, waitTimeout, "m2 on the next connection", func() bool { return got(2, 2) })
+}
