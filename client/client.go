@@ -246,6 +246,9 @@ func (c *Client) Send(ctx context.Context, typ tether.MessageType, p []byte) err
 	c.out = append(c.out, tether.Message{Type: typ, Data: data, Seq: c.last})
 	c.outBytes += len(data)
 	cc := c.cc
+	if cc != nil {
+		cc.out.Exists(c.last)
+	}
 	c.mu.Unlock()
 	if cc != nil {
 		cc.wake()
@@ -498,7 +501,7 @@ func (c *Client) adopt(cc *cconn, w *wire.Welcome) {
 	}
 	if w.Resumed() {
 		c.ackUpTo(w.Recv)
-		cc.sent = w.Recv
+		cc.out.Resume(w.Recv, c.last)
 		evs = append(evs, Resumed{SessionID: c.sessionID, ToClient: int(w.Replay), FromClient: int(c.last - w.Recv)})
 	} else {
 		if c.sessionID != "" {
@@ -511,12 +514,13 @@ func (c *Client) adopt(cc *cconn, w *wire.Welcome) {
 			c.out[i].Seq = uint64(i + 1)
 		}
 		c.last = uint64(len(c.out))
-		c.acked, c.written, cc.sent = 0, 0, 0
+		c.acked, c.written = 0, 0
+		cc.out.Resume(0, c.last)
 		evs = append(evs, Connected{SessionID: w.SessionID})
 	}
 	c.haveFinal, c.hinted = false, false
 	cc.gen = c.gen
-	cc.ack.Start(c.processed) // the first frame (confirm) acknowledges it
+	cc.out.Acks.Start(c.processed) // the first frame (confirm) acknowledges it
 	c.cc = cc
 	c.status = StatusConnected
 	c.mu.Unlock()

@@ -31,14 +31,14 @@ const maxBatch = 32 << 10
 // bytes of them, by the rules of internal/link; c.mu held.
 func (cc *cconn) ackLater(processed uint64, n int) {
 	p := link.AckPolicy{Delay: cc.c.o.AckDelay, Window: cc.c.serverWindow, Bytes: link.AckBytes}
-	switch cc.ack.Processed(p, processed, n) {
+	switch cc.out.Acks.Processed(p, processed, n) {
 	case link.Write:
 		cc.wake()
 	case link.Arm:
 		if cc.ackT == nil {
 			cc.ackT = time.AfterFunc(p.Delay, func() {
 				cc.c.mu.Lock()
-				woke := cc.ack.Due()
+				woke := cc.out.Acks.Due()
 				cc.c.mu.Unlock()
 				if woke {
 					cc.wake()
@@ -68,14 +68,15 @@ type cconn struct {
 	endCh    chan result
 	wg       sync.WaitGroup
 
-	sent        uint64      // highest client seq written on this connection
-	ack         link.Acks   // server→client acknowledgements (internal/link)
-	ackT        *time.Timer // runs when ack asks for it (link.Arm)
-	pongDue     bool
-	confirm     bool // send an ack at once: it proves the Welcome arrived
-	stopSending bool // server said GoAway
-	replyDue    bool
-	rooms       bool // the session speaks room streams (set before the reader starts)
+	// What this connection writes, by the rules the server's connection
+	// follows (internal/link): the client's numbered messages that exist
+	// and those written, the acks owed to the server, a Pong due (its
+	// Ping), sealed once the server said GoAway.
+	out      link.Sender
+	ackT     *time.Timer // runs when out.Acks asks for it (link.Arm)
+	confirm  bool        // send an ack at once: it proves the Welcome arrived
+	replyDue bool        // answer the server's GoAway
+	rooms    bool        // the session speaks room streams (set before the reader starts)
 }
 
 type result struct {
@@ -395,13 +396,13 @@ func (cc *cconn) onFrame(op byte, p []byte) error {
 		c.onHistoryResult(f.HistoryResult)
 	case wire.TypeAck, wire.TypePing:
 		c.mu.Lock()
-		if err := link.CheckAck(f.Seq, cc.sent); err != nil {
+		if err := link.CheckAck(f.Seq, cc.out.Written()); err != nil {
 			c.mu.Unlock()
 			return &violation{err.Error()}
 		}
 		c.ackUpTo(f.Seq)
 		if f.Type == wire.TypePing {
-			cc.pongDue = true
+			cc.out.PingDue() // answered with a Pong
 		}
 		c.mu.Unlock()
 		if f.Type == wire.TypePing {
@@ -414,7 +415,8 @@ func (cc *cconn) onFrame(op byte, p []byte) error {
 			c.finalOut, c.haveFinal = g.LastSeq, true
 		} else {
 			c.hint, c.hinted = time.Duration(g.RetryAfter)*time.Millisecond, true
-			cc.stopSending, cc.replyDue = true, true
+			cc.out.Seal() // no more messages on this connection
+			cc.replyDue = true
 		}
 		c.mu.Unlock()
 		cc.wake()
@@ -422,6 +424,34 @@ func (cc *cconn) onFrame(op byte, p []byte) error {
 		return &violation{fmt.Sprintf("unexpected %s frame from the server", f.Type)}
 	}
 	return nil
+}
+
+// takeOut appends to msgs the outbox's messages that p says to write
+// (those after p.From, up to maxBatch bytes) and records them as written;
+// c.mu held. A connection of an earlier session writes none.
+func (c *Client) takeOut(cc *cconn, p *link.Plan, msgs []tether.Message) []tether.Message {
+	if !p.Data {
+		return msgs
+	}
+	if cc.gen == c.gen {
+		i := 0
+		if len(c.out) > 0 && p.From >= c.out[0].Seq {
+			i = int(p.From - c.out[0].Seq + 1)
+		}
+		b := 0
+		for ; i < len(c.out) && (b == 0 || b+len(c.out[i].Data) <= maxBatch); i++ {
+			msgs = append(msgs, c.out[i])
+			b += len(c.out[i].Data)
+		}
+	}
+	if len(msgs) == 0 {
+		cc.out.Exhausted()
+		return msgs
+	}
+	last := msgs[len(msgs)-1].Seq
+	cc.out.Wrote(last)
+	c.written = max(c.written, last)
+	return msgs
 }
 
 func (cc *cconn) writeLoop() {
@@ -434,36 +464,23 @@ func (cc *cconn) writeLoop() {
 			return
 		}
 		for {
+			// What goes out is the Sender's to say (link.Sender.Plan):
+			// an ack rides on whatever goes out (a Pong or the reply to
+			// a GoAway carries it); alone it waits for Options.AckDelay
+			// unless it is urgent. The first frame goes at once: it
+			// confirms the Welcome.
 			c.mu.Lock()
-			pong, reply := cc.pongDue, cc.replyDue
+			reply := cc.replyDue
 			hist := c.historyDue(cc)
-			msgs = msgs[:0]
-			if !cc.stopSending && cc.gen == c.gen {
-				i := 0
-				if len(c.out) > 0 && cc.sent >= c.out[0].Seq {
-					i = int(cc.sent - c.out[0].Seq + 1)
-				}
-				b := 0
-				for ; i < len(c.out) && (b == 0 || b+len(c.out[i].Data) <= maxBatch); i++ {
-					msgs = append(msgs, c.out[i])
-					b += len(c.out[i].Data)
-				}
-				if len(msgs) > 0 {
-					cc.sent = msgs[len(msgs)-1].Seq
-					c.written = max(c.written, cc.sent)
-				}
-			}
-			// An ack rides on whatever goes out (a Pong or the reply
-			// to a GoAway carries it); alone it waits for
-			// Options.AckDelay unless it is urgent. The first frame
-			// goes at once: it confirms the Welcome.
-			ack, due := cc.ack.Take(pong || reply || len(msgs) > 0 || len(hist) > 0)
-			needAck := due || cc.confirm
-			if !needAck && !pong && !reply && len(msgs) == 0 && len(hist) == 0 {
+			p, ok := cc.out.Plan(reply || len(hist) > 0 || cc.confirm)
+			if !ok {
 				c.mu.Unlock()
 				break
 			}
-			cc.pongDue, cc.replyDue, cc.confirm = false, false, false
+			msgs = c.takeOut(cc, &p, msgs[:0])
+			pong, ack := p.Ping, p.Ack
+			needAck := p.AckFrame || cc.confirm
+			cc.replyDue, cc.confirm = false, false
 			c.mu.Unlock()
 
 			bp := ws.GetBuffer()
