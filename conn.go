@@ -43,12 +43,6 @@ type conn struct {
 	probe       link.Probe  // the drain's GoAway and the Ping after it
 	fenceT      *time.Timer // fences a client slow to answer the GoAway
 
-	// Draining (shutdown.go): once fenced, the client's messages are
-	// dropped unprocessed; taking is set while the reader hands one
-	// over, so that the fence and a message cannot cross unseen.
-	fenced atomic.Bool
-	taking atomic.Bool
-
 	// Small fields together, so that a connection is one size class
 	// smaller; each is guarded as it says.
 	closeCode    wire.CloseCode // s.mu
@@ -507,26 +501,14 @@ func (c *conn) frame(op byte, p []byte) error {
 		if len(f.Payload) > c.srv.o.MaxMessageSize {
 			return ws.ErrTooBig
 		}
-		c.taking.Store(true)
-		if c.fenced.Load() {
-			// Draining, and the client was told to stop: not taken, never
-			// acknowledged; the client sends it again or reports it.
-			c.taking.Store(false)
-			return nil
-		}
-		err := c.s.receive(c, f.Seq, typ, append([]byte(nil), f.Payload...))
-		c.taking.Store(false)
-		if c.fenced.Load() {
-			c.checkDrain()
-		}
-		return err
+		return c.s.receive(c, f.Seq, typ, append([]byte(nil), f.Payload...))
 	case wire.TypeAck:
 		return c.onAck(f.Seq)
 	case wire.TypePong:
 		c.s.mu.Lock()
-		probed := c.probe.Pong()
+		probed := c.probe.Pong() && !c.probe.Fenced()
 		c.s.mu.Unlock()
-		if probed && !c.fenced.Load() {
+		if probed {
 			c.srv.log.Debug("tether: draining client read the GoAway (it answered the Ping after it): not taking its messages any more", "session", c.s.id, "user", c.s.user)
 			c.fence()
 		}
@@ -597,15 +579,14 @@ func (c *conn) startDrain(retry time.Duration) {
 // unprocessed, never acknowledged. Only a draining connection is fenced.
 func (c *conn) fence() {
 	c.s.mu.Lock()
-	draining := c.probe.Draining()
 	if c.fenceT != nil {
 		c.fenceT.Stop()
 	}
+	first := c.probe.Fence()
 	c.s.mu.Unlock()
-	if !draining || c.fenced.Swap(true) {
-		return
+	if first {
+		c.checkDrain()
 	}
-	c.checkDrain()
 }
 
 // checkDrain closes a draining connection once both sides are even:
@@ -616,13 +597,10 @@ func (c *conn) fence() {
 // there will ever be, so it can count exactly what it missed; with a
 // store of its own the session ends there and then.
 func (c *conn) checkDrain() {
-	if !c.fenced.Load() || c.taking.Load() {
-		return
-	}
 	s := c.s
 	clustered := c.srv.cluster != nil
 	s.mu.Lock()
-	ok := c.probe.Draining() && !c.out.Sealed() && !c.out.Ended() &&
+	ok := c.probe.Fenced() && !c.out.Sealed() && !c.out.Ended() &&
 		s.processed == s.in && (!clustered || s.savedIn == s.in)
 	// The sessions end with this server. Until every connection is
 	// settled, a message may still be taken and broadcast by its hook to

@@ -15,6 +15,14 @@ import (
 func (s *Session) receive(c *conn, seq uint64, typ MessageType, p []byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if c.probe.Fenced() {
+		// Draining, and the client was told to stop: not taken, never
+		// acknowledged; the client sends it again or reports it. The
+		// fence is checked under the lock that takes the message, so a
+		// message is either dropped or counted in s.in before the drain
+		// can see the session even.
+		return nil
+	}
 	if s.conn != c {
 		return nil // replaced: the client will resend on its new connection
 	}

@@ -10,6 +10,7 @@ package link
 type Probe struct {
 	draining bool
 	answered bool // the client's GoAway arrived
+	fenced   bool // the client's messages are no longer taken
 	// 32 bits each, so that a Probe is 16 bytes: a connection carries one.
 	pings   int32 // Pings written on the connection
 	pongs   int32 // Pongs received
@@ -47,3 +48,18 @@ func (p *Probe) Pong() (fence bool) {
 
 // GoAway records the client's answer to the GoAway.
 func (p *Probe) GoAway() { p.answered = true }
+
+// Fence records that the client's messages are no longer taken: from now
+// on they are dropped unprocessed, never acknowledged (the client sends
+// them again or reports them). It reports true the first time, and only
+// on a draining connection.
+func (p *Probe) Fence() bool {
+	if !p.draining || p.fenced {
+		return false
+	}
+	p.fenced = true
+	return true
+}
+
+// Fenced reports whether the client's messages are no longer taken.
+func (p *Probe) Fenced() bool { return p.fenced }

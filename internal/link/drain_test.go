@@ -46,6 +46,14 @@ func TestProbeCases(t *testing.T) {
 					}
 				case "goaway":
 					p.GoAway()
+				case "fence":
+					if got := p.Fence(); got != st.OK {
+						t.Fatalf("step %d: Fence = %v, want %v", i, got, st.OK)
+					}
+				case "fenced":
+					if got := p.Fenced(); got != st.OK {
+						t.Fatalf("step %d: Fenced = %v, want %v", i, got, st.OK)
+					}
 				default:
 					t.Fatalf("step %d: unknown step %q", i, st.Do)
 				}
