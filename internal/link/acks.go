@@ -6,7 +6,10 @@
 // against the same table of cases (testdata/ack-cases.json at the root).
 package link
 
-import "time"
+import (
+	"math"
+	"time"
+)
 
 // AckPolicy says when an acknowledgement goes out on its own rather than
 // riding on the next frame written. Both sides use it with their own
@@ -57,7 +60,7 @@ func (e Effect) String() string {
 type Acks struct {
 	want   uint64 // highest seq processed: may be acknowledged
 	sent   uint64 // highest seq acknowledged in a frame written
-	bytes  int    // payload bytes processed since the last ack taken
+	bytes  int32  // payload bytes processed since the last ack taken, at most MaxInt32 (32 bits: a connection carries one)
 	urgent bool   // the ack goes out even if nothing else does
 	armed  bool   // the owner's timer runs for the pending ack
 }
@@ -74,11 +77,11 @@ func (a *Acks) Processed(p AckPolicy, seq uint64, n int) Effect {
 		return None
 	}
 	a.want = seq
-	a.bytes += n
+	a.bytes = int32(min(int64(a.bytes)+int64(n), math.MaxInt32))
 	if a.urgent {
 		return None // the writer is already woken
 	}
-	if seq-a.sent >= max(1, p.Window/2) || (p.Bytes > 0 && a.bytes >= p.Bytes) {
+	if seq-a.sent >= max(1, p.Window/2) || (p.Bytes > 0 && int(a.bytes) >= p.Bytes) {
 		a.urgent = true
 		return Write
 	}

@@ -101,3 +101,21 @@ func TestSentAndPending(t *testing.T) {
 		t.Fatalf("pending %v sent %d, want false 3", a.Pending(), a.Sent())
 	}
 }
+
+// TestAcksBytesSaturate: the byte count is 32 bits; what does not fit
+// saturates instead of wrapping below the byte rule.
+func TestAcksBytesSaturate(t *testing.T) {
+	p := AckPolicy{Window: 1 << 20, Bytes: AckBytes}
+	var a Acks
+	if e := a.Processed(p, 1, 1<<32+10); e != Write {
+		t.Fatalf("a batch of 4 GiB: %v, want write", e)
+	}
+	var b Acks
+	b.Processed(p, 1, 1<<31-1)
+	if _, due := b.Take(false); !due {
+		t.Fatal("ack not urgent after 2 GiB")
+	}
+	if e := b.Processed(p, 2, 10); e != Arm {
+		t.Fatalf("after the take: %v, want arm (the count starts again)", e)
+	}
+}
