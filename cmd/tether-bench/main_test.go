@@ -420,3 +420,20 @@ func TestRoomsAcrossLostSessions(t *testing.T) {
 		t.Fatalf("the server reported %v returns into rooms (%d mismatched), the clients saw %d", s, ck.RoomReturnsMismatched, rt.Returns)
 	}
 }
+
+// TestFanoutBurstOnly: -fanout-msgs 0 runs the burst alone (it panicked
+// once, reading the paced phase's results that were never made).
+func TestFanoutBurstOnly(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the command; skipped with -short")
+	}
+	code, res, stderr := runBench(t, breakBuild(t), nil, "-targets", "tether", "-tether", "serve", "-scenarios", "fanout",
+		"-fanout-members", "20", "-fanout-msgs", "0", "-fanout-burst-msgs", "50")
+	f := res.Runs[0].Figures
+	if code != 0 || f["burst_deliveries"] != 20*50 || f["burst_lost"] != 0 {
+		t.Fatalf("exit %d, figures %v\n%s", code, f, stderr)
+	}
+	if _, ok := f["cpu_s_per_1m"]; ok {
+		t.Fatalf("a paced figure without a paced phase: %v", f)
+	}
+}

@@ -392,7 +392,10 @@ func (r *runner) fanout(ctx context.Context, t *target, members int, res *scenar
 		res.Figures["lost"] = float64(res.Check.Fan.Lost)
 	}
 	if r.cfg.fanBurstMsgs > 0 {
-		lostBefore := res.Check.Fan.Lost
+		var lostBefore uint64 // what the paced phase lost, if it ran
+		if res.Check != nil {
+			lostBefore = res.Check.Fan.Lost
+		}
 		cpu, recv, lat, took, err := phase(1, r.cfg.fanBurstMsgs, 0)
 		if err != nil {
 			return err
