@@ -91,14 +91,14 @@ func (s *Sender) Abort() bool {
 	if s.ended {
 		return false
 	}
-	s.closing, s.ended, s.writing = true, true, false
+	s.closing, s.ended = true, true
 	return true
 }
 
 // End records that nothing more can be written (the close frame went, or
 // the socket failed or closed); a writer still running finds nothing more
-// to plan, and none is claimed again.
-func (s *Sender) End() { s.ended, s.writing = true, false }
+// to plan, and none is claimed again (Claim checks ended).
+func (s *Sender) End() { s.ended = true }
 
 // Claim makes the caller the writer and reports true, unless one runs,
 // the connection ended or writes are held.
