@@ -3,7 +3,6 @@
 package tether
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 )
@@ -15,5 +14,5 @@ func lockOrderErr() error {
 	if len(v) == 0 {
 		return nil
 	}
-	return errors.New(fmt.Sprintf("%d lock-order violations; the first:\n", len(v)) + strings.TrimSpace(v[0]))
+	return fmt.Errorf("%d lock-order violations; the first:\n%s", len(v), strings.TrimSpace(v[0]))
 }
