@@ -85,9 +85,7 @@ func (srv *Server) onNotice(n Notice) {
 // woke records that messages up to seq were appended by another server.
 func (s *Session) woke(seq uint64) {
 	s.mu.Lock()
-	if seq > s.out {
-		s.out = seq
-	}
+	s.counts.Numbered(seq)
 	c := s.conn
 	s.mu.Unlock()
 	if c != nil {
@@ -230,9 +228,10 @@ func (srv *Server) hold(rec *Record) *Session {
 	s := &Session{
 		srv: srv, id: rec.ID, user: rec.UserID, created: rec.Created,
 		state: stateDisconnected, meta: metaOf(rec.Meta), token: rec.Token, prevToken: rec.PrevToken,
-		in: rec.In, processed: rec.In, savedIn: rec.In, out: rec.Out, acked: rec.Acked, lease: rec.Lease, attempt: rec.Attempt,
+		lease: rec.Lease, attempt: rec.Attempt,
 		detached: rec.Detached, features: rec.Features,
 	}
+	s.counts.Restore(rec.In, rec.Out, rec.Acked)
 	if s.detached.IsZero() {
 		s.detached = time.Now()
 	}

@@ -200,10 +200,7 @@ func (c *conn) afterBatch(n int) {
 		return
 	}
 	s.mu.Lock()
-	p := s.savedIn
-	if c.srv.cluster == nil {
-		p = s.processed
-	}
+	p := s.counts.AckPoint(c.srv.cluster != nil)
 	pol := c.ackPolicy()
 	switch c.out.Acks.Processed(pol, p, n) {
 	case link.Write:
@@ -601,7 +598,7 @@ func (c *conn) checkDrain() {
 	clustered := c.srv.cluster != nil
 	s.mu.Lock()
 	ok := c.probe.Fenced() && !c.out.Sealed() && !c.out.Ended() &&
-		s.processed == s.in && (!clustered || s.savedIn == s.in)
+		s.counts.Even(clustered)
 	// The sessions end with this server. Until every connection is
 	// settled, a message may still be taken and broadcast by its hook to
 	// this session, so its last seq is not known yet.
@@ -622,9 +619,9 @@ func (c *conn) checkDrain() {
 		}
 	}
 	s.mu.Lock()
-	processed, appending := s.processed, s.appending
+	processed, appending := s.counts.Processed(), s.counts.Appending()
 	s.mu.Unlock()
-	if appending > 0 {
+	if appending {
 		return // the Send will call again
 	}
 	rec, err := c.srv.store.Load(c.srv.ctx, s.id)

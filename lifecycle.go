@@ -136,9 +136,9 @@ func (s *Session) recoverHook(ev *event) {
 	s.srv.log.Error("tether: panic in hook", "session", s.id, "user", s.user, "hook", ev.kind.String(),
 		"panic", fmt.Sprint(r), "stack", string(debug.Stack()))
 	s.mu.Lock()
-	s.panicked = true
+	s.waitsLocked().panicked = true
 	if ev.kind == evMessage {
-		s.processed = ev.msg.Seq // delivered, and failed: never again
+		s.counts.Done(ev.msg.Seq) // delivered, and failed: never again
 	}
 	s.mu.Unlock()
 	if ev.kind != evClose {
@@ -150,7 +150,7 @@ func (s *Session) recoverHook(ev *event) {
 // and ends the session, and nothing after it is delivered.
 func (s *Session) runMessage(ctx context.Context, m Message) {
 	s.mu.Lock()
-	skip := s.panicked
+	skip := s.waits != nil && s.waits.panicked
 	s.mu.Unlock()
 	if skip {
 		return
@@ -158,7 +158,7 @@ func (s *Session) runMessage(ctx context.Context, m Message) {
 	if on := s.srv.o.OnMessage; on != nil {
 		if err := on(ctx, s, m); err != nil {
 			s.mu.Lock()
-			s.panicked = true // the rest waits for the next session too
+			s.waitsLocked().panicked = true // the rest waits for the next session too
 			s.mu.Unlock()
 			s.srv.log.Error("tether: message refused by the application", "session", s.id, "user", s.user, "seq", m.Seq, "err", err)
 			s.end(CauseServerError, fmt.Errorf("message %d refused: %w", m.Seq, err), wire.CloseServerError, "tether: server error")
@@ -166,7 +166,7 @@ func (s *Session) runMessage(ctx context.Context, m Message) {
 		}
 	}
 	s.mu.Lock()
-	s.processed = m.Seq
+	s.counts.Done(m.Seq)
 	s.mu.Unlock()
 }
 
@@ -218,7 +218,7 @@ func (s *Session) save() error {
 	s.mu.Lock()
 	rec.Meta = s.meta.toMap()
 	rec.Token, rec.PrevToken = s.token, s.prevToken
-	rec.In = s.processed
+	rec.In = s.counts.Processed()
 	rec.Detached = s.detached
 	rec.Lease = s.lease
 	rec.Attempt = s.attempt
@@ -232,7 +232,7 @@ func (s *Session) save() error {
 		return err
 	}
 	s.mu.Lock()
-	s.savedIn = max(s.savedIn, rec.In)
+	s.counts.Saved(rec.In)
 	s.mu.Unlock()
 	return nil
 }
@@ -243,9 +243,9 @@ func (s *Session) save() error {
 // the ack may go out.
 func (s *Session) persistIn() bool {
 	s.mu.Lock()
-	p, saved, lease := s.processed, s.savedIn, s.lease
+	p, unsaved, lease := s.counts.Processed(), s.counts.Unsaved(), s.lease
 	s.mu.Unlock()
-	if p <= saved {
+	if !unsaved {
 		return true
 	}
 	ctx, cancel := s.srv.storeCtx()
@@ -259,7 +259,7 @@ func (s *Session) persistIn() bool {
 		return false
 	}
 	s.mu.Lock()
-	s.savedIn = max(s.savedIn, p)
+	s.counts.Saved(p)
 	s.mu.Unlock()
 	return true
 }
@@ -273,7 +273,7 @@ func (s *Session) bury(cause Cause) (unacked int, ok, retry bool) {
 	t := &Tombstone{ID: s.id, UserID: s.user, Reason: cause.lossReason(), Closed: time.Now()}
 	s.seal()
 	s.mu.Lock()
-	t.Token, t.PrevToken, t.In = s.token, s.prevToken, s.processed
+	t.Token, t.PrevToken, t.In = s.token, s.prevToken, s.counts.Processed()
 	lease := s.lease
 	var extra uint64 // sealed: no Send adds to it any more
 	if s.waits != nil {
@@ -308,7 +308,7 @@ func (s *Session) bury(cause Cause) (unacked int, ok, retry bool) {
 				// it is over.
 				s.srv.log.Warn("tether: cannot close session in store; retrying", "session", s.id, "err", err)
 				s.mu.Lock()
-				s.sealed = false
+				s.waitsLocked().sealed = false
 				s.mu.Unlock()
 				return unacked, false, true
 			}
@@ -329,7 +329,7 @@ func (s *Session) bury(cause Cause) (unacked int, ok, retry bool) {
 	}
 	s.srv.removeSession(s)
 	s.mu.Lock()
-	s.buried = true
+	s.waitsLocked().buried = true
 	if s.waits != nil && s.waits.bury != nil {
 		close(s.waits.bury)
 	}
@@ -343,8 +343,8 @@ func (s *Session) bury(cause Cause) (unacked int, ok, retry bool) {
 func (s *Session) seal() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.sealed = true
-	for s.appending > 0 {
+	s.waitsLocked().sealed = true
+	for s.counts.Appending() {
 		w := s.waitsLocked()
 		if w.appends == nil {
 			w.appends = make(chan struct{})
@@ -372,7 +372,6 @@ func (s *Session) end(cause Cause, err error, code wire.CloseCode, reason string
 	}
 	s.srv.log.Info("tether: session closed", attrs...)
 	s.state = stateClosed
-	s.cause = cause
 	if s.waits != nil && s.waits.ack != nil {
 		close(s.waits.ack)
 		s.waits.ack = nil

@@ -19,14 +19,14 @@ func (s *Session) receive(c *conn, seq uint64, typ MessageType, p []byte) error 
 		// Draining, and the client was told to stop: not taken, never
 		// acknowledged; the client sends it again or reports it. The
 		// fence is checked under the lock that takes the message, so a
-		// message is either dropped or counted in s.in before the drain
+		// message is either dropped or counted as taken before the drain
 		// can see the session even.
 		return nil
 	}
 	if s.conn != c {
 		return nil // replaced: the client will resend on its new connection
 	}
-	arr, err := link.Accept(s.in, seq)
+	arr, err := s.counts.Accept(seq)
 	if seq != 0 && (s.srv.test.noDedupe || s.srv.test.noReplay && err != nil) {
 		// Test switches: take repeats and gaps, or gaps.
 		arr, err = link.Next, nil
@@ -48,7 +48,7 @@ func (s *Session) receive(c *conn, seq uint64, typ MessageType, p []byte) error 
 			return errRateLimited
 		}
 	}
-	s.in = seq
+	s.counts.Take(seq)
 	ev := event{kind: evMessage, msg: Message{Type: typ, Data: p, Seq: seq}}
 	if !c.rd.mayRunHooks {
 		s.post(ev)

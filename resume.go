@@ -138,13 +138,13 @@ func (s *Session) admit(c *conn, user string, h *wire.Hello, rec *Record, th Tok
 		// the session from the newer one.
 		return false, &refusal{code: wire.CloseSuperseded, reason: "tether: a newer connection attempt holds the session"}
 	}
-	if h.Recv < rec.Acked || h.Recv > rec.Out || h.Last < s.in || h.Acked > s.in {
+	if h.Recv < rec.Acked || h.Recv > rec.Out || h.Last < s.counts.In() || h.Acked > s.counts.In() {
 		// One side lost state (a client restored an old snapshot, a store
 		// lost its last writes): this session cannot continue, but the
 		// client can start a new one and be told.
 		return false, &refusal{code: closeDiverged, warn: "tether: resume with counters that disagree", args: []any{"session", s.id,
 			"client_recv", h.Recv, "server_acked", rec.Acked, "server_out", rec.Out,
-			"client_last", h.Last, "client_acked", h.Acked, "server_in", s.in}}
+			"client_last", h.Last, "client_acked", h.Acked, "server_in", s.counts.In()}}
 	}
 	return usedPrev, nil
 }
@@ -159,7 +159,7 @@ func (s *Session) welcome(req *resumeReq) (Resume, bool) {
 	rec, err := s.srv.store.Load(ctx, s.id)
 	s.mu.Lock()
 	current := s.conn == c && s.state == stateConnected
-	recv := s.processed
+	recv := s.counts.Processed()
 	s.mu.Unlock()
 	if !current {
 		return Resume{}, false
@@ -199,7 +199,7 @@ func (s *Session) welcome(req *resumeReq) (Resume, bool) {
 // awaitBurial waits until a closed session's tombstone is written.
 func (s *Session) awaitBurial(ctx context.Context) {
 	s.mu.Lock()
-	if s.buried {
+	if s.waits != nil && s.waits.buried {
 		s.mu.Unlock()
 		return
 	}

@@ -57,16 +57,12 @@ type Session struct {
 	meta      metaList
 	token     TokenHash
 	prevToken TokenHash
-	in        uint64 // last client→server seq accepted for OnMessage
-	processed uint64 // last client→server seq whose OnMessage returned
 	detached  time.Time
 	expiry    *time.Timer
 	waits     *sessionWaits // made when first needed
 	lease     uint64        // fencing token of our ownership
 	attempt   uint64        // stamp of the client's last accepted connection attempt
-	savedIn   uint64        // last processed seq the store has
-	out       uint64        // last seq this server assigned to a message for the client
-	acked     uint64        // last seq the client acknowledged
+	counts    link.Counts   // the message counters: taken, processed, saved, numbered, acknowledged
 	rate      *link.Bucket  // the client's rate limit; made by the first message under one
 	features  uint64        // wire features of the session's client; set before the session is shared
 	rejoin    *rejoinState  // a new session's room positions, until OnOpen and Readmit are done with them
@@ -75,16 +71,11 @@ type Session struct {
 
 	// Small fields together, so that an idle session is one size class
 	// smaller (352 bytes).
-	expGen    uint32 // generation of expiry: a timer of an older one does nothing
-	appending int32  // Sends between their check and their store append
-	state     SessionState
-	cause     Cause
-	panicked  bool
-	buried    bool
-	final     bool // draining: no more Sends, the last seq is being announced
-	sealed    bool // the tombstone is being written: no more appends
-	moved     bool // another server holds the session now, or it is being handed over
-	running   bool // a goroutine drains q
+	expGen  uint32 // generation of expiry: a timer of an older one does nothing
+	state   SessionState
+	final   bool // draining: no more Sends, the last seq is being announced
+	moved   bool // another server holds the session now, or it is being handed over
+	running bool // a goroutine drains q
 }
 
 // sessionWaits is what only a waited-on or ending session needs, apart
@@ -94,6 +85,9 @@ type sessionWaits struct {
 	appends    chan struct{} // made by seal while Sends are appending, closed by the last
 	ack        chan struct{} // made by WaitPending, closed by the next ack
 	lostEnding uint64        // Sends an ending session could not number (replay buffer full): counted in its tombstone
+	panicked   bool          // a hook panicked or refused a message: nothing more is delivered
+	sealed     bool          // the tombstone is being written: no more appends
+	buried     bool          // the tombstone is written
 }
 
 // waitsLocked returns s.waits, made if need be; s.mu held.
@@ -179,7 +173,7 @@ func (s *Session) queue(ctx context.Context, d *delivery) error {
 	// An ending session (closed, tombstone not written yet) still numbers
 	// the message: it is then counted among those its client lost.
 	ending := s.state == stateClosed
-	if s.sealed || (ending && s.moved) {
+	if (s.waits != nil && s.waits.sealed) || (ending && s.moved) {
 		s.mu.Unlock()
 		return ErrSessionClosed
 	}
@@ -191,20 +185,21 @@ func (s *Session) queue(ctx context.Context, d *delivery) error {
 		s.mu.Unlock()
 		return fmt.Errorf("failed to send: %w", ErrServerClosed)
 	}
-	s.appending++
+	s.counts.Begin()
 	s.mu.Unlock()
 	seq, live, err := s.srv.appendTo(ctx, s.id, d)
 	s.mu.Lock()
-	s.appending--
-	if s.appending == 0 && s.waits != nil && s.waits.appends != nil {
+	var got uint64
+	if err == nil {
+		got = seq
+	}
+	none := s.counts.End(got)
+	if none && s.waits != nil && s.waits.appends != nil {
 		close(s.waits.appends)
 		s.waits.appends = nil
 	}
-	final := s.final && s.appending == 0
+	final := s.final && none
 	c := s.conn
-	if err == nil && seq > s.out {
-		s.out = seq
-	}
 	if ending && errors.Is(err, ErrOverflow) && d.msgs[0].Offset == 0 {
 		// Not numbered, so not in the client's count of what it lost
 		// unless bury adds it (a room's message stays in the room's
@@ -252,10 +247,7 @@ func (s *Session) queue(ctx context.Context, d *delivery) error {
 func (s *Session) Pending() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.acked >= s.out {
-		return 0
-	}
-	return int(s.out - s.acked)
+	return s.counts.Pending()
 }
 
 // InFlight returns how many client messages the session has received
@@ -265,10 +257,7 @@ func (s *Session) Pending() int {
 func (s *Session) InFlight() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.in <= s.processed {
-		return 0
-	}
-	return int(s.in - s.processed)
+	return s.counts.InFlight()
 }
 
 // WaitPending waits until at most n messages are unacknowledged, so a
@@ -282,7 +271,7 @@ func (s *Session) WaitPending(ctx context.Context, n int) error {
 			s.mu.Unlock()
 			return ErrSessionClosed
 		}
-		if s.out <= s.acked || int(s.out-s.acked) <= n {
+		if p := s.counts.Pending(); p == 0 || p <= n {
 			s.mu.Unlock()
 			return nil
 		}
@@ -307,8 +296,7 @@ func (s *Session) WaitPending(ctx context.Context, n int) error {
 // ackedLocked records the client's acknowledgement and wakes
 // WaitPending; s.mu held.
 func (s *Session) ackedLocked(seq uint64) {
-	if seq > s.acked {
-		s.acked = seq
+	if s.counts.Acked(seq) {
 		if s.waits != nil && s.waits.ack != nil {
 			close(s.waits.ack)
 			s.waits.ack = nil
