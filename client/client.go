@@ -19,6 +19,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/tether-ws/tether"
+	"github.com/tether-ws/tether/internal/link"
 	"github.com/tether-ws/tether/internal/wire"
 )
 
@@ -103,13 +104,10 @@ type Client struct {
 	maxSize      int
 	serverWindow uint64 // the server's replay bound: ack before half of it
 	hbLimit      time.Duration
-	recv         uint64 // highest server seq accepted
-	processed    uint64 // highest server seq handled by OnMessage
+	counts       link.Counts // server seqs taken and handled by OnMessage; client seqs numbered and acknowledged
 	out          []tether.Message
 	outBytes     int
-	last         uint64 // highest seq assigned to a client message
 	written      uint64 // highest client seq ever written to a connection
-	acked        uint64 // highest client seq the server acknowledged
 	space        chan struct{}
 	cc           *cconn
 	hint         time.Duration // server's reconnect delay from GoAway
@@ -242,12 +240,12 @@ func (c *Client) Send(ctx context.Context, typ tether.MessageType, p []byte) err
 		}
 		c.mu.Lock()
 	}
-	c.last++
-	c.out = append(c.out, tether.Message{Type: typ, Data: data, Seq: c.last})
+	seq := c.counts.Number()
+	c.out = append(c.out, tether.Message{Type: typ, Data: data, Seq: seq})
 	c.outBytes += len(data)
 	cc := c.cc
 	if cc != nil {
-		cc.out.Exists(c.last)
+		cc.out.Exists(seq)
 	}
 	c.mu.Unlock()
 	if cc != nil {
@@ -317,11 +315,11 @@ func (c *Client) stop() {
 // payload bytes since the last call.
 func (c *Client) handled(gen, seq uint64, n int) {
 	c.mu.Lock()
-	if gen != c.gen || seq <= c.processed {
+	if gen != c.gen || seq <= c.counts.Processed() {
 		c.mu.Unlock()
 		return
 	}
-	c.processed = seq
+	c.counts.Done(seq)
 	if cc := c.cc; cc != nil {
 		cc.ackLater(seq, n)
 	}
@@ -330,10 +328,9 @@ func (c *Client) handled(gen, seq uint64, n int) {
 
 // ackUpTo drops acknowledged messages; c.mu held.
 func (c *Client) ackUpTo(seq uint64) {
-	if seq <= c.acked {
+	if !c.counts.Acked(seq) {
 		return
 	}
-	c.acked = seq
 	n := 0
 	for n < len(c.out) && c.out[n].Seq <= seq {
 		c.outBytes -= len(c.out[n].Data)
@@ -501,26 +498,25 @@ func (c *Client) adopt(cc *cconn, w *wire.Welcome) {
 	}
 	if w.Resumed() {
 		c.ackUpTo(w.Recv)
-		cc.out.Resume(w.Recv, c.last)
-		evs = append(evs, Resumed{SessionID: c.sessionID, ToClient: int(w.Replay), FromClient: int(c.last - w.Recv)})
+		cc.out.Resume(w.Recv, c.counts.Out())
+		evs = append(evs, Resumed{SessionID: c.sessionID, ToClient: int(w.Replay), FromClient: int(c.counts.Out() - w.Recv)})
 	} else {
 		if c.sessionID != "" {
 			evs = append(evs, c.lose(w))
 		}
 		c.gen++
 		c.sessionID = w.SessionID
-		c.recv, c.processed = 0, 0
 		for i := range c.out {
 			c.out[i].Seq = uint64(i + 1)
 		}
-		c.last = uint64(len(c.out))
-		c.acked, c.written = 0, 0
-		cc.out.Resume(0, c.last)
+		c.counts.Restore(0, uint64(len(c.out)), 0)
+		c.written = 0
+		cc.out.Resume(0, c.counts.Out())
 		evs = append(evs, Connected{SessionID: w.SessionID})
 	}
 	c.haveFinal, c.hinted = false, false
 	cc.gen = c.gen
-	cc.out.Acks.Start(c.processed) // the first frame (confirm) acknowledges it
+	cc.out.Acks.Start(c.counts.Processed()) // the first frame (confirm) acknowledges it
 	c.cc = cc
 	c.status = StatusConnected
 	c.mu.Unlock()
@@ -535,25 +531,25 @@ func (c *Client) lose(w *wire.Welcome) SessionLost {
 	l := SessionLost{Loss: tether.Loss{SessionID: c.sessionID, Reason: tether.LossReason(w.Reason), ToClient: -1}}
 	keepAfter := c.written
 	if w.PrevKnown() {
-		if w.PrevOut >= c.recv {
+		if w.PrevOut >= c.counts.In() {
 			l.InRooms = int64(w.PrevRooms)
-			l.ToClient = max(0, int64(w.PrevOut-c.recv)-l.InRooms)
+			l.ToClient = max(0, int64(w.PrevOut-c.counts.In())-l.InRooms)
 		}
 		keepAfter = w.PrevIn
 	} else if c.haveFinal {
 		// The server drained the old session: its final ack covers every
 		// message it processed, and it processed none after (§10).
-		if c.finalOut >= c.recv {
-			l.ToClient = int64(c.finalOut - c.recv)
+		if c.finalOut >= c.counts.In() {
+			l.ToClient = int64(c.finalOut - c.counts.In())
 		}
-		keepAfter = c.acked
+		keepAfter = c.counts.LastAcked()
 	}
 	var keep []tether.Message
 	for _, m := range c.out {
 		switch {
 		case m.Seq > keepAfter:
 			keep = append(keep, m)
-		case !w.PrevKnown() && m.Seq > c.acked:
+		case !w.PrevKnown() && m.Seq > c.counts.LastAcked():
 			l.Unsent = append(l.Unsent, m)
 		}
 	}

@@ -187,8 +187,8 @@ func (c *Client) greet(ctx context.Context, nc net.Conn, pre []byte) (*ws.Conn, 
 	// Every attempt is stamped later than the last, so a server can tell
 	// an attempt that arrives after a newer one and refuse it.
 	c.attempt = max(c.attempt+1, uint64(time.Now().UnixMilli()))
-	h := &wire.Hello{SessionID: c.sessionID, Token: c.token, Epoch: c.epoch, Recv: c.recv,
-		Acked: c.acked, Written: c.written, Last: c.last, Window: uint64(c.o.MaxOutbox), Attempt: c.attempt,
+	h := &wire.Hello{SessionID: c.sessionID, Token: c.token, Epoch: c.epoch, Recv: c.counts.In(),
+		Acked: c.counts.LastAcked(), Written: c.written, Last: c.counts.Out(), Window: uint64(c.o.MaxOutbox), Attempt: c.attempt,
 		Features: wire.FeatureRooms, Rooms: c.helloRooms()}
 	c.mu.Unlock()
 	dl, _ := ctx.Deadline()

@@ -88,14 +88,14 @@ func (c *Client) helloRooms() []wire.RoomPosition {
 // acceptSeq applies §6.2 to a numbered frame; c.mu held. It reports
 // whether the frame is new (false: a repeat to drop).
 func (c *Client) acceptSeq(seq uint64) (bool, error) {
-	arr, err := link.Accept(c.recv, seq)
+	arr, err := c.counts.Accept(seq)
 	if err != nil {
 		return false, &violation{err.Error()}
 	}
 	if arr == link.Repeat {
 		return false, nil
 	}
-	c.recv = seq
+	c.counts.Take(seq)
 	return true, nil
 }
 
