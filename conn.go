@@ -46,7 +46,6 @@ type conn struct {
 	// Small fields together, so that a connection is one size class
 	// smaller; each is guarded as it says.
 	closeCode    wire.CloseCode // s.mu
-	quiet        bool           // s.mu: fenced, and everything taken before the fence processed
 	hbIn         bool           // the heartbeat wheel's lock: added, not yet removed
 	confirmToken bool           // the reader only
 }
@@ -597,14 +596,13 @@ func (c *conn) checkDrain() {
 	s := c.s
 	clustered := c.srv.cluster != nil
 	s.mu.Lock()
-	ok := c.probe.Fenced() && !c.out.Sealed() && !c.out.Ended() &&
-		s.counts.Even(clustered)
-	// The sessions end with this server. Until every connection is
-	// settled, a message may still be taken and broadcast by its hook to
-	// this session, so its last seq is not known yet.
-	first := ok && !clustered && !c.quiet
-	if first {
-		c.quiet = true
+	var ok, first bool
+	if !c.out.Sealed() && !c.out.Ended() {
+		// Without a shared store the sessions end with this server: until
+		// every connection is settled, a message may still be taken and
+		// broadcast by its hook to this session, so its last seq is not
+		// known yet (first: tell the server this one is).
+		ok, first = c.probe.Settle(s.counts.Even(clustered), clustered)
 	}
 	s.mu.Unlock()
 	if !ok {

@@ -126,7 +126,7 @@ func (srv *Server) connQuiet() {
 	srv.mu.Lock()
 	for c := range srv.conns {
 		c.s.mu.Lock()
-		quiet := c.quiet || c.out.Ended()
+		quiet := c.probe.Quiet() || c.out.Ended()
 		c.s.mu.Unlock()
 		if !quiet {
 			srv.mu.Unlock()

@@ -11,6 +11,7 @@ type Probe struct {
 	draining bool
 	answered bool // the client's GoAway arrived
 	fenced   bool // the client's messages are no longer taken
+	quiet    bool // settled, and the server was told (Settle)
 	// 32 bits each, so that a Probe is 16 bytes: a connection carries one.
 	pings   int32 // Pings written on the connection
 	pongs   int32 // Pongs received
@@ -63,3 +64,21 @@ func (p *Probe) Fence() bool {
 
 // Fenced reports whether the client's messages are no longer taken.
 func (p *Probe) Fenced() bool { return p.fenced }
+
+// Settle reports whether the connection has passed the drain's barrier
+// on its side: fenced, and every message taken before the fence processed
+// (even: Counts.Even). quiet is true the first time it has, on a server
+// whose sessions end with it (not shared): the server then checks whether
+// every connection has, and announces the last seqs once they all have.
+// With a shared store each connection settles alone.
+func (p *Probe) Settle(even, shared bool) (ok, quiet bool) {
+	ok = p.fenced && even
+	if ok && !shared && !p.quiet {
+		p.quiet = true
+		return true, true
+	}
+	return ok, false
+}
+
+// Quiet reports whether Settle has returned quiet.
+func (p *Probe) Quiet() bool { return p.quiet }

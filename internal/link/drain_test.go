@@ -15,8 +15,9 @@ func TestProbeCases(t *testing.T) {
 		Cases []struct {
 			Name  string
 			Steps []struct {
-				Do        string
-				OK, Fence bool
+				Do                  string
+				OK, Fence           bool
+				Even, Shared, Quiet bool
 			}
 		}
 	}
@@ -53,6 +54,15 @@ func TestProbeCases(t *testing.T) {
 				case "fenced":
 					if got := p.Fenced(); got != st.OK {
 						t.Fatalf("step %d: Fenced = %v, want %v", i, got, st.OK)
+					}
+				case "settle":
+					was := p.Quiet()
+					ok, quiet := p.Settle(st.Even, st.Shared)
+					if ok != st.OK || quiet != st.Quiet {
+						t.Fatalf("step %d: Settle(even %v, shared %v) = %v, %v; want %v, %v", i, st.Even, st.Shared, ok, quiet, st.OK, st.Quiet)
+					}
+					if p.Quiet() != (was || quiet) {
+						t.Fatalf("step %d: Quiet = %v after Settle said quiet %v (was %v)", i, p.Quiet(), quiet, was)
 					}
 				default:
 					t.Fatalf("step %d: unknown step %q", i, st.Do)
