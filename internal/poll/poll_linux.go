@@ -41,6 +41,16 @@ type Options struct {
 	// OnWake runs on the connection's poller goroutine after Wake, once
 	// for any number of Wakes before it runs (also on a closed Conn).
 	OnWake func(c *Conn)
+	// SlowAfter is how long an OnData that called MayBlock keeps its
+	// loop: past it, a watchdog hands the loop to another goroutine (as
+	// Handoff does) and calls OnSlow. The loop's other connections then
+	// wait at most about twice this for a blocked callback, and a callback
+	// that does not block costs no hand-off. 0 means MayBlock hands off at
+	// once.
+	SlowAfter time.Duration
+	// OnSlow runs on the watchdog's goroutine for a connection whose
+	// OnData passed SlowAfter after MayBlock; it must not block.
+	OnSlow func(c *Conn)
 }
 
 // Poller owns the epoll instances and their goroutines.
@@ -50,6 +60,7 @@ type Poller struct {
 	next    atomic.Uint32 // the loop the next Take goes to
 	mu      sync.Mutex
 	stopped bool
+	dog     watchdog // SlowAfter's
 }
 
 type loop struct {
@@ -62,16 +73,24 @@ type loop struct {
 	n      int           // what poll found
 	err    error         // the loop goroutine's only, like events and n
 	at     int           // the event being handled; the loop goroutine's only
-	inData bool          // OnData runs on the loop goroutine; its only
 	gen    atomic.Uint64 // Handoffs so far: OnData's goroutine sees it move and leaves the loop
-	wake   int           // eventfd: new closes to report, or stop
-	mu     sync.Mutex
-	conns  map[int32]*Conn
-	closed []*Conn // closed, OnClose not called yet
-	woken  []*Conn // Wake called, OnWake not yet
-	stop   bool
-	buf    []byte // the loop goroutine's only
-	done   chan struct{}
+	// Guarded by hmu: the leader's OnData, which Handoff and the watchdog
+	// hand off.
+	hmu      sync.Mutex
+	inData   bool   // OnData runs on the leader's goroutine
+	mayBlock bool   // and called MayBlock: done with its data
+	from     int    // the next event, for the next leader
+	cur      *Conn  // whose OnData runs
+	calls    uint64 // OnData calls that called MayBlock, for the watchdog
+	seen     uint64 // calls when the watchdog last found one running
+	wake     int    // eventfd: new closes to report, or stop
+	mu       sync.Mutex
+	conns    map[int32]*Conn
+	closed   []*Conn // closed, OnClose not called yet
+	woken    []*Conn // Wake called, OnWake not yet
+	stop     bool
+	buf      []byte // the loop goroutine's only
+	done     chan struct{}
 	// Handoff's: a goroutine that handed the loop off and is done with its
 	// OnData waits here to lead again (at most maxFollowers of them), so a
 	// hand-off per message starts no goroutine and grows no new stack. What
@@ -102,6 +121,9 @@ func New(o Options) (*Poller, error) {
 		}
 		p.loops = append(p.loops, l)
 		go l.run(0)
+	}
+	if o.SlowAfter > 0 {
+		p.startWatchdog()
 	}
 	return p, nil
 }
@@ -258,6 +280,7 @@ func (p *Poller) Close() {
 		l.mu.Unlock()
 		l.ep.Close()
 	}
+	p.stopWatchdog()
 }
 
 // signal wakes the loop's goroutine; l.mu held (the eventfd is closed
@@ -347,16 +370,43 @@ func (l *loop) lead(from int) bool {
 // other connections: the other goroutine takes over the polling instead.
 func (c *Conn) Handoff() {
 	l := c.l
-	if !l.inData {
+	l.hmu.Lock()
+	defer l.hmu.Unlock()
+	if l.inData && l.cur == c {
+		l.handOff()
+	}
+}
+
+// MayBlock, called by OnData on the goroutine that runs it, says that
+// the callback is done with its data and goes on to do something that
+// may block. With Options.SlowAfter, the loop stays on this goroutine,
+// and is handed off (as Handoff does) only if the callback is still
+// running after SlowAfter; without it, MayBlock is Handoff. Call it only
+// from OnData, on its own goroutine, at most once, instead of Handoff.
+func (c *Conn) MayBlock() {
+	l := c.l
+	if l.p.o.SlowAfter <= 0 {
+		c.Handoff()
 		return
 	}
-	l.inData = false
+	l.hmu.Lock()
+	if l.inData && l.cur == c && !l.mayBlock {
+		l.mayBlock = true
+		l.calls++
+	}
+	l.hmu.Unlock()
+	l.p.dog.busy()
+}
+
+// handOff gives the loop to another goroutine: the goroutine running
+// OnData leaves it when OnData returns; l.hmu held, l.inData true.
+func (l *loop) handOff() {
+	l.inData, l.mayBlock, l.cur = false, false, nil
 	l.gen.Add(1)
-	from := l.at + 1
 	select {
-	case l.follow <- from: // a follower waited
+	case l.follow <- l.from: // a follower waited
 	default:
-		go l.run(from)
+		go l.run(l.from)
 	}
 }
 
@@ -425,12 +475,16 @@ func (l *loop) read(c *Conn) bool {
 	if l.p.o.OnData == nil {
 		return true
 	}
-	l.inData = true
+	l.hmu.Lock()
+	l.inData, l.mayBlock, l.from, l.cur = true, false, l.at+1, c
 	gen := l.gen.Load()
+	l.hmu.Unlock()
 	l.p.o.OnData(c, l.buf[:n])
+	l.hmu.Lock()
+	defer l.hmu.Unlock()
 	if l.gen.Load() != gen {
-		return false // Handoff: the next leader owns the loop's state
+		return false // handed off: the next leader owns the loop's state
 	}
-	l.inData = false
+	l.inData, l.mayBlock, l.cur = false, false, nil
 	return true
 }

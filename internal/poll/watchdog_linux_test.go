@@ -1,0 +1,147 @@
+//go:build linux
+
+package poll
+
+import (
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// TestMayBlockSlowHandsOff: an OnData that called MayBlock and blocks
+// past SlowAfter has its loop handed off by the watchdog, which calls
+// OnSlow for its connection: the loop's other connections are served
+// while it blocks, and it goes on on its own goroutine.
+func TestMayBlockSlowHandsOff(t *testing.T) {
+	slowConns := make(chan *Conn, 4)
+	h := newHarness(t, Options{Pollers: 1, SlowAfter: 2 * time.Millisecond,
+		OnSlow: func(c *Conn) { slowConns <- c }})
+	gate := make(chan struct{})
+	release := sync.OnceFunc(func() { close(gate) })
+	t.Cleanup(release) // before the poller's Close, which waits for the loop
+	blocked := make(chan *Conn, 4)
+	slow := newState(false)
+	var calls atomic.Int32
+	slow.then = func(c *Conn) {
+		if calls.Add(1) > 1 {
+			return
+		}
+		c.MayBlock()
+		blocked <- c
+		<-gate
+		_, _ = c.Write([]byte("after"))
+	}
+	_, ps := h.connect(slow, false)
+	_, pe := h.connect(newState(true), false)
+	if _, err := ps.Write([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	var sc *Conn
+	select {
+	case sc = <-blocked:
+	case <-time.After(patience):
+		t.Fatal("OnData did not run")
+	}
+	select {
+	case c := <-slowConns:
+		if c != sc {
+			t.Fatal("OnSlow called for another connection")
+		}
+	case <-time.After(patience):
+		t.Fatal("OnSlow not called for a callback blocked past SlowAfter")
+	}
+	if _, err := pe.Write([]byte("ping")); err != nil {
+		t.Fatal(err)
+	}
+	sameBytes(t, "echo while a blocked OnData was handed off", await(t, readAsync(pe, 4)), []byte("ping"))
+	release()
+	sameBytes(t, "written after the block", await(t, readAsync(ps, 5)), []byte("after"))
+	if _, err := ps.Write([]byte("y")); err != nil {
+		t.Fatal(err)
+	}
+	sameBytes(t, "read by the successor", slow.waitData(t, 2), []byte("xy"))
+}
+
+// TestMayBlockFastKeepsLoop: an OnData that called MayBlock and returns
+// within SlowAfter keeps its loop: no hand-off, no OnSlow.
+func TestMayBlockFastKeepsLoop(t *testing.T) {
+	var slowCalls atomic.Int32
+	h := newHarness(t, Options{Pollers: 1, SlowAfter: time.Hour,
+		OnSlow: func(*Conn) { slowCalls.Add(1) }})
+	l := h.p.loops[0]
+	st := newState(true)
+	st.then = func(c *Conn) { c.MayBlock() }
+	_, pc := h.connect(st, false)
+	for i := range 20 {
+		if _, err := pc.Write([]byte{byte('a' + i)}); err != nil {
+			t.Fatal(err)
+		}
+		sameBytes(t, "echo", await(t, readAsync(pc, 1)), []byte{byte('a' + i)})
+	}
+	if g := l.gen.Load(); g != 0 {
+		t.Fatalf("%d hand-offs for callbacks that returned at once", g)
+	}
+	if n := slowCalls.Load(); n != 0 {
+		t.Fatalf("OnSlow called %d times", n)
+	}
+}
+
+// TestMayBlockWithoutSlowAfter: without a watchdog, MayBlock hands the
+// loop off at once, as Handoff does.
+func TestMayBlockWithoutSlowAfter(t *testing.T) {
+	h := newHarness(t, Options{Pollers: 1})
+	l := h.p.loops[0]
+	st := newState(true)
+	st.then = func(c *Conn) { c.MayBlock() }
+	_, pc := h.connect(st, false)
+	for i := range 3 {
+		if _, err := pc.Write([]byte{byte('a' + i)}); err != nil {
+			t.Fatal(err)
+		}
+		sameBytes(t, "echo", await(t, readAsync(pc, 1)), []byte{byte('a' + i)})
+	}
+	if g := l.gen.Load(); g < 3 {
+		t.Fatalf("%d hand-offs for 3 callbacks that called MayBlock", g)
+	}
+}
+
+// TestWatchdogSleepsWhenIdle: with no callback past MayBlock, the
+// watchdog stops ticking, and the next MayBlock wakes it.
+func TestWatchdogSleepsWhenIdle(t *testing.T) {
+	slowConns := make(chan *Conn, 4)
+	h := newHarness(t, Options{Pollers: 1, SlowAfter: time.Millisecond,
+		OnSlow: func(c *Conn) { slowConns <- c }})
+	gate := make(chan struct{})
+	release := sync.OnceFunc(func() { close(gate) })
+	t.Cleanup(release)
+	var calls atomic.Int32
+	st := newState(false)
+	st.then = func(c *Conn) {
+		c.MayBlock()
+		if calls.Add(1) == 2 {
+			<-gate
+		}
+	}
+	_, pc := h.connect(st, false)
+	if _, err := pc.Write([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	st.waitData(t, 1)
+	deadline := time.Now().Add(patience)
+	for h.p.dog.awake.Load() {
+		if time.Now().After(deadline) {
+			t.Fatal("the watchdog still ticks with no callback running")
+		}
+		time.Sleep(idleTicks * time.Millisecond / 4)
+	}
+	if _, err := pc.Write([]byte("y")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-slowConns:
+	case <-time.After(patience):
+		t.Fatal("a sleeping watchdog did not wake for a blocked callback")
+	}
+	release()
+}
