@@ -122,17 +122,23 @@ func (c *conn) flush() {
 // runHooks runs the session's pending hooks, then writes what they
 // produced (replies, acks) in one system call on the same goroutine: one
 // goroutine hand-off from message to reply, not two. Writes wait for the
-// hooks at most maxHold.
-func (c *conn) runHooks() {
+// hooks at most maxHold: timed, by a timer of this call's own; otherwise
+// the caller sees to it (the poller's watchdog calls flush).
+func (c *conn) runHooks(timed bool) {
 	c.s.mu.Lock()
 	c.out.Hold()
 	c.s.mu.Unlock()
 	// The timer is this call's own: the session's drain ends (s.running
 	// false) before this call takes s.mu again, so a second runHooks may
 	// already be under way on the same conn.
-	t := time.AfterFunc(maxHold, c.flush)
+	var t *time.Timer
+	if timed {
+		t = time.AfterFunc(maxHold, c.flush)
+	}
 	c.s.drain()
-	t.Stop() // an idle session keeps no timer but its heartbeat
+	if t != nil {
+		t.Stop() // an idle session keeps no timer but its heartbeat
+	}
 	c.s.mu.Lock()
 	mine := c.out.Release()
 	c.s.mu.Unlock()

@@ -35,7 +35,7 @@ func (s *Session) post(ev event) {
 		c := s.conn
 		s.srv.spawn(func() {
 			if c != nil {
-				c.runHooks()
+				c.runHooks(true)
 			} else {
 				s.drain()
 			}

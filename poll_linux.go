@@ -88,17 +88,22 @@ func (srv *Server) startPoller() *poll.Poller {
 			if inline {
 				if c.fed(data, true) {
 					// The message's hooks run here, so the reply is written
-					// on the goroutine that read the message; the loop goes
-					// on on another, as a hook may block.
-					pc.Handoff()
-					c.runHooks()
+					// on the goroutine that read the message. A hook may
+					// block: past maxHold the poller's watchdog gives the
+					// loop to another goroutine and OnSlow lifts the hold on
+					// the writes. A hook that does not block costs neither
+					// a hand-off nor a timer.
+					pc.MayBlock()
+					c.runHooks(false)
 					c.srv.active.done()
 				}
 				return
 			}
 			c.enqueue(append([]byte(nil), data...), nil, false)
 		},
-		OnWake: func(pc *poll.Conn) { pc.Session.(*conn).writeLoop() },
+		OnWake:    func(pc *poll.Conn) { pc.Session.(*conn).writeLoop() },
+		SlowAfter: maxHold,
+		OnSlow:    func(pc *poll.Conn) { pc.Session.(*conn).flush() },
 		OnClose: func(pc *poll.Conn, err error) {
 			c := pc.Session.(*conn)
 			if inline {
