@@ -98,6 +98,32 @@ func TestBlockedHookHoldsNoOtherSession(t *testing.T) {
 	rb.waitFor(t, "the blocked hook's echo", 5*time.Second, func() bool { return len(rb.msgs) == 1 })
 }
 
+// TestBlockedHookReplyGoesOut: a hook that sends and then blocks has
+// its reply written while it blocks: the writes wait for a message's
+// hooks only briefly (maxHold; on the poller path the poller's watchdog
+// lifts the hold, on the other a timer per run of the hooks).
+func TestBlockedHookReplyGoesOut(t *testing.T) {
+	release := make(chan struct{})
+	free := sync.OnceFunc(func() { close(release) })
+	ts := startServer(t, func(o *tether.Options) {
+		o.OnMessage = func(ctx context.Context, s *tether.Session, m tether.Message) error {
+			if err := echo(ctx, s, m); err != nil {
+				return err
+			}
+			<-release
+			return nil
+		}
+	})
+	t.Cleanup(free) // before the server stops, which waits for hooks
+	r := newClientRec()
+	c := dial(t, ts.url(), r, nil)
+	if err := c.Send(bg, tether.Text, []byte("reply, then block")); err != nil {
+		t.Fatal(err)
+	}
+	r.waitFor(t, "the reply of a hook that then blocks", 5*time.Second, func() bool { return len(r.msgs) == 1 })
+	free()
+}
+
 // TestResumeBothWays cuts a connection, keeps the client away while both
 // sides send, and checks everything arrives once, in order, on resume.
 func TestResumeBothWays(t *testing.T) {
