@@ -1117,19 +1117,27 @@ func TestWake(t *testing.T) {
 // holding up the loop's other connections, and goes on on its own
 // goroutine.
 func TestHandoff(t *testing.T) {
-	h := newHarness(t, Options{Pollers: 1})
+	checkBlockedHandedOff(t, newHarness(t, Options{Pollers: 1}), (*Conn).Handoff, nil)
+}
+
+// checkBlockedHandedOff runs an OnData that calls leave (Handoff, or
+// MayBlock) and then blocks: once onBlocked, if any, returned for its
+// connection, the loop's other connection must be served while it
+// blocks; it goes on on its own goroutine, and its successor leads.
+func checkBlockedHandedOff(t *testing.T, h *harness, leave, onBlocked func(*Conn)) {
+	t.Helper()
 	gate := make(chan struct{})
 	release := sync.OnceFunc(func() { close(gate) })
 	t.Cleanup(release) // before the poller's Close, which waits for the loop
-	blocked := make(chan struct{}, 4)
+	blocked := make(chan *Conn, 4)
 	slow := newState(false)
 	var calls atomic.Int32
 	slow.then = func(c *Conn) {
 		if calls.Add(1) > 1 {
 			return
 		}
-		c.Handoff()
-		blocked <- struct{}{}
+		leave(c)
+		blocked <- c
 		<-gate
 		_, _ = c.Write([]byte("after"))
 	}
@@ -1139,7 +1147,10 @@ func TestHandoff(t *testing.T) {
 		t.Fatal(err)
 	}
 	select {
-	case <-blocked:
+	case c := <-blocked:
+		if onBlocked != nil {
+			onBlocked(c)
+		}
 	case <-time.After(patience):
 		t.Fatal("OnData did not run")
 	}

@@ -17,50 +17,16 @@ func TestMayBlockSlowHandsOff(t *testing.T) {
 	slowConns := make(chan *Conn, 4)
 	h := newHarness(t, Options{Pollers: 1, SlowAfter: 2 * time.Millisecond,
 		OnSlow: func(c *Conn) { slowConns <- c }})
-	gate := make(chan struct{})
-	release := sync.OnceFunc(func() { close(gate) })
-	t.Cleanup(release) // before the poller's Close, which waits for the loop
-	blocked := make(chan *Conn, 4)
-	slow := newState(false)
-	var calls atomic.Int32
-	slow.then = func(c *Conn) {
-		if calls.Add(1) > 1 {
-			return
+	checkBlockedHandedOff(t, h, (*Conn).MayBlock, func(blocked *Conn) {
+		select {
+		case c := <-slowConns:
+			if c != blocked {
+				t.Fatal("OnSlow called for another connection")
+			}
+		case <-time.After(patience):
+			t.Fatal("OnSlow not called for a callback blocked past SlowAfter")
 		}
-		c.MayBlock()
-		blocked <- c
-		<-gate
-		_, _ = c.Write([]byte("after"))
-	}
-	_, ps := h.connect(slow, false)
-	_, pe := h.connect(newState(true), false)
-	if _, err := ps.Write([]byte("x")); err != nil {
-		t.Fatal(err)
-	}
-	var sc *Conn
-	select {
-	case sc = <-blocked:
-	case <-time.After(patience):
-		t.Fatal("OnData did not run")
-	}
-	select {
-	case c := <-slowConns:
-		if c != sc {
-			t.Fatal("OnSlow called for another connection")
-		}
-	case <-time.After(patience):
-		t.Fatal("OnSlow not called for a callback blocked past SlowAfter")
-	}
-	if _, err := pe.Write([]byte("ping")); err != nil {
-		t.Fatal(err)
-	}
-	sameBytes(t, "echo while a blocked OnData was handed off", await(t, readAsync(pe, 4)), []byte("ping"))
-	release()
-	sameBytes(t, "written after the block", await(t, readAsync(ps, 5)), []byte("after"))
-	if _, err := ps.Write([]byte("y")); err != nil {
-		t.Fatal(err)
-	}
-	sameBytes(t, "read by the successor", slow.waitData(t, 2), []byte("xy"))
+	})
 }
 
 // TestMayBlockFastKeepsLoop: an OnData that called MayBlock and returns
