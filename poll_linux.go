@@ -44,8 +44,16 @@ func (srv *Server) adoptSocket(c *conn) {
 	var pc *poll.Conn
 	early, err := c.ws.Adopt(func(nc net.Conn) (net.Conn, error) {
 		var err error
-		// Take refuses once the poller is stopping.
-		if pc, err = p.Take(nc, func(pc *poll.Conn) { pc.Session = c }); err != nil {
+		// Take refuses once the poller is stopping. Its before func runs
+		// before the socket is watched: the poller may hand over its
+		// close (a peer gone at once) as soon as it is, before Adopt
+		// returns, so the inbox must exist by then.
+		if pc, err = p.Take(nc, func(pc *poll.Conn) {
+			pc.Session = c
+			if !srv.inlineStore() {
+				c.rd.box = new(inbox)
+			}
+		}); err != nil {
 			return nil, err
 		}
 		return pc, nil
@@ -56,9 +64,6 @@ func (srv *Server) adoptSocket(c *conn) {
 	}
 	// Nothing was fed meanwhile: the poller's first feed waits for c.rd.mu.
 	c.rd.polled, c.rd.sock, c.rd.early = true, pc, early
-	if !srv.inlineStore() {
-		c.rd.box = new(inbox)
-	}
 }
 
 // startPoller returns the running poller, starting it if needed; nil
