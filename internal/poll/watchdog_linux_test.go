@@ -36,15 +36,7 @@ func TestMayBlockFastKeepsLoop(t *testing.T) {
 	h := newHarness(t, Options{Pollers: 1, SlowAfter: time.Hour,
 		OnSlow: func(*Conn) { slowCalls.Add(1) }})
 	l := h.p.loops[0]
-	st := newState(true)
-	st.then = func(c *Conn) { c.MayBlock() }
-	_, pc := h.connect(st, false)
-	for i := range 20 {
-		if _, err := pc.Write([]byte{byte('a' + i)}); err != nil {
-			t.Fatal(err)
-		}
-		sameBytes(t, "echo", await(t, readAsync(pc, 1)), []byte{byte('a' + i)})
-	}
+	echoMayBlock(t, h, 20)
 	if g := l.gen.Load(); g != 0 {
 		t.Fatalf("%d hand-offs for callbacks that returned at once", g)
 	}
@@ -58,17 +50,24 @@ func TestMayBlockFastKeepsLoop(t *testing.T) {
 func TestMayBlockWithoutSlowAfter(t *testing.T) {
 	h := newHarness(t, Options{Pollers: 1})
 	l := h.p.loops[0]
+	echoMayBlock(t, h, 3)
+	if g := l.gen.Load(); g < 3 {
+		t.Fatalf("%d hand-offs for 3 callbacks that called MayBlock", g)
+	}
+}
+
+// echoMayBlock sends n one-byte messages to a connection whose OnData
+// echoes and calls MayBlock, each after the last one's echo.
+func echoMayBlock(t *testing.T, h *harness, n int) {
+	t.Helper()
 	st := newState(true)
 	st.then = func(c *Conn) { c.MayBlock() }
 	_, pc := h.connect(st, false)
-	for i := range 3 {
+	for i := range n {
 		if _, err := pc.Write([]byte{byte('a' + i)}); err != nil {
 			t.Fatal(err)
 		}
 		sameBytes(t, "echo", await(t, readAsync(pc, 1)), []byte{byte('a' + i)})
-	}
-	if g := l.gen.Load(); g < 3 {
-		t.Fatalf("%d hand-offs for 3 callbacks that called MayBlock", g)
 	}
 }
 
