@@ -95,6 +95,17 @@ type Store interface {
 	// RoomSizes returns every room with at least one member, and its size.
 	RoomSizes(ctx context.Context) (map[string]int, error)
 
+	// MarkPresent records that session id of user entered a room's
+	// presence (present) or left it, and reports whether the user's
+	// presence there changed: the first of the user's sessions to enter,
+	// or the last to leave. The test and the change are one step, so of
+	// concurrent calls for one user and room exactly one reports each
+	// change. Entering twice, or leaving without having entered, changes
+	// nothing. A leave also drops the entries of sessions that no longer
+	// exist (a server that crashed never marked them gone), so they do not
+	// keep their user present.
+	MarkPresent(ctx context.Context, room, user, id string, present bool) (changed bool, err error)
+
 	// UserSessions returns the IDs of a user's sessions.
 	UserSessions(ctx context.Context, user string) ([]string, error)
 

@@ -34,9 +34,10 @@ type MemoryStore struct {
 	seed   maphash.Seed
 	shards [64]memShard
 
-	imu   sync.RWMutex // guards the indexes; taken after a shard lock
-	rooms map[string]idSet
-	users map[string]idSet
+	imu      sync.RWMutex // guards the indexes; taken after a shard lock
+	rooms    map[string]idSet
+	users    map[string]idSet
+	presence map[presenceKey]idSet // MarkPresent's sessions per user and room
 
 	rmu     sync.Mutex // guards streams and pubs
 	streams map[string]*memStream
@@ -129,7 +130,8 @@ func NewMemoryStore(opts *MemoryStoreOptions) *MemoryStore {
 		maxT:  o.MaxTombstones,
 		maxR:  o.MaxRoomStreams,
 
-		streams: make(map[string]*memStream),
+		streams:  make(map[string]*memStream),
+		presence: make(map[presenceKey]idSet),
 	}
 	for i := range s.shards {
 		s.shards[i].m = make(map[string]*memSession)

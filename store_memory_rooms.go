@@ -383,11 +383,11 @@ func (s *MemoryStore) UserSessions(_ context.Context, user string) ([]string, er
 }
 
 // addIndex adds id to the set of key (a room's members, a user's
-// sessions).
-func addIndex(m map[string]idSet, key, id string) { m[key] = m[key].add(id) }
+// sessions, a user's presence in a room).
+func addIndex[K comparable](m map[K]idSet, key K, id string) { m[key] = m[key].add(id) }
 
 // removeIndex takes id out of the set of key, and the set once empty.
-func removeIndex(m map[string]idSet, key, id string) {
+func removeIndex[K comparable](m map[K]idSet, key K, id string) {
 	if set := m[key].remove(id); set.empty() {
 		delete(m, key)
 	} else {

@@ -223,6 +223,9 @@ func (s *Store) touchOwned(ctx context.Context, node string) error {
 			idx[s.userKey(user)] = true
 			for _, r := range strs(slice(a[2])) {
 				idx[s.roomKey(r)] = true
+				if user != "" {
+					idx[s.presenceKey(r, user)] = true // a no-op unless the room has presence
+				}
 				rooms[r] = true
 			}
 		}

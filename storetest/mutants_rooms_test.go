@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -18,6 +19,45 @@ type roomHooked struct {
 	history    func(ctx context.Context, room string, after uint64, max int, dst []tether.Message) (tether.RoomState, []tether.Message, error)
 	join       func(ctx context.Context, id, room string, max int, at tether.RoomPosition, ev *tether.Message) (uint64, bool, error)
 	appendRoom func(ctx context.Context, id, room, epoch string, msgs ...tether.Message) (uint64, error)
+	mark       func(ctx context.Context, room, user, id string, present bool) (bool, error)
+}
+
+func (h *roomHooked) MarkPresent(ctx context.Context, room, user, id string, present bool) (bool, error) {
+	if h.mark != nil {
+		return h.mark(ctx, room, user, id, present)
+	}
+	return h.Store.MarkPresent(ctx, room, user, id, present)
+}
+
+// presenceMap is a store's presence kept apart, for mutants: pause runs
+// between the test and the change (with the lock released), and nothing
+// drops the sessions that are gone.
+type presenceMap struct {
+	mu    sync.Mutex
+	m     map[[2]string]map[string]bool
+	pause time.Duration
+}
+
+func (p *presenceMap) mark(_ context.Context, room, user, id string, present bool) (bool, error) {
+	k := [2]string{room, user}
+	p.mu.Lock()
+	before := len(p.m[k])
+	if p.pause > 0 {
+		p.mu.Unlock()
+		time.Sleep(p.pause)
+		p.mu.Lock()
+	}
+	defer p.mu.Unlock()
+	if p.m[k] == nil {
+		p.m[k] = make(map[string]bool)
+	}
+	had := p.m[k][id]
+	if present {
+		p.m[k][id] = true
+		return before == 0 && !had, nil
+	}
+	delete(p.m[k], id)
+	return had && len(p.m[k]) == 0, nil
 }
 
 func (h *roomHooked) Publish(ctx context.Context, room string, m tether.Message, lim tether.HistoryLimits) (tether.RoomPosition, error) {
@@ -133,6 +173,20 @@ var roomMutants = map[string]mutant{
 				return s.Append(ctx, id, msgs...)
 			}
 			return seq, err
+		}}
+	}},
+	"PresenceRacy": {[]string{"PresenceConcurrent"}, func(s tether.Store) tether.Store {
+		p := &presenceMap{m: make(map[[2]string]map[string]bool), pause: time.Millisecond}
+		return &roomHooked{Store: s, mark: p.mark}
+	}},
+	"PresenceKeepsGone": {[]string{"PresenceDropsGone"}, func(s tether.Store) tether.Store {
+		p := &presenceMap{m: make(map[[2]string]map[string]bool)}
+		return &roomHooked{Store: s, mark: p.mark}
+	}},
+	"PresenceAlwaysChanges": {[]string{"PresenceFirstAndLast"}, func(s tether.Store) tether.Store {
+		return &roomHooked{Store: s, mark: func(ctx context.Context, room, user, id string, present bool) (bool, error) {
+			_, err := s.MarkPresent(ctx, room, user, id, present)
+			return true, err
 		}}
 	}},
 	"AppendRoomAnyMember": {[]string{"RoomAppendErrors"}, func(s tether.Store) tether.Store {
