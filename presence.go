@@ -44,9 +44,21 @@ func (srv *Server) Presence(ctx context.Context, room string) ([]Presence, error
 
 // announce tells a presence room's members that a user entered or left
 // it: only when the session is the user's first in the room, or its last
-// (anonymous sessions count on their own). It returns the change, for
-// OnPresence, or nil if there was none.
+// (anonymous sessions count on their own). The store decides which, in
+// one step, so that of two sessions of a user leaving at once (or
+// entering) exactly one announces. It returns the change, for OnPresence,
+// or nil if there was none.
 func (srv *Server) announce(ctx context.Context, m member, id, room string, joined bool) *PresenceChange {
+	if m.user != "" {
+		changed, err := srv.store.MarkPresent(ctx, room, m.user, id, joined)
+		if err != nil {
+			srv.log.Warn("tether: cannot announce presence", "room", room, "err", err)
+			return nil
+		}
+		if !changed {
+			return nil
+		}
+	}
 	ids, err := srv.store.RoomMembers(ctx, room)
 	if err != nil {
 		srv.log.Warn("tether: cannot announce presence", "room", room, "err", err)
@@ -59,11 +71,8 @@ func (srv *Server) announce(ctx context.Context, m member, id, room string, join
 			continue
 		}
 		om, err := srv.member(ctx, other)
-		if err != nil {
-			continue
-		}
-		if m.user != "" && om.user == m.user {
-			return nil // the user is there with another session: no change
+		if err != nil || (m.user != "" && om.user == m.user) {
+			continue // gone, or the user's own session entering meanwhile
 		}
 		others = append(others, om)
 		targets = append(targets, other)

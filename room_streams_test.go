@@ -492,6 +492,71 @@ func TestRoomPresence(t *testing.T) {
 	}
 }
 
+// TestRoomPresenceConcurrent: two sessions of a user entering a presence
+// room at once are one entry, and leaving at once one departure: the
+// members see each once per round, never twice and never not at all. The
+// store pauses after each join and close, so that both sessions have
+// joined (or closed) before either announces.
+func TestRoomPresenceConcurrent(t *testing.T) {
+	ts := roomServer(t, []string{"chat"}, func(o *tether.Options) {
+		o.Store = pausingStore{tether.NewMemoryStore(nil), 30 * time.Millisecond}
+		o.Rooms = []tether.RoomOptions{{Pattern: "chat", Presence: true}}
+		o.Authenticate = func(r *http.Request) (string, error) { return r.Header.Get("X-User"), nil }
+	})
+	as := func(u string) *client.Options { return &client.Options{Header: http.Header{"X-User": {u}}} }
+	ra := newClientRec()
+	dial(t, ts.url(), ra, as("alice"))
+	ts.hooks.waitFor(t, "alice in chat", 5*time.Second, func() bool { return len(ts.srv.RoomMembers(bg, "chat")) == 1 })
+	const rounds = 5
+	for round := range rounds {
+		b1 := dial(t, ts.url(), newClientRec(), as("bob"))
+		b2 := dial(t, ts.url(), newClientRec(), as("bob"))
+		ts.hooks.waitFor(t, "3 in chat", 5*time.Second, func() bool { return len(ts.srv.RoomMembers(bg, "chat")) == 3 })
+		var wg sync.WaitGroup
+		errs := make(chan error, 2)
+		for _, c := range []*client.Client{b1, b2} {
+			wg.Go(func() { errs <- c.Close(bg) })
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		ra.waitFor(t, fmt.Sprintf("round %d: bob joins and leaves", round), 5*time.Second, func() bool {
+			return countEvents[client.Presence](ra) >= 2*(round+1)
+		})
+	}
+	time.Sleep(100 * time.Millisecond)
+	got := eventsOf[client.Presence](ra)
+	ok := len(got) == 2*rounds
+	for i := 0; ok && i < len(got); i++ {
+		ok = got[i].User == "bob" && got[i].Joined == (i%2 == 0)
+	}
+	if !ok {
+		t.Fatalf("alice saw %+v, want bob joining and leaving once in each of %d rounds", got, rounds)
+	}
+}
+
+// pausingStore pauses after each JoinRoom and Close.
+type pausingStore struct {
+	tether.Store
+	pause time.Duration
+}
+
+func (p pausingStore) JoinRoom(ctx context.Context, id, room string, max int, at tether.RoomPosition, ev *tether.Message) (uint64, bool, error) {
+	seq, joined, err := p.Store.JoinRoom(ctx, id, room, max, at, ev)
+	time.Sleep(p.pause)
+	return seq, joined, err
+}
+
+func (p pausingStore) Close(ctx context.Context, id string, lease uint64, t *tether.Tombstone) error {
+	err := p.Store.Close(ctx, id, lease, t)
+	time.Sleep(p.pause)
+	return err
+}
+
 // TestRoomHistoryAPI: a room without members keeps what is published to
 // it; History pages; a client reads only rooms it is in.
 func TestRoomHistoryAPI(t *testing.T) {
