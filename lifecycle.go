@@ -44,29 +44,18 @@ func (s *Session) post(ev event) {
 }
 
 // push queues an event. It reports whether no goroutine runs the hooks:
-// the caller must then start one (s.running is set for it). s.mu held.
-func (s *Session) push(ev event) bool {
-	s.q = append(s.q, ev)
-	if s.running {
-		return false
-	}
-	s.running = true
-	return true
-}
+// the caller must then start one, which push counts as started. s.mu held.
+func (s *Session) push(ev event) bool { return s.hooks.Push(ev) }
 
 // drain runs queued hooks in order until none are left.
 func (s *Session) drain() {
 	for {
 		s.mu.Lock()
-		if len(s.q) == 0 {
-			s.running = false
-			s.q, s.spare = nil, nil // idle sessions hold no queue
-			s.mu.Unlock()
-			return
-		}
-		batch := s.q
-		s.q, s.spare = s.spare[:0], nil
+		batch, ok := s.hooks.Take()
 		s.mu.Unlock()
+		if !ok {
+			return // an idle session holds no queue
+		}
 		n := 0
 		for i := range batch {
 			n += len(batch[i].msg.Data)
@@ -74,9 +63,7 @@ func (s *Session) drain() {
 			batch[i] = event{}
 		}
 		s.mu.Lock()
-		if s.spare == nil {
-			s.spare = batch[:0]
-		}
+		s.hooks.Done(batch)
 		c := s.conn
 		s.mu.Unlock()
 		if c != nil {

@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"sync"
 
+	"github.com/tether-ws/tether/internal/link"
 	"github.com/tether-ws/tether/internal/poll"
 )
 
@@ -195,24 +196,22 @@ type pollRead struct {
 // over waits, in order, for a goroutine that lives while some is pending.
 // A connection has one only then: with the memory store, none.
 type inbox struct {
-	mu      sync.Mutex
-	data    [][]byte
-	shut    bool  // the poller closed the socket: closed(shutErr) after the data
-	shutErr error //
-	running bool
+	mu sync.Mutex
+	q  link.Serial[handed]
+}
+
+// handed is what the poller handed over: bytes, or the socket's close.
+type handed struct {
+	data []byte
+	err  error // shut: why
+	shut bool
 }
 
 // enqueue hands bytes, or the socket's close, to c's inbox goroutine.
 func (c *conn) enqueue(data []byte, err error, shut bool) {
 	b := c.rd.box
 	b.mu.Lock()
-	if shut {
-		b.shut, b.shutErr = true, err
-	} else {
-		b.data = append(b.data, data)
-	}
-	start := !b.running
-	b.running = true
+	start := b.q.Push(handed{data: data, err: err, shut: shut})
 	b.mu.Unlock()
 	if start {
 		c.srv.spawn(c.drainInbox)
@@ -224,21 +223,21 @@ func (c *conn) drainInbox() {
 	b := c.rd.box
 	for {
 		b.mu.Lock()
-		in, shut, err := b.data, b.shut, b.shutErr
-		b.data = nil
-		if len(in) == 0 {
-			b.running = false
-			b.shut = false
-			b.mu.Unlock()
-			if shut {
-				c.closed(err)
-			}
+		batch, ok := b.q.Take()
+		b.mu.Unlock()
+		if !ok {
 			return
 		}
-		b.mu.Unlock()
-		for _, d := range in {
-			c.fed(d, false)
+		for _, h := range batch {
+			if h.shut {
+				c.closed(h.err)
+			} else {
+				c.fed(h.data, false)
+			}
 		}
+		b.mu.Lock()
+		b.q.Done(batch)
+		b.mu.Unlock()
 	}
 }
 

@@ -67,15 +67,14 @@ type Session struct {
 	features  uint64        // wire features of the session's client; set before the session is shared
 	rejoin    *rejoinState  // a new session's room positions, until OnOpen and Readmit are done with them
 
-	q, spare []event // hook queue, drained by one goroutine at a time
+	hooks link.Serial[event] // pending hook calls, drained by one goroutine at a time
 
 	// Small fields together, so that an idle session is one size class
 	// smaller (352 bytes).
-	expGen  uint32 // generation of expiry: a timer of an older one does nothing
-	state   SessionState
-	final   bool // draining: no more Sends, the last seq is being announced
-	moved   bool // another server holds the session now, or it is being handed over
-	running bool // a goroutine drains q
+	expGen uint32 // generation of expiry: a timer of an older one does nothing
+	state  SessionState
+	final  bool // draining: no more Sends, the last seq is being announced
+	moved  bool // another server holds the session now, or it is being handed over
 }
 
 // sessionWaits is what only a waited-on or ending session needs, apart
