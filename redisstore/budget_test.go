@@ -167,13 +167,16 @@ func BenchmarkAppendReadAck(b *testing.B) {
 }
 
 // BenchmarkBroadcast runs the store's part of a broadcast to a room of 30
-// members this node owns: with room streams (Publish, RoomMembers,
-// AppendRoomEach), and as before them (RoomMembers, AppendEach). Members
-// acknowledge everything every 100 broadcasts.
+// or 2,000 members this node owns: with room streams (Publish,
+// RoomMembers, AppendRoomEach), and as before them (RoomMembers,
+// AppendEach). Members acknowledge everything every 100 broadcasts.
 func BenchmarkBroadcast(b *testing.B) {
-	const members = 30
-	for _, stream := range []bool{true, false} {
-		b.Run(fmt.Sprintf("stream=%v", stream), func(b *testing.B) {
+	for _, bc := range []struct {
+		members int
+		stream  bool
+	}{{30, true}, {30, false}, {2000, true}} {
+		members, stream := bc.members, bc.stream
+		b.Run(fmt.Sprintf("members=%d/stream=%v", members, stream), func(b *testing.B) {
 			s := open(b, Options{Prefix: newPrefix(b)})
 			ctx := context.Background()
 			ids := make([]string, members)

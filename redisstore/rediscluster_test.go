@@ -240,3 +240,11 @@ func TestClusterRoomStreams(t *testing.T) {
 		}
 	}
 }
+
+// TestClusterAppendEachMixed is TestAppendEachMixed on a cluster, where
+// the appends are a pipeline of one script call each.
+func TestClusterAppendEachMixed(t *testing.T) {
+	c := clusterClient(t)
+	p := clusterPrefix(t, c)
+	checkAppendEachMixed(t, openOnCluster(t, c, p, Options{Node: "owner"}), openOnCluster(t, c, p, Options{}))
+}

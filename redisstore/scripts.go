@@ -135,6 +135,37 @@ end
 
 func script(body string) *redis.Script { return redis.NewScript(prelude + body) }
 
+// many makes of a session's script one that runs it for several sessions
+// in one call, on a single Redis node (there a script may touch keys of
+// any slot): one script call for a broadcast's members instead of one
+// each, and the entry sent once. KEYS: each session's sessionKeys in
+// turn; ARGV: the number of sessions n, their IDs, then the script's own
+// ARGV with the session ID (ARGV[3]) left out. It returns the script's
+// reply for each session, in order. A Redis error in one session's part
+// ends the call with the parts before it done, as in a pipeline.
+func many(body string) *redis.Script {
+	// KEYS and ARGV are made locals that the prelude's functions and the
+	// body close over, and are pointed at each session's in turn.
+	return redis.NewScript(`
+local keys, argv = KEYS, ARGV
+local KEYS, ARGV = {}, {}
+` + prelude + `
+local function one()
+` + body + `
+end
+local n = tonumber(argv[1])
+ARGV = {argv[n + 2], argv[n + 3], '', argv[n + 4], argv[n + 5]}
+for i = n + 6, #argv do ARGV[#ARGV + 1] = argv[i] end
+local res = {}
+for i = 1, n do
+  ARGV[3] = argv[1 + i]
+  for k = 1, 6 do KEYS[k] = keys[6 * (i - 1) + k] end
+  res[i] = one()
+end
+return res
+`)
+}
+
 // scLoad returns {HGETALL, rooms}.
 var scLoad = script(`
 local h = redis.call('HGETALL', KEYS[1])
@@ -205,14 +236,19 @@ return {h[2] or '', orphan}
 // scAppend: ARGV node, channel prefix, session ID, ttl, wake limit,
 // entries... (see push). It returns {out, mine, maxm, n}, or out alone
 // for an empty append.
-var scAppend = script(`
+var scAppend = script(appendLua)
+
+// scAppendMany is scAppend for several sessions in one call (see many).
+var scAppendMany = many(appendLua)
+
+const appendLua = `
 local h = redis.call('HMGET', KEYS[1], 'out', 'acked', 'maxm', 'maxb', 'bytes', 'tb', 'owner')
 if not h[1] then return -1 end
 if #ARGV == 5 then return tonumber(h[1]) end
 local out, mine, maxm = push(h, 6, #ARGV)
 if out < 0 then return out end
 return {out, mine, maxm, #ARGV - 5}
-`)
+`
 
 // scRead: ARGV after, maxBytes. Returns the entries after 'after': the
 // longest run whose payloads fit maxBytes, at least one. The log holds
@@ -295,5 +331,5 @@ return 0
 var allScripts = []*redis.Script{
 	scLoad, scCreate, scSave, scSaveIn, scClaim, scRelease, scAppend,
 	scRead, scAck, scJoin, scLeave, scClose, scTouch, scDisown,
-	scPublish, scHistory, scAppendRoom,
+	scPublish, scHistory, scAppendRoom, scAppendMany, scAppendRoomMany,
 }

@@ -116,7 +116,13 @@ return res
 // rest must follow it, in its epoch (an epoch of "" takes any), or it
 // returns {-9, cursor offset, cursor epoch}, appending nothing. It
 // returns what scAppend does, with the number of entries appended.
-var scAppendRoom = script(`
+var scAppendRoom = script(appendRoomLua)
+
+// scAppendRoomMany is scAppendRoom for several sessions in one call (see
+// many), what a broadcast to a room needs on a single Redis node.
+var scAppendRoomMany = many(appendRoomLua)
+
+const appendRoomLua = `
 local h = redis.call('HMGET', KEYS[1], 'out', 'acked', 'maxm', 'maxb', 'bytes', 'tb', 'owner')
 if not h[1] then return -1 end
 local first, n, skip = tonumber(ARGV[8]), #ARGV - 8, 0
@@ -138,7 +144,7 @@ if out < 0 then return out end
 redis.call('HSET', KEYS[6], ARGV[6], fmt(first + n - 1) .. ' ' .. ARGV[7])
 if not c then redis.call('PEXPIRE', KEYS[6], ARGV[4]) end
 return {out, mine, maxm, n - skip}
-`)
+`
 
 // scJoin: ARGV node, channel prefix, session ID, ttl, wake limit (see
 // push), room, max rooms, cursor ("offset epoch")[, event entry]. It adds

@@ -208,7 +208,7 @@ func (s *Store) AppendRoomEach(ctx context.Context, ids []string, room, epoch st
 	}
 	entry := appendEntry(nil, &m)
 	off := u64(m.Offset)
-	return s.pushEach(ctx, ids, m, scAppendRoom, func(id string) []any {
+	return s.pushEach(ctx, ids, m, scAppendRoom, scAppendRoomMany, func(id string) []any {
 		return append(s.pushArgs(id, 4), room, epoch, off, entry)
 	})
 }
