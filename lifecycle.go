@@ -308,7 +308,7 @@ func (s *Session) bury(cause Cause) (unacked int, ok, retry bool) {
 		m := member{s: s, user: s.user, features: s.features}
 		for _, room := range rooms {
 			if !isUserStream(room) && s.srv.roomOptions(room).Presence {
-				if pc := s.srv.announce(ctx, m, s.id, room, false); pc != nil && s.srv.o.OnPresence != nil {
+				if pc := s.srv.announce(ctx, m, s.id, room, false, true); pc != nil && s.srv.o.OnPresence != nil {
 					s.srv.o.OnPresence(ctx, s, *pc)
 				}
 			}

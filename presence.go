@@ -46,9 +46,10 @@ func (srv *Server) Presence(ctx context.Context, room string) ([]Presence, error
 // it: only when the session is the user's first in the room, or its last
 // (anonymous sessions count on their own). The store decides which, in
 // one step, so that of two sessions of a user leaving at once (or
-// entering) exactly one announces. It returns the change, for OnPresence,
-// or nil if there was none.
-func (srv *Server) announce(ctx context.Context, m member, id, room string, joined bool) *PresenceChange {
+// entering) exactly one announces. Without tell the change is recorded
+// and nobody is told. It returns the change, for OnPresence, or nil if
+// there was none or it is not told.
+func (srv *Server) announce(ctx context.Context, m member, id, room string, joined, tell bool) *PresenceChange {
 	if m.user != "" {
 		changed, err := srv.store.MarkPresent(ctx, room, m.user, id, joined)
 		if err != nil {
@@ -58,6 +59,9 @@ func (srv *Server) announce(ctx context.Context, m member, id, room string, join
 		if !changed {
 			return nil
 		}
+	}
+	if !tell {
+		return nil
 	}
 	ids, err := srv.store.RoomMembers(ctx, room)
 	if err != nil {

@@ -539,6 +539,39 @@ func TestRoomPresenceConcurrent(t *testing.T) {
 	}
 }
 
+// TestRoomPresenceAfterRestart: the members of a presence room who come
+// back to a restarted server with new sessions are not announced (nor was
+// their going), but a user who leaves after that is.
+func TestRoomPresenceAfterRestart(t *testing.T) {
+	ts := roomServer(t, []string{"chat"}, func(o *tether.Options) {
+		o.Rooms = []tether.RoomOptions{{Pattern: "chat", Presence: true}}
+		o.Authenticate = func(r *http.Request) (string, error) { return r.Header.Get("X-User"), nil }
+	})
+	as := func(u string) *client.Options { return &client.Options{Header: http.Header{"X-User": {u}}} }
+	ra, rb := newClientRec(), newClientRec()
+	dial(t, ts.url(), ra, as("alice"))
+	ts.hooks.waitFor(t, "alice in chat", 5*time.Second, func() bool { return len(ts.srv.RoomMembers(bg, "chat")) == 1 })
+	b := dial(t, ts.url(), rb, as("bob"))
+	ra.waitFor(t, "bob joins", 5*time.Second, hasEvent[client.Presence](ra))
+	ts.restart(false)
+	for _, r := range []*clientRec{ra, rb} {
+		r.waitFor(t, "session lost", 10*time.Second, hasEvent[client.SessionLost](r))
+	}
+	ts.hooks.waitFor(t, "both back in chat", 5*time.Second, func() bool { return len(ts.srv.RoomMembers(bg, "chat")) == 2 })
+	if err := b.Close(bg); err != nil {
+		t.Fatal(err)
+	}
+	ra.waitFor(t, "bob leaves", 5*time.Second, func() bool { return countEvents[client.Presence](ra) >= 2 })
+	time.Sleep(100 * time.Millisecond)
+	got := eventsOf[client.Presence](ra)
+	if len(got) != 2 || got[0].User != "bob" || !got[0].Joined || got[1].User != "bob" || got[1].Joined {
+		t.Fatalf("alice saw %+v, want bob joining before the restart and leaving after it, nothing else", got)
+	}
+	if got := eventsOf[client.Presence](rb); len(got) != 0 {
+		t.Fatalf("bob saw %+v, want nothing (alice was there before him, and came back with him)", got)
+	}
+}
+
 // pausingStore pauses after each JoinRoom and Close.
 type pausingStore struct {
 	tether.Store

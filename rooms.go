@@ -151,8 +151,10 @@ func (srv *Server) join(ctx context.Context, id, room string) error {
 	if err := srv.catchUp(ctx, id, room, at, tail); err != nil {
 		return fmt.Errorf("failed to join %q: %w", displayRoom(room), err)
 	}
-	if srv.roomOptions(room).Presence && (from == nil || rj.announce) {
-		srv.presenceHook(m.s, srv.announce(ctx, m, id, room, true))
+	if srv.roomOptions(room).Presence {
+		// A rejoin after a restart is recorded but not announced (nor was
+		// the old session's end), so that the session's leave is.
+		srv.presenceHook(m.s, srv.announce(ctx, m, id, room, true, from == nil || rj.announce))
 	}
 	return nil
 }
@@ -314,7 +316,7 @@ func (srv *Server) leave(ctx context.Context, id, room string, reason wire.RoomR
 		m.s.woke(seq)
 	}
 	if srv.roomOptions(room).Presence {
-		srv.presenceHook(m.s, srv.announce(ctx, m, id, room, false))
+		srv.presenceHook(m.s, srv.announce(ctx, m, id, room, false, true))
 	}
 	return nil
 }
