@@ -446,14 +446,24 @@ func TestUserStream(t *testing.T) {
 	}
 }
 
+// presenceServer is a roomServer whose sessions join rooms, with presence
+// on in those matching pattern, and whose clients sign in with as.
+func presenceServer(t *testing.T, rooms []string, pattern string, store tether.Store) *testServer {
+	t.Helper()
+	return roomServer(t, rooms, func(o *tether.Options) {
+		o.Store = store
+		o.Rooms = []tether.RoomOptions{{Pattern: pattern, Presence: true}}
+		o.Authenticate = func(r *http.Request) (string, error) { return r.Header.Get("X-User"), nil }
+	})
+}
+
+// as signs a client in as user u, for presenceServer.
+func as(u string) *client.Options { return &client.Options{Header: http.Header{"X-User": {u}}} }
+
 // TestRoomPresence: members learn who enters and leaves, per user (a
 // second session of a present user is no news), and Presence lists them.
 func TestRoomPresence(t *testing.T) {
-	ts := roomServer(t, []string{"chat", "quiet"}, func(o *tether.Options) {
-		o.Rooms = []tether.RoomOptions{{Pattern: "ch*", Presence: true}}
-		o.Authenticate = func(r *http.Request) (string, error) { return r.Header.Get("X-User"), nil }
-	})
-	as := func(u string) *client.Options { return &client.Options{Header: http.Header{"X-User": {u}}} }
+	ts := presenceServer(t, []string{"chat", "quiet"}, "ch*", nil)
 	ra := newClientRec()
 	dial(t, ts.url(), ra, as("alice"))
 	// Rooms are joined as a session opens, after its client is connected:
@@ -498,12 +508,7 @@ func TestRoomPresence(t *testing.T) {
 // store pauses after each join and close, so that both sessions have
 // joined (or closed) before either announces.
 func TestRoomPresenceConcurrent(t *testing.T) {
-	ts := roomServer(t, []string{"chat"}, func(o *tether.Options) {
-		o.Store = pausingStore{tether.NewMemoryStore(nil), 30 * time.Millisecond}
-		o.Rooms = []tether.RoomOptions{{Pattern: "chat", Presence: true}}
-		o.Authenticate = func(r *http.Request) (string, error) { return r.Header.Get("X-User"), nil }
-	})
-	as := func(u string) *client.Options { return &client.Options{Header: http.Header{"X-User": {u}}} }
+	ts := presenceServer(t, []string{"chat"}, "chat", pausingStore{tether.NewMemoryStore(nil), 30 * time.Millisecond})
 	ra := newClientRec()
 	dial(t, ts.url(), ra, as("alice"))
 	ts.hooks.waitFor(t, "alice in chat", 5*time.Second, func() bool { return len(ts.srv.RoomMembers(bg, "chat")) == 1 })
@@ -543,11 +548,7 @@ func TestRoomPresenceConcurrent(t *testing.T) {
 // back to a restarted server with new sessions are not announced (nor was
 // their going), but a user who leaves after that is.
 func TestRoomPresenceAfterRestart(t *testing.T) {
-	ts := roomServer(t, []string{"chat"}, func(o *tether.Options) {
-		o.Rooms = []tether.RoomOptions{{Pattern: "chat", Presence: true}}
-		o.Authenticate = func(r *http.Request) (string, error) { return r.Header.Get("X-User"), nil }
-	})
-	as := func(u string) *client.Options { return &client.Options{Header: http.Header{"X-User": {u}}} }
+	ts := presenceServer(t, []string{"chat"}, "chat", nil)
 	ra, rb := newClientRec(), newClientRec()
 	dial(t, ts.url(), ra, as("alice"))
 	ts.hooks.waitFor(t, "alice in chat", 5*time.Second, func() bool { return len(ts.srv.RoomMembers(bg, "chat")) == 1 })

@@ -49,22 +49,9 @@ func (s *Store) MarkPresent(ctx context.Context, room, user, id string, present 
 	if err != nil || len(ids) == 0 {
 		return false, err
 	}
-	b := newBatch(ctx)
-	ex := make([]*redis.Cmd, len(ids))
-	for i, other := range ids {
-		ex[i] = b.add("exists", s.hashKey(other))
-	}
-	if err := s.exec(b); err != nil {
+	_, gone, err := s.exist(ctx, ids)
+	if err != nil || len(gone) == 0 {
 		return false, err
-	}
-	var gone []string
-	for i, c := range ex {
-		if n, err := c.Int64(); err == nil && n == 0 {
-			gone = append(gone, ids[i])
-		}
-	}
-	if len(gone) == 0 {
-		return false, nil
 	}
 	changed, _, err = s.presence(ctx, k, "0", gone...)
 	return changed, err

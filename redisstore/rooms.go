@@ -132,29 +132,41 @@ func (s *Store) members(ctx context.Context, key string) ([]string, error) {
 	if err != nil || len(ids) == 0 {
 		return nil, err
 	}
+	live, gone, err := s.exist(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	if len(gone) > 0 {
+		args := make([]any, len(gone))
+		for i, id := range gone {
+			args[i] = id
+		}
+		if err := s.rdb.SRem(ctx, key, args...).Err(); err != nil {
+			s.log.Debug("redisstore: cannot drop stale index entries", "key", key, "err", err)
+		}
+	}
+	return live, nil
+}
+
+// exist splits session IDs into those whose session exists and those
+// gone, in one round trip. A reply lost to an error counts as live.
+func (s *Store) exist(ctx context.Context, ids []string) (live, gone []string, err error) {
 	b := newBatch(ctx)
 	ex := make([]*redis.Cmd, len(ids))
 	for i, id := range ids {
 		ex[i] = b.add("exists", s.hashKey(id))
 	}
 	if err := s.exec(b); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	live := ids[:0]
-	var gone []any
 	for i, c := range ex {
-		if n, _ := c.Int64(); n == 1 {
-			live = append(live, ids[i])
-		} else {
+		if n, err := c.Int64(); err == nil && n == 0 {
 			gone = append(gone, ids[i])
+		} else {
+			live = append(live, ids[i])
 		}
 	}
-	if len(gone) > 0 {
-		if err := s.rdb.SRem(ctx, key, gone...).Err(); err != nil {
-			s.log.Debug("redisstore: cannot drop stale index entries", "key", key, "err", err)
-		}
-	}
-	return live, nil
+	return live, gone, nil
 }
 
 // RoomSizes implements tether.Store. Sizes are SCARDs; empty rooms are
