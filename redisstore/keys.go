@@ -36,6 +36,8 @@ import "strings"
 //
 //	<p>:user:{user}    set of session IDs
 //	<p>:room:{room}    set of session IDs
+//	<p>:room:{room}:pres:<user>  set of the user's session IDs in a
+//	                   presence room (MarkPresent, presence.go)
 //	<p>:rooms          set of room names (sizes are SCARDs)
 //	<p>:node:{node}:owned  set of the session IDs a node owns
 //	<p>:orphans        set of session IDs waiting for Adopt
