@@ -135,6 +135,9 @@ func TestKeysExpire(t *testing.T) {
 	if err := join(ctx, s, "a", "room"); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := s.MarkPresent(ctx, "room", r.UserID, "a", true); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := s.Publish(ctx, "room", tether.Message{Type: tether.Text}, tether.HistoryLimits{}); err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +150,7 @@ func TestKeysExpire(t *testing.T) {
 		s.epochKey(): true, s.nodesKey(): true, s.orphansKey(): true, s.roomsKey(): true,
 		s.ownedKey(s.Node()): true,
 	}
-	for _, k := range append(s.streamKeys("room"), s.sessionKeys("a")[kCurs]) {
+	for _, k := range append(s.streamKeys("room"), s.sessionKeys("a")[kCurs], s.presenceKey("room", r.UserID)) {
 		if !slices.Contains(keys, k) {
 			t.Errorf("key %q missing: the test checks nothing of it", k)
 		}
@@ -179,6 +182,12 @@ func TestOwnerRenewsExpiry(t *testing.T) {
 	if _, err := s.Append(ctx, "held", tether.Message{Type: tether.Text, Data: []byte("x")}); err != nil {
 		t.Fatal(err)
 	}
+	if err := join(ctx, s, "held", "room"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.MarkPresent(ctx, "room", "u-held", "held", true); err != nil {
+		t.Fatal(err)
+	}
 	time.Sleep(3500 * time.Millisecond)
 	if _, err := s.Load(ctx, "ghost"); err != tether.ErrNotFound {
 		t.Fatalf("an unowned session outlived KeyTTL: %v", err)
@@ -194,5 +203,8 @@ func TestOwnerRenewsExpiry(t *testing.T) {
 	}
 	if ids, err := s.UserSessions(ctx, "u-ghost"); err != nil || len(ids) != 0 {
 		t.Fatalf("UserSessions lists an expired session: %v, %v", ids, err)
+	}
+	if changed, err := s.MarkPresent(ctx, "room", "u-held", "held", false); err != nil || !changed {
+		t.Fatalf("a held session's presence expired: its leave changed nothing (%v, %v)", changed, err)
 	}
 }
