@@ -129,7 +129,7 @@ func (c *conn) runHooks(timed bool) {
 	c.out.Hold()
 	c.s.mu.Unlock()
 	// The timer is this call's own: the session's drain ends (its queue
-	// false) before this call takes s.mu again, so a second runHooks may
+	// stops) before this call takes s.mu again, so a second runHooks may
 	// already be under way on the same conn.
 	var t *time.Timer
 	if timed {

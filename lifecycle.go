@@ -60,10 +60,9 @@ func (s *Session) drain() {
 		for i := range batch {
 			n += len(batch[i].msg.Data)
 			s.run(&batch[i])
-			batch[i] = event{}
 		}
 		s.mu.Lock()
-		s.hooks.Done(batch)
+		s.hooks.Done(batch) // cleared: the batch keeps no message alive
 		c := s.conn
 		s.mu.Unlock()
 		if c != nil {

@@ -17,15 +17,10 @@ func (s *MemoryStore) MarkPresent(_ context.Context, room, user, id string, pres
 		return before == 0 && after == 1, nil
 	}
 	removeIndex(s.presence, k, id)
-	set := s.presence[k]
-	after := set.len()
-	others := set.appendTo(nil)
+	others := s.presence[k].appendTo(nil)
 	s.imu.Unlock()
-	if after != before && after == 0 {
-		return true, nil
-	}
-	if after == 0 {
-		return false, nil
+	if len(others) == 0 {
+		return before > 0, nil // this leave emptied the set, or it was empty
 	}
 	// Others remain: drop those whose session is gone (looked up without
 	// the index lock, which is taken after a shard lock, never before).
