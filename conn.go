@@ -600,47 +600,34 @@ func (c *conn) fence() {
 // store of its own the session ends there and then.
 func (c *conn) checkDrain() {
 	s := c.s
-	clustered := c.srv.cluster != nil
-	s.mu.Lock()
-	var ok, first bool
-	if !c.out.Sealed() && !c.out.Ended() {
-		// Without a shared store the sessions end with this server: until
-		// every connection is settled, a message may still be taken and
-		// broadcast by its hook to this session, so its last seq is not
-		// known yet (first: tell the server this one is).
-		ok, first = c.probe.Settle(s.counts.Even(clustered), clustered)
-	}
-	s.mu.Unlock()
-	if !ok {
-		return
-	}
-	if !clustered {
-		if first {
-			c.srv.connQuiet()
-		}
-		if !c.srv.isFinal() {
+	shared := c.srv.cluster != nil
+	for {
+		s.mu.Lock()
+		step := c.probe.Next(link.View{Over: c.out.Sealed() || c.out.Ended(), Even: s.counts.Even(shared),
+			Shared: shared, Final: s.final, Appending: s.counts.Appending()})
+		s.mu.Unlock()
+		if step == link.StepWait {
 			return
 		}
-	}
-	s.mu.Lock()
-	processed, appending := s.counts.Processed(), s.counts.Appending()
-	s.mu.Unlock()
-	if appending {
-		return // the Send will call again
+		if step == link.StepLoad {
+			break
+		}
+		c.srv.connQuiet() // the last to settle passes the barrier, which checks every connection again
 	}
 	rec, err := c.srv.store.Load(c.srv.ctx, s.id)
-	if err == nil && rec.Acked != rec.Out && !clustered {
-		return // the client's ack will call again
+	var acked, out uint64
+	if err == nil {
+		acked, out = rec.Acked, rec.Out
 	}
-	var out uint64
-	if rec != nil {
-		out = rec.Out
+	if !link.Finish(shared, err == nil, acked, out) {
+		return
 	}
 	s.mu.Lock()
 	if !c.out.Seal() {
 		s.mu.Unlock()
 		return
 	}
+	processed := s.counts.Processed()
 	var b [32]byte
 	c.queueFrame(wire.AppendSeqFrame(b[:0], wire.TypeAck, processed))
 	c.out.Acks.Processed(c.ackPolicy(), processed, 0)
@@ -650,7 +637,7 @@ func (c *conn) checkDrain() {
 	c.closeCode, c.closeReason = wire.CloseServerRestart, "tether: server restarting"
 	c.kick()
 	s.mu.Unlock()
-	if !clustered {
+	if !shared {
 		// Nothing more comes in or goes out: the session is over now, not
 		// when the slowest client is, so its close hook runs at once.
 		s.end(CauseServerShutdown, nil, 0, "")

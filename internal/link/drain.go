@@ -82,3 +82,75 @@ func (p *Probe) Settle(even, shared bool) (ok, quiet bool) {
 
 // Quiet reports whether Settle has returned quiet.
 func (p *Probe) Quiet() bool { return p.quiet }
+
+// Step is what a draining connection does next (Probe.Next).
+type Step uint8
+
+const (
+	// StepWait: nothing yet; the event that changes the answer checks
+	// again (a Pong or the client's GoAway fencing it, a processing
+	// ending, a Send ending, an ack, the barrier passing).
+	StepWait Step = iota
+	// StepQuiet: the connection has just settled on a server whose
+	// sessions end with it; tell the server (it passes the barrier once
+	// every connection has), then ask again.
+	StepQuiet
+	// StepLoad: read the session's numbered and acknowledged counts from
+	// the store and give them to Finish.
+	StepLoad
+)
+
+// String names the step for tests and logs.
+func (s Step) String() string {
+	switch s {
+	case StepWait:
+		return "wait"
+	case StepQuiet:
+		return "quiet"
+	case StepLoad:
+		return "load"
+	}
+	return "step?"
+}
+
+// View is what Next reads of the session and its connection, taken
+// together under the session's lock.
+type View struct {
+	Over      bool // the connection's writing is sealed or ended: its last frames are decided
+	Even      bool // Counts.Even: every message taken before the fence processed
+	Shared    bool // a store shared by servers: the session outlives this one
+	Final     bool // the drain's barrier passed (the server's sessions end with it)
+	Appending bool // Counts.Appending: a Send is numbering a message
+}
+
+// Next decides a draining connection's next step before its final
+// frames (PROTOCOL.md §10): settle (Settle), and on a server whose
+// sessions end with it wait for the barrier, after which no Send starts;
+// then wait for the Sends under way, whose seqs the final GoAway must
+// cover, and read the store.
+func (p *Probe) Next(v View) Step {
+	if v.Over {
+		return StepWait
+	}
+	ok, quiet := p.Settle(v.Even, v.Shared)
+	switch {
+	case !ok:
+		return StepWait
+	case quiet:
+		return StepQuiet
+	case !v.Shared && !v.Final, v.Appending:
+		return StepWait
+	}
+	return StepLoad
+}
+
+// Finish decides, from the store's counts that StepLoad read (found
+// false: the store no longer has the session), whether the final Ack and
+// GoAway go out now. On a server whose sessions end with it they wait for
+// the client to acknowledge every message numbered for it (acked == out),
+// so that its count of what it missed is exact; its ack checks again.
+// With a shared store they go out at once: the session, and what the
+// client has not acknowledged, live on in the store for its next server.
+func Finish(shared, found bool, acked, out uint64) bool {
+	return shared || !found || acked == out
+}

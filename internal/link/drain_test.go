@@ -18,6 +18,9 @@ func TestProbeCases(t *testing.T) {
 				Do                  string
 				OK, Fence           bool
 				Even, Shared, Quiet bool
+				Over, Final         bool
+				Appending           bool
+				Want                string
 			}
 		}
 	}
@@ -64,10 +67,33 @@ func TestProbeCases(t *testing.T) {
 					if p.Quiet() != (was || quiet) {
 						t.Fatalf("step %d: Quiet = %v after Settle said quiet %v (was %v)", i, p.Quiet(), quiet, was)
 					}
+				case "next":
+					v := View{Over: st.Over, Even: st.Even, Shared: st.Shared, Final: st.Final, Appending: st.Appending}
+					if got := p.Next(v); got.String() != st.Want {
+						t.Fatalf("step %d: Next(%+v) = %v, want %v", i, v, got, st.Want)
+					}
 				default:
 					t.Fatalf("step %d: unknown step %q", i, st.Do)
 				}
 			}
 		})
+	}
+}
+
+func TestFinish(t *testing.T) {
+	for _, c := range []struct {
+		shared, found bool
+		acked, out    uint64
+		want          bool
+	}{
+		{found: true, acked: 5, out: 5, want: true},               // everything acknowledged
+		{found: true, acked: 4, out: 5, want: false},              // its ack checks again
+		{found: true, acked: 0, out: 0, want: true},               // nothing was sent
+		{found: false, acked: 1, out: 2, want: true},              // the store lost the session: no counts to wait on
+		{shared: true, found: true, acked: 4, out: 5, want: true}, // the rest lives on in the store
+	} {
+		if got := Finish(c.shared, c.found, c.acked, c.out); got != c.want {
+			t.Errorf("Finish(shared %v, found %v, acked %d, out %d) = %v, want %v", c.shared, c.found, c.acked, c.out, got, c.want)
+		}
 	}
 }
