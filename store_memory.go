@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"hash/maphash"
+	"math"
 	"slices"
 	"sync"
 	"time"
@@ -64,8 +65,7 @@ type memShard struct {
 type memSession struct {
 	rec   memRecord
 	meta  metaList  // the Record's Meta, compact
-	first uint64    // seq of buf[head]
-	buf   []Message // kept messages; buf[head:] are unacknowledged
+	buf   []Message // kept messages; buf[head:] are unacknowledged, numbered up to rec.Out
 	head  int
 	bytes int
 	rooms []memRoom // the session's rooms, in join order
@@ -76,31 +76,53 @@ type memSession struct {
 }
 
 // memRecord is a Record without its Meta and Rooms, which a memSession
-// keeps compact beside it: 32 bytes less per session, one size class.
-// TestMemRecordFields checks it has every other field of Record.
+// keeps compact beside it, with its times as Unix nanoseconds (0: the
+// zero time), as a shared store keeps them, and its limits in 32 bits
+// (larger ones count as 2^31-1, more than memory can hold), so that a
+// memSession is 320 bytes, not 384. TestMemRecordFields checks it has
+// every other field of Record.
 type memRecord struct {
 	ID, UserID            string
 	Token, PrevToken      TokenHash
-	Created, Detached     time.Time
+	Created, Detached     int64
 	In, Out, Acked        uint64
 	Attempt               uint64
 	Owner                 string
 	Lease, Features       uint64
-	MaxMessages, MaxBytes int
+	MaxMessages, MaxBytes int32
 }
 
 func memRecordOf(r *Record) memRecord {
-	return memRecord{ID: r.ID, UserID: r.UserID, Token: r.Token, PrevToken: r.PrevToken, Created: r.Created, Detached: r.Detached,
+	return memRecord{ID: r.ID, UserID: r.UserID, Token: r.Token, PrevToken: r.PrevToken, Created: unixNano(r.Created), Detached: unixNano(r.Detached),
 		In: r.In, Out: r.Out, Acked: r.Acked, Attempt: r.Attempt, Owner: r.Owner, Lease: r.Lease, Features: r.Features,
-		MaxMessages: r.MaxMessages, MaxBytes: r.MaxBytes}
+		MaxMessages: limit32(r.MaxMessages), MaxBytes: limit32(r.MaxBytes)}
+}
+
+// limit32 is a limit as memRecord keeps it.
+func limit32(n int) int32 { return int32(min(n, math.MaxInt32)) }
+
+// unixNano is t as memRecord keeps it.
+func unixNano(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+// fromUnixNano is the time unixNano kept.
+func fromUnixNano(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n)
 }
 
 // record returns the session's Record, a copy; the shard's lock held.
 func (ms *memSession) record() *Record {
 	r := ms.rec
 	return &Record{ID: r.ID, UserID: r.UserID, Token: r.Token, PrevToken: r.PrevToken, Meta: ms.meta.toMap(), Rooms: ms.roomNames(),
-		Created: r.Created, Detached: r.Detached, In: r.In, Out: r.Out, Acked: r.Acked, Attempt: r.Attempt, Owner: r.Owner,
-		Lease: r.Lease, Features: r.Features, MaxMessages: r.MaxMessages, MaxBytes: r.MaxBytes}
+		Created: fromUnixNano(r.Created), Detached: fromUnixNano(r.Detached), In: r.In, Out: r.Out, Acked: r.Acked, Attempt: r.Attempt, Owner: r.Owner,
+		Lease: r.Lease, Features: r.Features, MaxMessages: int(r.MaxMessages), MaxBytes: int(r.MaxBytes)}
 }
 
 // NewMemoryStore returns an empty in-memory store with a fresh epoch.
@@ -156,7 +178,6 @@ func (s *MemoryStore) Create(_ context.Context, rec *Record) error {
 	}
 	ms := &memSession{rec: memRecordOf(rec), meta: metaOf(rec.Meta)}
 	ms.rec.Out, ms.rec.Acked, ms.rec.Lease = 0, 0, 1
-	ms.first = 1
 	sh.m[rec.ID] = ms
 	s.imu.Lock()
 	addIndex(s.users, rec.UserID, rec.ID)
@@ -197,7 +218,7 @@ func (s *MemoryStore) Save(_ context.Context, rec *Record) error {
 	ms.rec.Token, ms.rec.PrevToken = rec.Token, rec.PrevToken
 	ms.meta = metaOf(rec.Meta)
 	ms.rec.In = rec.In
-	ms.rec.Detached = rec.Detached
+	ms.rec.Detached = unixNano(rec.Detached)
 	ms.rec.Attempt = rec.Attempt
 	return nil
 }
@@ -264,6 +285,11 @@ func (s *MemoryStore) Append(_ context.Context, id string, msgs ...Message) (uin
 	return ms.rec.Out, nil
 }
 
+// first is the seq of buf[head], or the next seq when nothing is kept.
+func (ms *memSession) first() uint64 {
+	return ms.rec.Out + 1 - uint64(len(ms.buf)-ms.head)
+}
+
 // firstBuf is the capacity a session's replay buffer starts with.
 const firstBuf = 4
 
@@ -275,7 +301,7 @@ func (ms *memSession) appendLocked(msgs ...Message) error {
 		b += len(msgs[i].Data)
 	}
 	n += len(msgs)
-	if (ms.rec.MaxMessages > 0 && n > ms.rec.MaxMessages) || (ms.rec.MaxBytes > 0 && b > ms.rec.MaxBytes) {
+	if (ms.rec.MaxMessages > 0 && n > int(ms.rec.MaxMessages)) || (ms.rec.MaxBytes > 0 && b > int(ms.rec.MaxBytes)) {
 		return ErrOverflow
 	}
 	if ms.buf == nil {
@@ -304,10 +330,11 @@ func (s *MemoryStore) Read(_ context.Context, id string, after uint64, maxBytes 
 	if after >= ms.rec.Out {
 		return dst, nil
 	}
-	if after+1 < ms.first {
+	first := ms.first()
+	if after+1 < first {
 		return dst, ErrGap
 	}
-	i := ms.head + int(after+1-ms.first)
+	i := ms.head + int(after+1-first)
 	b, n := 0, len(dst)
 	for ; i < len(ms.buf); i++ {
 		m := ms.buf[i]
@@ -336,11 +363,10 @@ func (s *MemoryStore) Ack(_ context.Context, id string, seq uint64) error {
 		return nil
 	}
 	ms.rec.Acked = seq
-	for ms.head < len(ms.buf) && ms.first <= seq {
+	for ms.head < len(ms.buf) && ms.buf[ms.head].Seq <= seq {
 		ms.bytes -= len(ms.buf[ms.head].Data)
 		ms.buf[ms.head] = Message{}
 		ms.head++
-		ms.first++
 	}
 	switch {
 	case ms.head == len(ms.buf):
