@@ -161,12 +161,6 @@ func (srv *Server) finalize() {
 	}
 }
 
-func (srv *Server) isFinal() bool {
-	srv.mu.Lock()
-	defer srv.mu.Unlock()
-	return srv.final
-}
-
 // Shutdown drains the server for a restart: it refuses new connections
 // (after the upgrade, with close code 4001), tells every client to
 // reconnect later (close code 4001, with a jittered delay), waits until
