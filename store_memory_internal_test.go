@@ -39,3 +39,18 @@ func TestMemRecordFields(t *testing.T) {
 		t.Fatalf("memory store's copy of a Record:\n got %+v\nwant %+v", *got, want)
 	}
 }
+
+// TestMemRecordLimits: the memory store keeps a session's limits in 32
+// bits; one up to 2^31-1 comes back as given, a larger one as 2^31-1
+// (more than memory holds, so the limit it stands for is the same).
+func TestMemRecordLimits(t *testing.T) {
+	const max32 = 1<<31 - 1
+	for _, c := range []struct{ in, want int }{
+		{0, 0}, {1, 1}, {max32 - 1, max32 - 1}, {max32, max32}, {max32 + 1, max32}, {1 << 40, max32},
+	} {
+		rec := (&memSession{rec: memRecordOf(&Record{MaxMessages: c.in, MaxBytes: c.in})}).record()
+		if rec.MaxMessages != c.want || rec.MaxBytes != c.want {
+			t.Errorf("limits of %d came back as %d and %d, want %d", c.in, rec.MaxMessages, rec.MaxBytes, c.want)
+		}
+	}
+}
