@@ -23,6 +23,7 @@ const (
 	evOpen evKind = iota + 1
 	evMessage
 	evDisconnect
+	evWelcome // on a shared store: the Welcome of a resume (resume.go)
 	evResume
 	evClose
 	evFunc // info is a func(), run in order with the hooks
@@ -97,14 +98,12 @@ func (s *Session) run(ev *event) {
 		if o.OnDisconnect != nil {
 			o.OnDisconnect(ctx, s, d)
 		}
+	case evWelcome:
+		s.welcome(ev.info.(*resumeReq))
 	case evResume:
-		r, ok := s.welcome(ev.info.(*resumeReq))
-		if !ok {
-			return
-		}
 		s.save()
 		if o.OnResume != nil {
-			o.OnResume(ctx, s, r)
+			o.OnResume(ctx, s, ev.info.(Resume))
 		}
 	case evClose:
 		s.runClose(ctx, ev.info.(Closure))

@@ -18,9 +18,15 @@ func tokenEqual(a, b TokenHash) bool {
 
 // resume attaches c to s. It returns a close code to refuse with, or 0
 // on success; CloseTryAgain with an empty reason means the session ended
-// meanwhile and a new one should be opened. The Welcome itself is sent by
-// the session's hook goroutine, after every message already accepted has
-// been processed, so that it acknowledges exactly what was processed.
+// meanwhile and a new one should be opened. On a store of this server's
+// alone the Welcome goes out from here, not after the hooks already
+// queued: a backend slow to take the session's messages must not hold its
+// client's return past the client's dial timeout or the server's
+// heartbeat. It acknowledges what was processed by then; the client sends
+// the rest again, and what the session already took is dropped as a
+// repeat. On a shared store the Welcome waits for the hooks queued before
+// it: the store writes of a session are ordered by running them all on
+// its hook goroutine, and the Welcome's must not overtake an older one.
 func (s *Session) resume(ctx context.Context, c *conn, user string, h *wire.Hello) (wire.CloseCode, string) {
 	th := sha256.Sum256(h.Token)
 	rec, err := s.srv.store.Load(ctx, s.id)
@@ -77,7 +83,9 @@ func (s *Session) resume(ctx context.Context, c *conn, user string, h *wire.Hell
 	if old != nil {
 		s.post(event{kind: evDisconnect, info: Disconnect{Cause: CauseReplaced, Err: errors.New("a new connection resumed the session")}})
 	}
-	s.post(event{kind: evResume, info: req})
+	if s.srv.cluster != nil {
+		s.post(event{kind: evWelcome, info: req})
+	}
 	s.mu.Unlock()
 
 	s.srv.mu.Lock()
@@ -88,6 +96,9 @@ func (s *Session) resume(ctx context.Context, c *conn, user string, h *wire.Hell
 		old.closeWith(wire.CloseReplaced, "tether: session resumed on another connection")
 	}
 	c.start()
+	if s.srv.cluster == nil {
+		s.welcome(req)
+	}
 	if draining {
 		c.startDrain(jitter(s.srv.o.RestartJitter))
 	}
@@ -149,10 +160,11 @@ func (s *Session) admit(c *conn, user string, h *wire.Hello, rec *Record, th Tok
 	return usedPrev, nil
 }
 
-// welcome sends a resumed Welcome on the hook goroutine and returns what
-// OnResume should be told; ok is false if the connection was replaced or
-// the session ended meanwhile.
-func (s *Session) welcome(req *resumeReq) (Resume, bool) {
+// welcome sends a resumed Welcome and queues OnResume, in the same lock
+// section (so that OnResume comes before the messages the client sends
+// once welcomed); it does neither if the connection was replaced or the
+// session ended meanwhile.
+func (s *Session) welcome(req *resumeReq) {
 	c, h := req.c, req.h
 	ctx, cancel := context.WithTimeout(s.srv.ctx, s.srv.o.HandshakeTimeout)
 	defer cancel()
@@ -162,7 +174,7 @@ func (s *Session) welcome(req *resumeReq) (Resume, bool) {
 	recv := s.counts.Processed()
 	s.mu.Unlock()
 	if !current {
-		return Resume{}, false
+		return
 	}
 	if err == nil && s.srv.cluster != nil {
 		// Another server may hold the session next: it must know the new
@@ -172,7 +184,7 @@ func (s *Session) welcome(req *resumeReq) (Resume, bool) {
 	if err != nil {
 		s.srv.log.Error("tether: store unavailable", "session", s.id, "err", err)
 		c.closeWith(wire.CloseTryAgain, "tether: store unavailable")
-		return Resume{}, false
+		return
 	}
 	from := h.Recv
 	switch {
@@ -186,14 +198,19 @@ func (s *Session) welcome(req *resumeReq) (Resume, bool) {
 	wl := &wire.Welcome{Flags: wire.WelcomeResumed, SessionID: s.id, Token: req.token, Epoch: req.epoch, Recv: recv, Replay: rec.Out - from,
 		Features: s.features}
 	s.srv.fillLimits(wl)
+	r := Resume{ToClient: int(rec.Out - from), FromClient: int(h.Last - recv), Offline: req.offline}
 	s.mu.Lock()
+	if s.conn != c || s.state != stateConnected {
+		s.mu.Unlock()
+		return // replaced or ended while the store was read
+	}
 	c.out.Acks.Start(recv) // the client's window starts there
 	c.ctrl = append(ws.AppendFrame(nil, false, ws.OpBinary, wire.AppendWelcome(nil, wl), nil), c.ctrl...)
 	c.out.Resume(from, rec.Out)
 	c.kick()
+	s.post(event{kind: evResume, info: r})
 	s.mu.Unlock()
 	s.srv.log.Debug("tether: session resumed", "session", s.id, "user", s.user, "replay_to_client", rec.Out-from, "offline", req.offline)
-	return Resume{ToClient: int(rec.Out - from), FromClient: int(h.Last - recv), Offline: req.offline}, true
 }
 
 // awaitBurial waits until a closed session's tombstone is written.

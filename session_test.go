@@ -181,6 +181,73 @@ func TestResumeBothWays(t *testing.T) {
 	}
 }
 
+// TestResumeWhileHookBlocks: a client comes back while OnMessage still
+// holds one of its messages (a slow backend). It is welcomed at once, not
+// after the hook returns, which could be after its dial timeout and the
+// server's heartbeat; the message it sends again meanwhile is taken once,
+// and the hooks still run in order: the held message, the disconnect,
+// the resume, then what the client sent after.
+func TestResumeWhileHookBlocks(t *testing.T) {
+	release := make(chan struct{})
+	free := sync.OnceFunc(func() { close(release) })
+	ts := startServer(t, func(o *tether.Options) {
+		o.OnMessage = func(ctx context.Context, s *tether.Session, m tether.Message) error {
+			if string(m.Data) == "c1" {
+				<-release
+			}
+			return nil
+		}
+	})
+	t.Cleanup(free) // before the server stops, which waits for hooks
+	r := newClientRec()
+	c := dial(t, ts.url(), r, nil)
+	id := c.SessionID()
+	if err := c.Send(bg, tether.Text, []byte("c1")); err != nil {
+		t.Fatal(err)
+	}
+	ts.hooks.waitFor(t, "c1 held by its hook", 5*time.Second, func() bool { return len(ts.hooks.msgs[id]) == 1 })
+	ts.proxy.CutAll()
+	r.waitFor(t, "the resume while c1 is held", 5*time.Second, func() bool {
+		for _, e := range r.events {
+			if _, ok := e.(client.Resumed); ok {
+				return true
+			}
+		}
+		return false
+	})
+	if st, _ := ts.srv.Session(id).State(); st != tether.StateConnected {
+		t.Fatalf("state = %v while the hook holds c1", st)
+	}
+	if err := c.Send(bg, tether.Text, []byte("c2")); err != nil {
+		t.Fatal(err)
+	}
+	free()
+	ts.hooks.waitFor(t, "c2", 5*time.Second, func() bool { return len(ts.hooks.msgs[id]) == 2 })
+	for deadline := time.Now().Add(5 * time.Second); c.Pending() != 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d messages still unacknowledged", c.Pending())
+		}
+	}
+	var got []string
+	for _, m := range ts.hooks.msgs[id] {
+		got = append(got, string(m.Data))
+	}
+	if fmt.Sprint(got) != "[c1 c2]" {
+		t.Fatalf("OnMessage saw %v, want [c1 c2]", got)
+	}
+	// The cut is seen as lost, or as replaced if the resume came first.
+	evs := ts.hooks.eventsOf(id)
+	if len(evs) == 5 && (evs[2] == "disconnect:network-lost" || evs[2] == "disconnect:replaced") {
+		evs[2] = "disconnect"
+	}
+	if want := "[open message disconnect resume message]"; fmt.Sprint(evs) != want {
+		t.Fatalf("hooks ran %v, want %v", ts.hooks.eventsOf(id), want)
+	}
+	if res := ts.hooks.resume[id]; len(res) != 1 || res[0].FromClient != 1 {
+		t.Fatalf("resume info = %+v, want the held message counted as sent again", res)
+	}
+}
+
 func TestGraceWindowExpiry(t *testing.T) {
 	ts := startServer(t, func(o *tether.Options) { o.GraceWindow = 300 * time.Millisecond })
 	r := newClientRec()
