@@ -143,11 +143,13 @@ func (h *heartbeats) turn() {
 }
 
 // heartbeat checks c's liveness: a connection silent for too long is cut
-// (0), a live one gets a ping and the time to its next check.
+// (0), a live one gets a ping and the time to its next check. Bytes from
+// the client waiting unread in the socket count as life: this server is
+// behind (starved of CPU), not the client silent.
 func (c *conn) heartbeat(now time.Time) time.Duration {
 	o := &c.srv.o
 	live := link.Liveness{Every: o.HeartbeatInterval, Limit: o.HeartbeatInterval + o.HeartbeatTimeout}
-	dead, next := live.Check(time.Unix(0, c.lastRecv.Load()), now)
+	dead, next := live.Check(time.Unix(0, c.lastRecv.Load()), now, func() bool { return c.ws.Unread() > 0 })
 	c.s.mu.Lock()
 	if c.out.Ended() {
 		c.s.mu.Unlock()

@@ -257,7 +257,7 @@ func (c *Client) serve(cc *cconn) result {
 		case r = <-cc.endCh:
 		case <-watchdog.C:
 			last := time.Unix(0, cc.lastRecv.Load())
-			if dead, next := live.Check(last, time.Now()); !dead {
+			if dead, next := live.Check(last, time.Now(), func() bool { return cc.ws.Unread() > 0 }); !dead {
 				watchdog.Reset(next)
 				continue
 			}

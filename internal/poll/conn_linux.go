@@ -37,6 +37,22 @@ type Conn struct {
 	shutWr bool // guarded by mu: CloseWrite once out is empty
 }
 
+// Unread is how many bytes the kernel holds that the poller has not read
+// yet (SIOCINQ); 0 once closed. The fd is valid while mu is held and the
+// connection open: closeErr marks it closed under mu before closing it.
+func (c *Conn) Unread() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return 0
+	}
+	n, err := unix.IoctlGetInt(c.fd, unix.SIOCINQ)
+	if err != nil {
+		return 0
+	}
+	return n
+}
+
 var errRead = errors.New("poll: a polled connection is read by its poller")
 
 // Read fails: a poller reads the connection.
