@@ -23,7 +23,6 @@ const (
 	evOpen evKind = iota + 1
 	evMessage
 	evDisconnect
-	evWelcome // on a shared store: the Welcome of a resume (resume.go)
 	evResume
 	evClose
 	evFunc // info is a func(), run in order with the hooks
@@ -98,8 +97,6 @@ func (s *Session) run(ev *event) {
 		if o.OnDisconnect != nil {
 			o.OnDisconnect(ctx, s, d)
 		}
-	case evWelcome:
-		s.welcome(ev.info.(*resumeReq))
 	case evResume:
 		s.save()
 		if o.OnResume != nil {
@@ -193,7 +190,12 @@ func (k evKind) String() string {
 }
 
 // save writes the session's record to the store.
-func (s *Session) save() error {
+func (s *Session) save() (err error) {
+	s.ordered(func() { err = s.saveNow() })
+	return err
+}
+
+func (s *Session) saveNow() error {
 	ctx, cancel := context.WithTimeout(s.srv.ctx, s.srv.o.HandshakeTimeout)
 	defer cancel()
 	rec, err := s.srv.store.Load(ctx, s.id)
@@ -222,11 +224,50 @@ func (s *Session) save() error {
 	return nil
 }
 
+// ordered runs f, a write of the session's record (save, persistIn),
+// after those queued before it. They are made on the hook runner and, on a
+// shared store, by a resume's Welcome (resume.go); one made later must not
+// land before one made earlier, or it would take back a token or the
+// processed count. Whoever queues into an idle queue runs it, the others'
+// writes included; the others wait for theirs. No lock is held while f
+// runs. On a store of this server's alone every write is made on the hook
+// runner, in order already.
+func (s *Session) ordered(f func()) {
+	if s.srv.cluster == nil {
+		f()
+		return
+	}
+	done := make(chan struct{})
+	s.mu.Lock()
+	start := s.waitsLocked().writes.Push(func() { defer close(done); f() })
+	s.mu.Unlock()
+	for start {
+		s.mu.Lock()
+		batch, ok := s.waits.writes.Take()
+		s.mu.Unlock()
+		if !ok {
+			break
+		}
+		for _, w := range batch {
+			w()
+		}
+		s.mu.Lock()
+		s.waits.writes.Done(batch)
+		s.mu.Unlock()
+	}
+	<-done
+}
+
 // persistIn makes the processed client messages durable before they are
 // acknowledged, when the store is shared: a server that dies after an ack
 // then cannot make another one process them again. It reports whether
 // the ack may go out.
-func (s *Session) persistIn() bool {
+func (s *Session) persistIn() (ok bool) {
+	s.ordered(func() { ok = s.persistInNow() })
+	return ok
+}
+
+func (s *Session) persistInNow() bool {
 	s.mu.Lock()
 	p, unsaved, lease := s.counts.Processed(), s.counts.Unsaved(), s.lease
 	s.mu.Unlock()

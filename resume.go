@@ -18,15 +18,13 @@ func tokenEqual(a, b TokenHash) bool {
 
 // resume attaches c to s. It returns a close code to refuse with, or 0
 // on success; CloseTryAgain with an empty reason means the session ended
-// meanwhile and a new one should be opened. On a store of this server's
-// alone the Welcome goes out from here, not after the hooks already
-// queued: a backend slow to take the session's messages must not hold its
-// client's return past the client's dial timeout or the server's
-// heartbeat. It acknowledges what was processed by then; the client sends
-// the rest again, and what the session already took is dropped as a
-// repeat. On a shared store the Welcome waits for the hooks queued before
-// it: the store writes of a session are ordered by running them all on
-// its hook goroutine, and the Welcome's must not overtake an older one.
+// meanwhile and a new one should be opened. The Welcome goes out from
+// here, not after the hooks already queued: a backend slow to take the
+// session's messages must not hold its client's return past the client's
+// dial timeout or the server's heartbeat. It acknowledges what was
+// processed by then; the client sends the rest again, and what the
+// session already took is dropped as a repeat. On a shared store its
+// write of the new token is ordered with the hook runner's (ordered).
 func (s *Session) resume(ctx context.Context, c *conn, user string, h *wire.Hello) (wire.CloseCode, string) {
 	th := sha256.Sum256(h.Token)
 	rec, err := s.srv.store.Load(ctx, s.id)
@@ -83,9 +81,6 @@ func (s *Session) resume(ctx context.Context, c *conn, user string, h *wire.Hell
 	if old != nil {
 		s.post(event{kind: evDisconnect, info: Disconnect{Cause: CauseReplaced, Err: errors.New("a new connection resumed the session")}})
 	}
-	if s.srv.cluster != nil {
-		s.post(event{kind: evWelcome, info: req})
-	}
 	s.mu.Unlock()
 
 	s.srv.mu.Lock()
@@ -96,9 +91,7 @@ func (s *Session) resume(ctx context.Context, c *conn, user string, h *wire.Hell
 		old.closeWith(wire.CloseReplaced, "tether: session resumed on another connection")
 	}
 	c.start()
-	if s.srv.cluster == nil {
-		s.welcome(req)
-	}
+	s.welcome(req)
 	if draining {
 		c.startDrain(jitter(s.srv.o.RestartJitter))
 	}

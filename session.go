@@ -80,13 +80,14 @@ type Session struct {
 // sessionWaits is what only a waited-on or ending session needs, apart
 // so that an idle one does not carry it; guarded by Session.mu.
 type sessionWaits struct {
-	bury       chan struct{} // made by whoever waits for the tombstone
-	appends    chan struct{} // made by seal while Sends are appending, closed by the last
-	ack        chan struct{} // made by WaitPending, closed by the next ack
-	lostEnding uint64        // Sends an ending session could not number (replay buffer full): counted in its tombstone
-	panicked   bool          // a hook panicked or refused a message: nothing more is delivered
-	sealed     bool          // the tombstone is being written: no more appends
-	buried     bool          // the tombstone is written
+	bury       chan struct{}       // made by whoever waits for the tombstone
+	appends    chan struct{}       // made by seal while Sends are appending, closed by the last
+	ack        chan struct{}       // made by WaitPending, closed by the next ack
+	lostEnding uint64              // Sends an ending session could not number (replay buffer full): counted in its tombstone
+	panicked   bool                // a hook panicked or refused a message: nothing more is delivered
+	sealed     bool                // the tombstone is being written: no more appends
+	buried     bool                // the tombstone is written
+	writes     link.Serial[func()] // store writes waiting to run in order (ordered)
 }
 
 // waitsLocked returns s.waits, made if need be; s.mu held.

@@ -2,6 +2,7 @@ package redisstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http/httptest"
@@ -456,4 +457,115 @@ func (r *received) resumed() (bool, []client.Event) {
 		}
 	}
 	return false, slices.Clone(r.events)
+}
+
+// TestResumeWhileHookBlocks: on a shared store too, a client that comes
+// back while OnMessage holds one of its messages is welcomed at once,
+// not after the hook returns. The Welcome's write of the new token is
+// ordered with the hook runner's writes, so the session then moves to
+// another server with that token, and every message is echoed once.
+func TestResumeWhileHookBlocks(t *testing.T) {
+	release, held := make(chan struct{}), make(chan struct{}, 1)
+	free := sync.OnceFunc(func() { close(release) })
+	prefix := newPrefix(t)
+	a := startNode(t, prefix, func(o *tether.Options) {
+		o.OnMessage = func(ctx context.Context, s *tether.Session, m tether.Message) error {
+			if string(m.Data) == "1" {
+				held <- struct{}{}
+				<-release
+			}
+			return s.Send(ctx, m.Type, append([]byte("echo "), m.Data...))
+		}
+	})
+	t.Cleanup(free) // before the server stops, which waits for hooks
+	b := startNode(t, prefix, nil)
+	sb := &switchboard{}
+	sb.to(a)
+	r := &received{}
+	c := dialVia(t, sb, r)
+	want := sendEchoed(t, c, 1, 1, nil)
+	<-held
+	sb.cut()
+	eventually(t, 5*time.Second, "a resume while message 1 is held", func() bool { ok, _ := r.resumed(); return ok })
+	free()
+	eventually(t, 5*time.Second, "echo 1", r.has(want...))
+	eventually(t, 5*time.Second, "message 1 acknowledged", func() bool { return c.Pending() == 0 })
+	sb.to(b)
+	sb.cut()
+	want = sendEchoed(t, c, 2, 3, want)
+	eventually(t, 10*time.Second, "echoes from B", r.has(want...))
+	r.check(t, want)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	resumes := 0
+	for _, e := range r.events {
+		switch e.(type) {
+		case client.Resumed:
+			resumes++
+		case client.SessionLost:
+			t.Fatalf("session lost: %+v", e)
+		}
+	}
+	if resumes != 2 {
+		t.Fatalf("%d resumes, want 2 (on A while held, then on B): %v", resumes, r.events)
+	}
+}
+
+// slowSave, once armed, delays the next Save and closes landed when it
+// returned, lets one more through, and holds every later one until
+// unblock is closed, then fails it: the server seems to die there.
+type slowSave struct {
+	*Store
+	armed   atomic.Bool
+	calls   atomic.Int32 // Saves since armed
+	landed  chan struct{}
+	unblock chan struct{}
+}
+
+func (s *slowSave) Save(ctx context.Context, rec *tether.Record) error {
+	if !s.armed.Load() {
+		return s.Store.Save(ctx, rec)
+	}
+	switch s.calls.Add(1) {
+	case 1:
+		defer close(s.landed)
+		time.Sleep(500 * time.Millisecond)
+	case 2:
+	default:
+		<-s.unblock
+		return errors.New("this server died")
+	}
+	return s.Store.Save(ctx, rec)
+}
+
+// TestResumeWriteOrdered: the hook runner's save of a detached session
+// (the old token in it) is slow to land, and the client resumes
+// meanwhile. The Welcome's write of the new token must wait for it, not
+// land first and be overwritten: else, if the server dies before its
+// next save, the store keeps a token the client no longer has and the
+// session cannot resume on another server.
+func TestResumeWriteOrdered(t *testing.T) {
+	slow := &slowSave{landed: make(chan struct{}), unblock: make(chan struct{})}
+	a, b, sb, r, c, want := onNodeA(t, 2, func(o *tether.Options) {
+		slow.Store = o.Store.(*Store)
+		o.Store = slow
+	})
+	t.Cleanup(func() { close(slow.unblock) }) // before A stops
+	id := c.SessionID()
+	slow.armed.Store(true) // the saves after the cut: OnDisconnect's, the Welcome's, OnResume's
+	sb.cut()
+	eventually(t, 5*time.Second, "a resume on A", func() bool { ok, _ := r.resumed(); return ok })
+	<-slow.landed
+	_ = a.store.Stop() // A dies: B has only the store's record to go by
+	sb.to(b)
+	sb.cut()
+	want = sendEchoed(t, c, 3, 4, want)
+	eventually(t, 15*time.Second, "echoes from B", r.has(want...))
+	r.check(t, want)
+	if c.SessionID() != id {
+		t.Fatalf("the client lost its session: %v", c.Err())
+	}
+	if s := b.srv.Session(id); s == nil {
+		t.Fatal("B does not hold the session")
+	}
 }
