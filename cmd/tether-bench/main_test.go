@@ -137,6 +137,40 @@ func TestVerdict(t *testing.T) {
 	}
 }
 
+// TestVerdictHeld: client messages the server does not have, among the
+// last its client still holds, are not lost but not settled either; one
+// before them is lost, held or not.
+func TestVerdictHeld(t *testing.T) {
+	reps := []*workerReport{{
+		Up:       []upSent{{CID: 7, Sent: 6, Held: 2}, {CID: 8, Sent: 4, Held: 3}},
+		EchoHeld: 1,
+	}}
+	up := &upReport{Streams: []upStream{
+		{CID: 7, Highest: 4, Recv: 4},                       // 5 and 6 held
+		{CID: 8, Highest: 4, Recv: 3, Missing: []uint64{1}}, // 1 lost: before the 3 held
+	}}
+	c := verdict(reps, up, nil)
+	if c.UpHeld != 2 || c.Up.Lost != 1 || c.UpLostUnexplained != 1 || c.EchoHeld != 1 {
+		t.Fatalf("held %d, lost %d (unexplained %d), echoes held %d; want 2, 1 (1), 1", c.UpHeld, c.Up.Lost, c.UpLostUnexplained, c.EchoHeld)
+	}
+	if c.settled() || c.pass() {
+		t.Fatal("a run with messages still held passed")
+	}
+	reps[0].Up[1].Held, reps[0].EchoHeld = 0, 0
+	up.Streams[1] = upStream{CID: 8, Highest: 4, Recv: 4}
+	if c = verdict(reps, up, nil); c.UpHeld != 2 || c.Unexplained != 0 || c.pass() {
+		t.Fatalf("held %d, unexplained %d, pass %v: want 2, 0, false", c.UpHeld, c.Unexplained, c.pass())
+	}
+	reps[0].Up[0].Held = 0
+	if c = verdict(reps, up, nil); c.UpHeld != 0 || c.UpLostUnexplained != 2 || c.pass() {
+		t.Fatalf("not held: held %d, unexplained %d; want 0, 2", c.UpHeld, c.UpLostUnexplained)
+	}
+	reps[0].Up[0].Sent = 4
+	if c = verdict(reps, up, nil); !c.pass() {
+		t.Fatalf("a settled run failed: %+v", c)
+	}
+}
+
 func TestSummaryAndChart(t *testing.T) {
 	runs := []scenarioResult{
 		{Scenario: "idle", Param: 5000, Target: "tether", Figures: map[string]float64{"rss_kb_per_session": 7}},

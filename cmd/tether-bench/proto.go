@@ -113,6 +113,9 @@ type workerReport struct {
 
 	Fan  tally `json:"fan"`  // fan-out streams, server → client
 	Echo tally `json:"echo"` // echoes of the clients' own messages
+	// EchoHeld counts echoes not come of messages their clients still held
+	// (upSent.Held): not due yet, so not in Echo.Lost.
+	EchoHeld uint64 `json:"echo_held,omitempty"`
 
 	LastAt      int64 `json:"last_at"`      // unix nanoseconds of the last message received
 	FanLatency  hist  `json:"fan_latency"`  // publish → receipt
@@ -155,6 +158,10 @@ type upSent struct {
 	CID    uint64   `json:"cid"`
 	Sent   uint64   `json:"sent"`
 	Unsent []uint64 `json:"unsent,omitempty"`
+	// Held is how many of the last sent the client still held, not
+	// acknowledged, when it reported: not lost (it sends them again on
+	// its next connection), not delivered yet either.
+	Held uint64 `json:"held,omitempty"`
 }
 
 // upReport is what a server-side checker saw of the clients' streams.

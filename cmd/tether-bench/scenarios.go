@@ -60,6 +60,12 @@ type check struct {
 	// Up losses the clients were told are of unknown fate (explained) or not.
 	UpLostExplained   uint64 `json:"up_lost_explained"`
 	UpLostUnexplained uint64 `json:"up_lost_unexplained"`
+	// Not settled when the clients reported (the drain's deadline): client
+	// messages the server did not have that their clients still held, and
+	// the echoes of messages still held. Not lost — the clients send them
+	// again — but not delivered either: the run fails, apart from loss.
+	UpHeld   uint64 `json:"up_held,omitempty"`
+	EchoHeld uint64 `json:"echo_held,omitempty"`
 
 	// What the clients were told on failed resumes.
 	ClientReportedToClient   int64 `json:"client_reported_to_client"`
@@ -94,7 +100,11 @@ type check struct {
 	Notes       []string `json:"notes,omitempty"`
 }
 
-func (c *check) pass() bool { return c.Unexplained == 0 }
+func (c *check) pass() bool { return c.Unexplained == 0 && c.settled() }
+
+// settled reports whether every client message and echo arrived or was
+// accounted for by the end.
+func (c *check) settled() bool { return c.UpHeld == 0 && c.EchoHeld == 0 }
 
 // verdict merges the workers' reports and the server side's into a check.
 func verdict(reps []*workerReport, up *upReport, metrics *[2]float64) *check {
@@ -109,6 +119,7 @@ func verdict(reps []*workerReport, up *upReport, metrics *[2]float64) *check {
 		idents = append(idents, r.RoomIdent)
 		c.Fan.add(r.Fan)
 		c.Echo.add(r.Echo)
+		c.EchoHeld += r.EchoHeld
 		c.ClientReportedToClient += r.ReportedToClient
 		c.ClientReportedFromClient += r.ReportedFromClient
 		c.ClientReportedUnknown += r.ReportedUnknown
@@ -126,6 +137,9 @@ func verdict(reps []*workerReport, up *upReport, metrics *[2]float64) *check {
 		}
 	}
 	c.Unexplained = c.UnexplainedDownLost + int64(c.Fan.Dup+c.Fan.Reorder+c.Echo.Dup+c.Echo.Reorder)
+	if c.EchoHeld > 0 {
+		c.note("not settled: %d echoes of messages their clients still held had not come", c.EchoHeld)
+	}
 	if rooms.Members > 0 {
 		rooms.Conflicts += identConflicts(idents)
 		c.Rooms = &rooms
@@ -173,6 +187,10 @@ func verdict(reps []*workerReport, up *upReport, metrics *[2]float64) *check {
 				unsent[q] = true
 			}
 			lost := func(q uint64) {
+				if q+u.Held > u.Sent && !unsent[q] {
+					c.UpHeld++ // its client still holds it
+					return
+				}
 				t.Lost++
 				if unsent[q] {
 					c.UpLostExplained++
@@ -195,6 +213,9 @@ func verdict(reps []*workerReport, up *upReport, metrics *[2]float64) *check {
 		}
 		c.Up = t
 		c.Unexplained += int64(c.UpLostUnexplained + t.Dup + t.Reorder)
+		if c.UpHeld > 0 {
+			c.note("not settled: %d client messages the server did not have were still held by their clients (not lost: sent again on their next connection)", c.UpHeld)
+		}
 		to, from := up.ReportedToClient, up.ReportedFromClient
 		c.ServerReportedToClient, c.ServerReportedFromClient = &to, &from
 	}
@@ -710,6 +731,8 @@ func (r *runner) chaos(ctx context.Context, t *target, cc chaosConfig, res *scen
 		res.Figures["up_dup"] = float64(res.Check.Up.Dup)
 		res.Figures["up_reorder"] = float64(res.Check.Up.Reorder)
 	}
+	res.Figures["up_held"] = float64(res.Check.UpHeld)
+	res.Figures["echo_held"] = float64(res.Check.EchoHeld)
 	res.Figures["unexplained"] = float64(res.Check.Unexplained)
 	res.Figures["sessions_lost"] = float64(res.Check.SessionLost)
 	if rt := res.Check.Rooms; rt != nil {

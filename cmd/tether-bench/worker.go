@@ -333,13 +333,24 @@ func (c *bclient) settled(expect map[string]uint64, expectRooms map[string]roomE
 // echoLostLocked counts sent messages whose echo never came, leaving out
 // those the client was told are of unknown fate; c.mu held.
 func (c *bclient) echoLostLocked() uint64 {
-	var n uint64
+	lost, _ := c.echoMissingLocked(0)
+	return lost
+}
+
+// echoMissingLocked counts sent messages whose echo never came, leaving
+// out those of unknown fate, apart: those among the last held sent, which
+// the client still holds (no echo is due), and the others; c.mu held.
+func (c *bclient) echoMissingLocked(held uint64) (lost, pending uint64) {
 	c.echo.lost(c.sent, func(seq uint64) {
-		if _, ok := c.unsent[seq]; !ok {
-			n++
+		switch _, unknown := c.unsent[seq]; {
+		case unknown:
+		case seq+held > c.sent:
+			pending++
+		default:
+			lost++
 		}
 	})
-	return n
+	return lost, pending
 }
 
 func (w *worker) tick() *tick {
@@ -639,8 +650,13 @@ func (w *worker) report() *workerReport {
 				}
 			}
 		}
-		el := c.echoLostLocked()
+		var held uint64
+		if c.conn != nil {
+			held = uint64(c.conn.pending())
+		}
+		el, eh := c.echoMissingLocked(held)
 		r.Echo.add(tally{Recv: c.echo.recv, Lost: el, Dup: c.echo.dup, Reorder: c.echo.reorder})
+		r.EchoHeld += eh
 		seen += el
 		r.ReportedToClient += c.lostTo
 		r.ReportedUnknown += c.lostUnknown
@@ -663,7 +679,7 @@ func (w *worker) report() *workerReport {
 			r.Recovered = append(r.Recovered, c.recovered)
 		}
 		if c.sent > 0 {
-			u := upSent{CID: c.cid, Sent: c.sent}
+			u := upSent{CID: c.cid, Sent: c.sent, Held: min(held, c.sent)}
 			for q := range c.unsent {
 				u.Unsent = append(u.Unsent, q)
 			}
