@@ -226,14 +226,14 @@ func (srv *Server) takeFrom(ctx context.Context, owner, id string, attempt uint6
 // expires unless its client resumes.
 func (srv *Server) hold(rec *Record) *Session {
 	s := &Session{
-		srv: srv, id: rec.ID, user: rec.UserID, created: rec.Created,
+		srv: srv, id: rec.ID, user: rec.UserID, created: stampOf(rec.Created),
 		state: stateDisconnected, meta: metaOf(rec.Meta), token: rec.Token, prevToken: rec.PrevToken,
 		lease: rec.Lease, attempt: rec.Attempt,
-		detached: rec.Detached, features: rec.Features,
+		detached: stampOf(rec.Detached), features: rec.Features,
 	}
 	s.counts.Restore(rec.In, rec.Out, rec.Acked)
-	if s.detached.IsZero() {
-		s.detached = time.Now()
+	if s.detached == 0 {
+		s.detached = stampOf(time.Now())
 	}
 	srv.mu.Lock()
 	if old := srv.sessions[rec.ID]; old != nil {
@@ -250,7 +250,7 @@ func (srv *Server) hold(rec *Record) *Session {
 	s.mu.Lock()
 	s.expGen++
 	gen := s.expGen
-	s.expiry = time.AfterFunc(max(0, srv.o.GraceWindow-time.Since(s.detached)), func() { s.expire(gen) })
+	s.expiry = time.AfterFunc(max(0, srv.o.GraceWindow-s.detached.since()), func() { s.expire(gen) })
 	s.mu.Unlock()
 	return s
 }
@@ -309,7 +309,7 @@ func (s *Session) leave(cause Cause, code wire.CloseCode, reason string, after f
 	s.conn = nil
 	if s.state == stateConnected {
 		s.post(event{kind: evDisconnect, info: Disconnect{Cause: cause, Err: errors.New(reason)}})
-		s.detached = time.Now() // so that, released, it is an orphan someone expires
+		s.detached = stampOf(time.Now()) // so that, released, it is an orphan someone expires
 	}
 	s.state = stateDisconnected
 	s.expGen++

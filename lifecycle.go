@@ -206,7 +206,7 @@ func (s *Session) saveNow() error {
 	rec.Meta = s.meta.toMap()
 	rec.Token, rec.PrevToken = s.token, s.prevToken
 	rec.In = s.counts.Processed()
-	rec.Detached = s.detached
+	rec.Detached = s.detached.time()
 	rec.Lease = s.lease
 	rec.Attempt = s.attempt
 	s.mu.Unlock()
@@ -394,7 +394,7 @@ func (s *Session) end(cause Cause, err error, code wire.CloseCode, reason string
 		attrs = append(attrs, "err", err)
 	}
 	if cause == CauseExpired {
-		attrs = append(attrs, "grace", s.srv.o.GraceWindow, "disconnected_at", s.detached)
+		attrs = append(attrs, "grace", s.srv.o.GraceWindow, "disconnected_at", s.detached.time())
 	}
 	s.srv.log.Info("tether: session closed", attrs...)
 	s.state = stateClosed
@@ -425,7 +425,7 @@ func (s *Session) detach(c *conn, cause Cause, err error) {
 	}
 	s.conn = nil
 	s.state = stateDisconnected
-	s.detached = time.Now()
+	s.detached = stampOf(time.Now())
 	s.expGen++
 	gen := s.expGen
 	s.expiry = time.AfterFunc(s.srv.o.GraceWindow, func() { s.expire(gen) })

@@ -58,7 +58,7 @@ func (s *Session) resume(ctx context.Context, c *conn, user string, h *wire.Hell
 	old := s.conn
 	req := &resumeReq{c: c, h: h, token: token, epoch: epoch}
 	if s.state == stateDisconnected {
-		req.offline = time.Since(s.detached)
+		req.offline = s.detached.since()
 	}
 	// Rotate: the token just used stays valid until the client proves it
 	// got the new one, so a Welcome lost in transit does not lose the session.
@@ -68,7 +68,7 @@ func (s *Session) resume(ctx context.Context, c *conn, user string, h *wire.Hell
 	s.token = newHash
 	s.attempt = max(s.attempt, h.Attempt)
 	s.state = stateConnected
-	s.detached = time.Time{}
+	s.detached = 0
 	s.expGen++
 	if s.expiry != nil {
 		s.expiry.Stop()

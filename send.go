@@ -86,7 +86,7 @@ func (srv *Server) Info(ctx context.Context, sessionID string) (SessionInfo, err
 		if st == stateClosed {
 			return SessionInfo{}, ErrSessionClosed
 		}
-		return SessionInfo{ID: s.id, UserID: s.user, State: st, Since: since, Created: s.created,
+		return SessionInfo{ID: s.id, UserID: s.user, State: st, Since: since, Created: s.created.time(),
 			Pending: s.Pending(), Rooms: s.Rooms(ctx), Meta: s.Meta(), Node: srv.nodeName()}, nil
 	}
 	rec, err := srv.store.Load(ctx, sessionID)

@@ -407,10 +407,10 @@ func (srv *Server) open(ctx context.Context, c *conn, r *http.Request, user stri
 	}
 
 	token, th := newToken()
-	s := &Session{srv: srv, id: newID(), user: user, created: time.Now(), token: th, lease: 1, attempt: h.Attempt,
+	s := &Session{srv: srv, id: newID(), user: user, created: stampOf(time.Now()), token: th, lease: 1, attempt: h.Attempt,
 		features: h.Features & wire.FeatureRooms, rejoin: srv.newRejoin(user, h, prev)}
 	rec := &Record{
-		ID: s.id, UserID: user, Token: th, Created: s.created, Owner: srv.nodeName(), Attempt: h.Attempt,
+		ID: s.id, UserID: user, Token: th, Created: s.created.time(), Owner: srv.nodeName(), Attempt: h.Attempt,
 		Features: s.features, MaxMessages: srv.o.MaxReplayMessages, MaxBytes: srv.o.MaxReplayBytes,
 	}
 	if err := srv.store.Create(ctx, rec); err != nil {

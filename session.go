@@ -50,14 +50,14 @@ type Session struct {
 	srv     *Server
 	id      string
 	user    string
-	created time.Time
+	created stamp
 
 	mu        sessionMutex
 	conn      *conn
 	meta      metaList
 	token     TokenHash
 	prevToken TokenHash
-	detached  time.Time
+	detached  stamp
 	expiry    *time.Timer
 	waits     *sessionWaits // made when first needed
 	lease     uint64        // fencing token of our ownership
@@ -70,7 +70,7 @@ type Session struct {
 	hooks link.Serial[event] // pending hook calls, drained by one goroutine at a time
 
 	// Small fields together, so that an idle session is one size class
-	// smaller (352 bytes).
+	// smaller (320 bytes).
 	expGen uint32 // generation of expiry: a timer of an older one does nothing
 	state  SessionState
 	final  bool // draining: no more Sends, the last seq is being announced
@@ -105,13 +105,13 @@ func (s *Session) ID() string { return s.id }
 func (s *Session) UserID() string { return s.user }
 
 // Created returns when the session started.
-func (s *Session) Created() time.Time { return s.created }
+func (s *Session) Created() time.Time { return s.created.time() }
 
 // State returns the session's state and, when disconnected, since when.
 func (s *Session) State() (SessionState, time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.state, s.detached
+	return s.state, s.detached.time()
 }
 
 // Meta returns a copy of the session's metadata.
