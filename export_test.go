@@ -34,3 +34,10 @@ func setSwitch(o *Options, fn func(*testSwitches)) {
 // LockOrderErr reports the lock-order violations recorded by a build with
 // -tags tether_lockorder; nil otherwise.
 var LockOrderErr = lockOrderErr
+
+// Taken returns the last client seq s took for processing.
+func Taken(s *Session) uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.counts.In()
+}

@@ -132,7 +132,7 @@ func (s *Session) recoverHook(ev *event) {
 // and ends the session, and nothing after it is delivered.
 func (s *Session) runMessage(ctx context.Context, m Message) {
 	s.mu.Lock()
-	skip := s.waits != nil && s.waits.panicked
+	skip := s.waits != nil && (s.waits.panicked || s.waits.expired)
 	s.mu.Unlock()
 	if skip {
 		return
@@ -395,6 +395,11 @@ func (s *Session) end(cause Cause, err error, code wire.CloseCode, reason string
 	}
 	if cause == CauseExpired {
 		attrs = append(attrs, "grace", s.srv.o.GraceWindow, "disconnected_at", s.detached.time())
+		// What its hooks have not begun is left to the client, which
+		// sends it again in its next session: else the tombstone, and
+		// with it the client's return, would wait for a backend slow to
+		// take them, past the handshake's timeout (the loss then unknown).
+		s.waitsLocked().expired = true
 	}
 	s.srv.log.Info("tether: session closed", attrs...)
 	s.state = stateClosed

@@ -118,6 +118,10 @@ type Options struct {
 	// CauseServerError (close 4005) and the client carries the message,
 	// and those after it, into its next session. Use it when the message
 	// could not be taken in (a backend is down), never for bad content.
+	// When a session expires, the messages it took whose OnMessage has not
+	// begun are not delivered in it: the client is told so and sends them
+	// again in its next session (so a slow OnMessage does not hold up the
+	// client's return).
 	OnMessage func(ctx context.Context, s *Session, m Message) error
 	// OnDisconnect runs when a session loses its connection but is kept
 	// for resume.

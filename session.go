@@ -85,6 +85,7 @@ type sessionWaits struct {
 	ack        chan struct{}       // made by WaitPending, closed by the next ack
 	lostEnding uint64              // Sends an ending session could not number (replay buffer full): counted in its tombstone
 	panicked   bool                // a hook panicked or refused a message: nothing more is delivered
+	expired    bool                // messages taken and not yet processed are not delivered: the tombstone tells the client to send them again
 	sealed     bool                // the tombstone is being written: no more appends
 	buried     bool                // the tombstone is written
 	writes     link.Serial[func()] // store writes waiting to run in order (ordered)

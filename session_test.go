@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -245,6 +246,77 @@ func TestResumeWhileHookBlocks(t *testing.T) {
 	}
 	if res := ts.hooks.resume[id]; len(res) != 1 || res[0].FromClient != 1 {
 		t.Fatalf("resume info = %+v, want the held message counted as sent again", res)
+	}
+}
+
+// TestExpiryLeavesQueuedMessagesToTheClient: a session expires while
+// OnMessage holds its first message and two more wait behind it, whose
+// hooks would hold too. The two waiting are not delivered: the tombstone
+// is written once the first returns, so the client that comes back is
+// told at once (reason expired, 2 carried) instead of waiting for them
+// past the handshake's timeout, and sends them again in its new session.
+// Each message reaches OnMessage once, in order.
+func TestExpiryLeavesQueuedMessagesToTheClient(t *testing.T) {
+	first, never := make(chan struct{}), make(chan struct{})
+	var oldID atomic.Pointer[string]
+	ts := startServer(t, func(o *tether.Options) {
+		o.GraceWindow = 300 * time.Millisecond
+		o.OnMessage = func(ctx context.Context, s *tether.Session, m tether.Message) error {
+			if id := oldID.Load(); id != nil && s.ID() == *id {
+				if string(m.Data) == "1" {
+					<-first
+				} else {
+					<-never // only if delivered after the expiry
+				}
+			}
+			return nil
+		}
+	})
+	t.Cleanup(func() { close(never) }) // before the server stops, which waits for hooks
+	r := newClientRec()
+	c := dial(t, ts.url(), r, nil)
+	id := c.SessionID()
+	oldID.Store(&id)
+	for _, m := range []string{"1", "2", "3"} {
+		if err := c.Send(bg, tether.Text, []byte(m)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ts.hooks.waitFor(t, "1 held by its hook", 5*time.Second, func() bool { return len(ts.hooks.msgs[id]) == 1 })
+	for deadline := time.Now().Add(5 * time.Second); tether.Taken(ts.srv.Session(id)) < 3; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("2 and 3 not taken") // they must wait in the hook queue
+		}
+	}
+	ts.proxy.Refuse(true)
+	ts.proxy.CutAll()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if st, _ := ts.srv.Session(id).State(); st == tether.StateClosed {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the session did not expire")
+		}
+	}
+	close(first)
+	ts.proxy.Refuse(false)
+	r.waitFor(t, "the loss, told at once", 5*time.Second, hasEvent[client.SessionLost](r))
+	lost := eventsOf[client.SessionLost](r)[0]
+	if lost.Reason != tether.ReasonExpired || lost.Carried != 2 || lost.FromClient != 0 {
+		t.Fatalf("lost = %+v, want expired with 2 carried", lost.Loss)
+	}
+	nid := c.SessionID()
+	ts.hooks.waitFor(t, "2 and 3 in the new session", 5*time.Second, func() bool { return len(ts.hooks.msgs[nid]) == 2 })
+	var got []string
+	ts.hooks.mu.Lock()
+	for _, sid := range []string{id, nid} {
+		for _, m := range ts.hooks.msgs[sid] {
+			got = append(got, string(m.Data))
+		}
+	}
+	ts.hooks.mu.Unlock()
+	if fmt.Sprint(got) != "[1 2 3]" {
+		t.Fatalf("OnMessage saw %v, want [1 2 3]", got)
 	}
 }
 
