@@ -445,8 +445,8 @@ func runAll(ctx context.Context, c config, logw io.Writer) (*results, error) {
 						res.Failures = append(res.Failures, fmt.Sprintf("%s %d run %d: %s", sc, p, rep, out.Error))
 					case out.Check != nil && out.Check.Unexplained == 0 && !out.Check.settled():
 						res.Pass = false
-						res.Failures = append(res.Failures, fmt.Sprintf("%s %d run %d: did not settle, nothing unexplained: %d client messages and %d echoes still held by their clients at the end",
-							sc, p, rep, out.Check.UpHeld, out.Check.EchoHeld))
+						res.Failures = append(res.Failures, fmt.Sprintf("%s %d run %d: did not settle, nothing unexplained: %d client messages and %d echoes still held by their clients, %d room messages not yet at clients away, at the end",
+							sc, p, rep, out.Check.UpHeld, out.Check.EchoHeld, out.Check.roomAway()))
 					case out.Check != nil && !out.Check.pass():
 						res.Pass = false
 						res.Failures = append(res.Failures, fmt.Sprintf("%s %d run %d: %d unexplained (lost %d, dup %d, reordered %d down; up %+v)",

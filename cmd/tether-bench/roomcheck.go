@@ -92,6 +92,11 @@ type roomTally struct {
 	LostUnknown uint64 `json:"lost_unknown"` // offsets missing in rooms told "unknown"
 	Left        int    `json:"left"`         // not readmitted
 	LostLeft    uint64 `json:"lost_left"`    // offsets after such a leave
+	// Away counts the offsets after the last a client got that was not
+	// connected when it reported: not delivered yet (its next session
+	// recovers them or counts them), not lost without a word either. A
+	// run with any is not settled.
+	Away uint64 `json:"away,omitempty"`
 	// Violations.
 	Unexplained uint64 `json:"unexplained"` // offsets missing outside any gap a return made
 	Uncounted   uint64 `json:"uncounted"`   // offsets of such gaps beyond Lost + Skipped
@@ -115,6 +120,7 @@ func (t *roomTally) add(o roomTally) {
 	t.LostUnknown += o.LostUnknown
 	t.Left += o.Left
 	t.LostLeft += o.LostLeft
+	t.Away += o.Away
 	t.Unexplained += o.Unexplained
 	t.Uncounted += o.Uncounted
 	t.Overcounted += o.Overcounted
@@ -286,13 +292,18 @@ func (c *bclient) roomReportLocked(expect map[string]roomExpect, t *roomTally) {
 		t.Skipped += r.skipped
 		t.Uncounted += r.uncounted
 		t.Overcounted += r.overcounted
-		missing := r.off.lost(e.last(r.base), nil) + r.prev.Lost
+		last := e.last(r.base)
+		missing := r.off.lost(last, nil) + r.prev.Lost
 		switch {
 		case r.left:
 			t.Left++
 			t.LostLeft += missing
 		case r.unknown:
 			t.LostUnknown += missing
+		case !c.up && last > r.off.highest():
+			tail := last - r.off.highest()
+			t.Away += tail
+			t.Unexplained += missing - tail
 		default:
 			t.Unexplained += missing
 		}

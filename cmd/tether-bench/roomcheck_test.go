@@ -16,7 +16,7 @@ func deliver(c *bclient, room string, offset, seq uint64) {
 // and an offset that never comes, a reorder and a duplicate.
 func TestRoomCheck(t *testing.T) {
 	w := &worker{}
-	c := &bclient{w: w, cid: 1}
+	c := &bclient{w: w, cid: 1, up: true}
 	c.onSessionID("s1")
 	for _, room := range []string{"r", "q", "u", "l"} {
 		c.onRoomJoined(room, "e1", 0, 0, 0, 0)
@@ -60,6 +60,22 @@ func TestRoomCheck(t *testing.T) {
 	}
 	if v := rt.violations(); v != 1+2+4 {
 		t.Fatalf("violations %d, want 7", v)
+	}
+
+	// Away at the end: what came after the last it got is not delivered
+	// yet (Away); a hole before it is still unexplained.
+	a := &bclient{w: &worker{}, cid: 3}
+	a.onSessionID("a1")
+	a.onRoomJoined("r", "e1", 0, 0, 0, 0)
+	for _, q := range []uint64{1, 2, 4, 5} {
+		deliver(a, "r", q, q)
+	}
+	var at roomTally
+	a.mu.Lock()
+	a.roomReportLocked(map[string]roomExpect{"r": {Last: 9}}, &at)
+	a.mu.Unlock()
+	if at.Away != 4 || at.Unexplained != 1 {
+		t.Fatalf("away client: away %d, unexplained %d; want 4 (6..9), 1 (3)", at.Away, at.Unexplained)
 	}
 	if len(c.returns) != 5 || c.returns[0] != (roomReturn{Session: "s2", Room: "r", Readmit: true, Recovered: 2, Lost: 3}) ||
 		c.returns[4] != (roomReturn{Session: "s3", Room: "l"}) {

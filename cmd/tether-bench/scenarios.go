@@ -102,9 +102,19 @@ type check struct {
 
 func (c *check) pass() bool { return c.Unexplained == 0 && c.settled() }
 
+// roomAway is Rooms.Away, 0 without rooms.
+func (c *check) roomAway() uint64 {
+	if c.Rooms == nil {
+		return 0
+	}
+	return c.Rooms.Away
+}
+
 // settled reports whether every client message and echo arrived or was
 // accounted for by the end.
-func (c *check) settled() bool { return c.UpHeld == 0 && c.EchoHeld == 0 }
+func (c *check) settled() bool {
+	return c.UpHeld == 0 && c.EchoHeld == 0 && (c.Rooms == nil || c.Rooms.Away == 0)
+}
 
 // verdict merges the workers' reports and the server side's into a check.
 func verdict(reps []*workerReport, up *upReport, metrics *[2]float64) *check {
@@ -147,6 +157,9 @@ func verdict(reps []*workerReport, up *upReport, metrics *[2]float64) *check {
 		if rooms.Unexplained+rooms.Uncounted > 0 {
 			c.note("%d room messages never arrived and no return into the room counted them (%d outside any gap, %d beyond a gap's count)",
 				rooms.Unexplained+rooms.Uncounted, rooms.Unexplained, rooms.Uncounted)
+		}
+		if rooms.Away > 0 {
+			c.note("not settled: %d room messages after the last their clients got had not reached clients away at the end (their next session recovers or counts them)", rooms.Away)
 		}
 		if rooms.Overcounted > 0 {
 			c.note("returns into rooms counted %d messages lost or skipped beyond their gaps", rooms.Overcounted)
@@ -733,6 +746,9 @@ func (r *runner) chaos(ctx context.Context, t *target, cc chaosConfig, res *scen
 	}
 	res.Figures["up_held"] = float64(res.Check.UpHeld)
 	res.Figures["echo_held"] = float64(res.Check.EchoHeld)
+	if rt := res.Check.Rooms; rt != nil {
+		res.Figures["room_away"] = float64(rt.Away)
+	}
 	res.Figures["unexplained"] = float64(res.Check.Unexplained)
 	res.Figures["sessions_lost"] = float64(res.Check.SessionLost)
 	if rt := res.Check.Rooms; rt != nil {
