@@ -238,8 +238,13 @@ func (s *Session) ordered(f func()) {
 		return
 	}
 	done := make(chan struct{})
+	var failed any // f's panic, raised again on its caller's goroutine
 	s.mu.Lock()
-	start := s.waitsLocked().writes.Push(func() { defer close(done); f() })
+	start := s.waitsLocked().writes.Push(func() {
+		defer close(done)
+		defer func() { failed = recover() }()
+		f()
+	})
 	s.mu.Unlock()
 	for start {
 		s.mu.Lock()
@@ -249,13 +254,16 @@ func (s *Session) ordered(f func()) {
 			break
 		}
 		for _, w := range batch {
-			w()
+			w() // never panics: a store's panic goes to the write's own caller
 		}
 		s.mu.Lock()
 		s.waits.writes.Done(batch)
 		s.mu.Unlock()
 	}
 	<-done
+	if failed != nil {
+		panic(failed)
+	}
 }
 
 // persistIn makes the processed client messages durable before they are
