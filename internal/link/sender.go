@@ -39,9 +39,11 @@ type Plan struct {
 	Ping     bool   // a Ping, carrying Ack
 	AckFrame bool   // an Ack frame, carrying Ack
 	Ack      uint64 // the acknowledgement the write carries
-	Data     bool   // the numbered messages after From
+	Data     bool   // the numbered messages after From, read from the store
 	From     uint64
-	Close    bool // the close frame; the connection ends once written
+	Live     uint64 // Conn.Plan: instead of Data, the message in the owner's hands, seq Live = From+1
+	Close    bool   // the close frame; the connection ends once written
+	GoAway   bool   // Conn.Plan: the answer to the peer's GoAway, after the messages
 }
 
 // Begin sets what the peer already has: a connection that takes over a
