@@ -34,20 +34,16 @@ type conn struct {
 
 	// Guarded by the session's lock (s.mu), like the session's own
 	// counters: one lock for everything of a session's protocol state.
-	out         link.Sender // what goes to the client, and who writes it (internal/link)
-	ctrl        []byte      // framed control frames waiting to be written
-	ackT        *time.Timer // runs when out.Acks asks for it (link.Arm)
-	live        *delivery   // kickData's, until written: its last message is numbered liveSeq
-	liveSeq     uint64
-	closeReason string
-	probe       link.Probe  // the drain's GoAway and the Ping after it
-	fenceT      *time.Timer // fences a client slow to answer the GoAway
+	st     link.Conn   // the connection's protocol state: what goes to the client and who writes it, acks, drain, close
+	ctrl   []byte      // framed control frames waiting to be written
+	ackT   *time.Timer // runs when st.Acks asks for it (link.Arm)
+	live   *delivery   // kickData's, until written: its last message is numbered st.Live()
+	fenceT *time.Timer // fences a client slow to answer the GoAway
 
 	// Small fields together, so that a connection is one size class
 	// smaller; each is guarded as it says.
-	closeCode    wire.CloseCode // s.mu
-	hbIn         bool           // the heartbeat wheel's lock: added, not yet removed
-	confirmToken bool           // the reader only
+	hbIn         bool // the heartbeat wheel's lock: added, not yet removed
+	confirmToken bool // the reader only
 }
 
 func newConn(srv *Server, wc *ws.Conn) *conn {
@@ -78,7 +74,7 @@ func (c *conn) queueFrame(f []byte) {
 // kick starts the writer if it is not running (link.Sender.Claim); s.mu
 // held. While the reader runs hooks it writes afterwards itself.
 func (c *conn) kick() {
-	if c.out.Claim() {
+	if c.st.Claim() {
 		c.srv.spawn(c.writeLoop)
 	}
 }
@@ -100,7 +96,7 @@ func (c *conn) ackPolicy() link.AckPolicy {
 // ackDue runs when the timer asked for by the ack state fires.
 func (c *conn) ackDue() {
 	c.s.mu.Lock()
-	if c.out.Acks.Due() {
+	if c.st.Acks.Due() {
 		c.kick()
 	}
 	c.s.mu.Unlock()
@@ -113,7 +109,7 @@ const maxHold = time.Millisecond
 // flush lifts the hold of runHooks: what is pending is written now.
 func (c *conn) flush() {
 	c.s.mu.Lock()
-	if c.out.Release() {
+	if c.st.Release() {
 		c.srv.spawn(c.writeLoop)
 	}
 	c.s.mu.Unlock()
@@ -126,7 +122,7 @@ func (c *conn) flush() {
 // the caller sees to it (the poller's watchdog calls flush).
 func (c *conn) runHooks(timed bool) {
 	c.s.mu.Lock()
-	c.out.Hold()
+	c.st.Hold()
 	c.s.mu.Unlock()
 	// The timer is this call's own: the session's drain ends (its queue
 	// stops) before this call takes s.mu again, so a second runHooks may
@@ -140,7 +136,7 @@ func (c *conn) runHooks(timed bool) {
 		t.Stop() // an idle session keeps no timer but its heartbeat
 	}
 	c.s.mu.Lock()
-	mine := c.out.Release()
+	mine := c.st.Release()
 	c.s.mu.Unlock()
 	if mine {
 		c.writeLoop()
@@ -150,7 +146,7 @@ func (c *conn) runHooks(timed bool) {
 // welcomeReady lets the writer send the queued Welcome and what follows.
 func (c *conn) welcomeReady() {
 	c.s.mu.Lock()
-	c.out.Ready()
+	c.st.Ready()
 	c.kick()
 	c.s.mu.Unlock()
 }
@@ -173,11 +169,10 @@ func (c *conn) kickData(seq uint64, d *delivery) {
 // dataExists is kickData with s.mu held, for a caller that holds it
 // anyway; the caller wakes the poller's writer after unlocking if told to.
 func (c *conn) dataExists(seq uint64, d *delivery) (wake bool) {
-	c.out.Exists(seq)
-	if d != nil && seq > c.liveSeq {
-		c.live, c.liveSeq = d, seq
+	if d != nil && seq > c.st.Live() {
+		c.live = d
 	}
-	if !c.out.Claim() {
+	if !c.st.Deliver(seq, d != nil) {
 		return false // a writer runs, or will: it sees seq
 	}
 	if c.rd.polled && c.srv.pl.inline {
@@ -207,7 +202,7 @@ func (c *conn) afterBatch(n int) {
 	s.mu.Lock()
 	p := s.counts.AckPoint(c.srv.cluster != nil)
 	pol := c.ackPolicy()
-	switch c.out.Acks.Processed(pol, p, n) {
+	switch c.st.Acks.Processed(pol, p, n) {
 	case link.Write:
 		c.kick()
 	case link.Arm:
@@ -217,35 +212,30 @@ func (c *conn) afterBatch(n int) {
 			c.ackT.Reset(pol.Delay)
 		}
 	}
-	draining := c.probe.Draining()
+	draining := c.st.Draining()
 	s.mu.Unlock()
 	if draining {
 		c.checkDrain()
 	}
 }
 
-// plan takes what the next write carries (link.Sender.Plan) and the
+// plan takes what the next write carries (link.Conn.Plan) and the
 // control frames queued, or reports that there is nothing to write; s.mu
 // held. When the only message to write is the one kickData was given,
 // it comes as live (Seq set), recorded as written, and p.Data is false.
 func (c *conn) plan() (p link.Plan, ctrl []byte, live Message, ok bool) {
-	if c.live != nil && c.liveSeq <= c.out.Written() {
-		c.live = nil // written from the store: let its payload go
+	p, ok = c.st.Plan(len(c.ctrl) > 0)
+	if p.Live != 0 {
+		live = c.live.msgs[len(c.live.msgs)-1]
+		live.Seq = p.Live
 	}
-	p, ok = c.out.Plan(len(c.ctrl) > 0)
+	if c.st.Live() == 0 {
+		c.live = nil // written, here or from the store: let its payload go
+	}
 	if !ok {
 		return p, nil, live, false
 	}
-	if p.Data && c.live != nil && c.liveSeq == p.From+1 && c.out.Target() == c.liveSeq {
-		live = c.live.msgs[len(c.live.msgs)-1]
-		live.Seq = c.liveSeq
-		c.live, p.Data = nil, false
-		c.out.Wrote(live.Seq)
-	}
 	ctrl, c.ctrl = c.ctrl, nil
-	if p.Ping {
-		c.probe.PingWritten()
-	}
 	return p, ctrl, live, true
 }
 
@@ -262,7 +252,7 @@ func (c *conn) appendData(ctx context.Context, b, hdr []byte, from uint64, msgs 
 	}
 	if len(msgs) == 0 {
 		c.s.mu.Lock()
-		c.out.Exhausted() // nothing more is kept: stop looking
+		c.st.Exhausted() // nothing more is kept: stop looking
 		c.s.mu.Unlock()
 		return b, msgs
 	}
@@ -273,7 +263,7 @@ func (c *conn) appendData(ctx context.Context, b, hdr []byte, from uint64, msgs 
 	last := msgs[len(msgs)-1].Seq
 	clear(msgs)
 	c.s.mu.Lock()
-	c.out.Wrote(last)
+	c.st.Wrote(last)
 	c.s.mu.Unlock()
 	return b, msgs
 }
@@ -319,8 +309,8 @@ func (c *conn) writeLoop() {
 		}
 		if p.Close {
 			c.s.mu.Lock()
-			code, reason := c.closeCode, c.closeReason
-			c.out.End()
+			code, reason := c.st.CloseFrame()
+			c.st.End()
 			c.s.mu.Unlock()
 			c.ws.Shutdown(uint16(code), reason, closeLinger)
 			return
@@ -344,7 +334,7 @@ func (c *conn) skipAcked(ctx context.Context, from uint64, dst []Message) ([]Mes
 	}
 	c.srv.log.Debug("tether: the client acknowledged past the resume point; skipping", "session", c.s.id, "from", from, "acked", rec.Acked)
 	c.s.mu.Lock()
-	c.out.Skip(rec.Acked)
+	c.st.Skip(rec.Acked)
 	c.s.mu.Unlock()
 	return c.srv.store.Read(ctx, c.s.id, rec.Acked, maxBatch, dst)
 }
@@ -367,17 +357,15 @@ func appendMessage(b, hdr []byte, m *Message, rooms bool) []byte {
 func (c *conn) closeWith(code wire.CloseCode, reason string) {
 	c.s.mu.Lock()
 	defer c.s.mu.Unlock()
-	if !c.out.Close() {
-		return
+	if c.st.Close(uint16(code), reason) {
+		c.kick()
 	}
-	c.closeCode, c.closeReason = code, reason
-	c.kick()
 }
 
 // abort closes at once, trying a close frame for at most a second.
 func (c *conn) abort(code wire.CloseCode, reason string) {
 	c.s.mu.Lock()
-	if !c.out.Abort() {
+	if !c.st.Abort() {
 		c.s.mu.Unlock()
 		return
 	}
@@ -393,8 +381,8 @@ func (c *conn) abort(code wire.CloseCode, reason string) {
 // fail handles a write error: the connection is gone.
 func (c *conn) fail(cause Cause, err error) {
 	c.s.mu.Lock()
-	c.out.End()
-	initiated := c.out.Closing()
+	c.st.End()
+	initiated := c.st.Closing()
 	c.s.mu.Unlock()
 	if !initiated {
 		c.s.detach(c, cause, err)
@@ -417,8 +405,8 @@ func (c *conn) readLoop() {
 // answers the close frame it is being sent or the linger ends.
 func (c *conn) readEnded(err error) (discard bool) {
 	c.s.mu.Lock()
-	initiated := c.out.Closing()
-	draining := c.out.Sealed()
+	initiated := c.st.Closing()
+	draining := c.st.Sealed()
 	c.s.mu.Unlock()
 	code, cause := classifyReadErr(err)
 	var pe *policyError
@@ -455,7 +443,7 @@ func (c *conn) finish(err error) {
 		_ = c.ws.EchoClose(ce)
 	}
 	c.s.mu.Lock()
-	c.out.End()
+	c.st.End()
 	c.s.mu.Unlock()
 	c.srv.hb.remove(c)
 	_ = c.ws.Close()
@@ -508,7 +496,7 @@ func (c *conn) frame(op byte, p []byte) error {
 		return c.onAck(f.Seq)
 	case wire.TypePong:
 		c.s.mu.Lock()
-		probed := c.probe.Pong() && !c.probe.Fenced()
+		probed := c.st.Pong()
 		c.s.mu.Unlock()
 		if probed {
 			c.srv.log.Debug("tether: draining client read the GoAway (it answered the Ping after it): not taking its messages any more", "session", c.s.id, "user", c.s.user)
@@ -517,7 +505,7 @@ func (c *conn) frame(op byte, p []byte) error {
 		return c.onAck(f.Seq)
 	case wire.TypeGoAway:
 		c.s.mu.Lock()
-		c.probe.GoAway()
+		c.st.Answered()
 		c.s.mu.Unlock()
 		c.fence()
 		return c.onAck(f.GoAway.LastSeq)
@@ -534,11 +522,11 @@ func (c *conn) frame(op byte, p []byte) error {
 func (c *conn) onAck(seq uint64) error {
 	s := c.s
 	s.mu.Lock()
-	err := link.CheckAck(seq, c.out.Written())
-	if err == nil {
-		s.ackedLocked(seq)
+	moved, err := c.st.Ack(seq, &s.counts)
+	if moved {
+		s.ackMoved()
 	}
-	draining := c.probe.Draining()
+	draining := c.st.Draining()
 	s.mu.Unlock()
 	if err != nil {
 		return violationf("%v", err)
@@ -565,13 +553,13 @@ func (c *conn) startDrain(retry time.Duration) {
 	answer := c.srv.answerWait
 	c.srv.mu.Unlock()
 	c.s.mu.Lock()
-	if c.out.Ended() || c.out.Closing() || !c.probe.Start() {
+	last, ok := c.st.Drain()
+	if !ok {
 		c.s.mu.Unlock()
 		return
 	}
 	var b [32]byte
-	c.queueFrame(wire.AppendGoAway(b[:0], &wire.GoAway{RetryAfter: uint64(retry / time.Millisecond), LastSeq: c.out.Target()}))
-	c.out.PingDue()
+	c.queueFrame(wire.AppendGoAway(b[:0], &wire.GoAway{RetryAfter: uint64(retry / time.Millisecond), LastSeq: last}))
 	c.fenceT = time.AfterFunc(answer, c.fence)
 	c.kick()
 	c.s.mu.Unlock()
@@ -584,7 +572,7 @@ func (c *conn) fence() {
 	if c.fenceT != nil {
 		c.fenceT.Stop()
 	}
-	first := c.probe.Fence()
+	first := c.st.Fence()
 	c.s.mu.Unlock()
 	if first {
 		c.checkDrain()
@@ -603,8 +591,7 @@ func (c *conn) checkDrain() {
 	shared := c.srv.cluster != nil
 	for {
 		s.mu.Lock()
-		step := c.probe.Next(link.View{Over: c.out.Sealed() || c.out.Ended(), Even: s.counts.Even(shared),
-			Shared: shared, Final: s.final, Appending: s.counts.Appending()})
+		step := c.st.DrainStep(&s.counts, shared, s.final)
 		s.mu.Unlock()
 		if step == link.StepWait {
 			return
@@ -623,18 +610,14 @@ func (c *conn) checkDrain() {
 		return
 	}
 	s.mu.Lock()
-	if !c.out.Seal() {
+	processed := s.counts.Processed()
+	if !c.st.Seal(processed, uint16(wire.CloseServerRestart), "tether: server restarting") {
 		s.mu.Unlock()
 		return
 	}
-	processed := s.counts.Processed()
 	var b [32]byte
 	c.queueFrame(wire.AppendSeqFrame(b[:0], wire.TypeAck, processed))
-	c.out.Acks.Processed(c.ackPolicy(), processed, 0)
-	c.out.Acks.Take(true) // this frame carries it
 	c.queueFrame(wire.AppendGoAway(b[:0], &wire.GoAway{Flags: wire.GoAwayFinal, LastSeq: out}))
-	c.out.Close()
-	c.closeCode, c.closeReason = wire.CloseServerRestart, "tether: server restarting"
 	c.kick()
 	s.mu.Unlock()
 	if !shared {

@@ -151,12 +151,12 @@ func (c *conn) heartbeat(now time.Time) time.Duration {
 	live := link.Liveness{Every: o.HeartbeatInterval, Limit: o.HeartbeatInterval + o.HeartbeatTimeout}
 	dead, next := live.Check(time.Unix(0, c.lastRecv.Load()), now, func() bool { return c.ws.Unread() > 0 })
 	c.s.mu.Lock()
-	if c.out.Ended() {
+	if c.st.Ended() {
 		c.s.mu.Unlock()
 		return 0
 	}
 	if !dead {
-		c.out.PingDue()
+		c.st.PingDue()
 		c.kick()
 		c.s.mu.Unlock()
 		return next

@@ -15,7 +15,7 @@ import (
 func (s *Session) receive(c *conn, seq uint64, typ MessageType, p []byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if c.probe.Fenced() {
+	if c.st.Fenced() {
 		// Draining, and the client was told to stop: not taken, never
 		// acknowledged; the client sends it again or reports it. The
 		// fence is checked under the lock that takes the message, so a
@@ -37,7 +37,7 @@ func (s *Session) receive(c *conn, seq uint64, typ MessageType, p []byte) error 
 	if arr == link.Repeat {
 		return nil // already have it
 	}
-	if acked := c.out.Acks.Sent(); !link.InWindow(seq, acked, uint64(c.window)) {
+	if acked := c.st.Acks.Sent(); !link.InWindow(seq, acked, uint64(c.window)) {
 		return &policyError{fmt.Sprintf("%d unacknowledged messages, window is %d", seq-acked, c.window)}
 	}
 	if o := &s.srv.o; o.RateLimit > 0 {

@@ -75,7 +75,7 @@ func (s *Session) resume(ctx context.Context, c *conn, user string, h *wire.Hell
 		s.expiry = nil
 	}
 	c.s = s
-	c.out.Begin(h.Recv)
+	c.st.Begin(h.Recv)
 	c.confirmToken = true
 	s.conn = c
 	if old != nil {
@@ -197,9 +197,9 @@ func (s *Session) welcome(req *resumeReq) {
 		s.mu.Unlock()
 		return // replaced or ended while the store was read
 	}
-	c.out.Acks.Start(recv) // the client's window starts there
+	c.st.Acks.Start(recv) // the client's window starts there
 	c.ctrl = append(ws.AppendFrame(nil, false, ws.OpBinary, wire.AppendWelcome(nil, wl), nil), c.ctrl...)
-	c.out.Resume(from, rec.Out)
+	c.st.Resume(from, rec.Out)
 	c.kick()
 	s.post(event{kind: evResume, info: r})
 	s.mu.Unlock()

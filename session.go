@@ -294,14 +294,12 @@ func (s *Session) WaitPending(ctx context.Context, n int) error {
 	}
 }
 
-// ackedLocked records the client's acknowledgement and wakes
-// WaitPending; s.mu held.
-func (s *Session) ackedLocked(seq uint64) {
-	if s.counts.Acked(seq) {
-		if s.waits != nil && s.waits.ack != nil {
-			close(s.waits.ack)
-			s.waits.ack = nil
-		}
+// ackMoved wakes WaitPending: the client's acknowledgement moved (the
+// connection's link.Conn.Ack said so); s.mu held.
+func (s *Session) ackMoved() {
+	if s.waits != nil && s.waits.ack != nil {
+		close(s.waits.ack)
+		s.waits.ack = nil
 	}
 }
 

@@ -126,7 +126,7 @@ func (srv *Server) connQuiet() {
 	srv.mu.Lock()
 	for c := range srv.conns {
 		c.s.mu.Lock()
-		quiet := c.probe.Quiet() || c.out.Ended()
+		quiet := c.st.Quiet() || c.st.Ended()
 		c.s.mu.Unlock()
 		if !quiet {
 			srv.mu.Unlock()

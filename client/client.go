@@ -245,7 +245,7 @@ func (c *Client) Send(ctx context.Context, typ tether.MessageType, p []byte) err
 	c.outBytes += len(data)
 	cc := c.cc
 	if cc != nil {
-		cc.out.Exists(seq)
+		cc.st.Exists(seq)
 	}
 	c.mu.Unlock()
 	if cc != nil {
@@ -326,11 +326,16 @@ func (c *Client) handled(gen, seq uint64, n int) {
 	c.mu.Unlock()
 }
 
-// ackUpTo drops acknowledged messages; c.mu held.
+// ackUpTo takes the server's acknowledgement of seq; c.mu held.
 func (c *Client) ackUpTo(seq uint64) {
-	if !c.counts.Acked(seq) {
-		return
+	if c.counts.Acked(seq) {
+		c.dropAcked(seq)
 	}
+}
+
+// dropAcked drops the messages the server acknowledged, up to seq; c.mu
+// held.
+func (c *Client) dropAcked(seq uint64) {
 	n := 0
 	for n < len(c.out) && c.out[n].Seq <= seq {
 		c.outBytes -= len(c.out[n].Data)
@@ -498,7 +503,7 @@ func (c *Client) adopt(cc *cconn, w *wire.Welcome) {
 	}
 	if w.Resumed() {
 		c.ackUpTo(w.Recv)
-		cc.out.Resume(w.Recv, c.counts.Out())
+		cc.st.Resume(w.Recv, c.counts.Out())
 		evs = append(evs, Resumed{SessionID: c.sessionID, ToClient: int(w.Replay), FromClient: int(c.counts.Out() - w.Recv)})
 	} else {
 		if c.sessionID != "" {
@@ -511,12 +516,12 @@ func (c *Client) adopt(cc *cconn, w *wire.Welcome) {
 		}
 		c.counts.Restore(0, uint64(len(c.out)), 0)
 		c.written = 0
-		cc.out.Resume(0, c.counts.Out())
+		cc.st.Resume(0, c.counts.Out())
 		evs = append(evs, Connected{SessionID: w.SessionID})
 	}
 	c.haveFinal, c.hinted = false, false
 	cc.gen = c.gen
-	cc.out.Acks.Start(c.counts.Processed()) // the first frame (confirm) acknowledges it
+	cc.st.Acks.Start(c.counts.Processed()) // the first frame (confirm) acknowledges it
 	c.cc = cc
 	c.status = StatusConnected
 	c.mu.Unlock()

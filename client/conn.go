@@ -31,14 +31,14 @@ const maxBatch = 32 << 10
 // bytes of them, by the rules of internal/link; c.mu held.
 func (cc *cconn) ackLater(processed uint64, n int) {
 	p := link.AckPolicy{Delay: cc.c.o.AckDelay, Window: cc.c.serverWindow, Bytes: link.AckBytes}
-	switch cc.out.Acks.Processed(p, processed, n) {
+	switch cc.st.Acks.Processed(p, processed, n) {
 	case link.Write:
 		cc.wake()
 	case link.Arm:
 		if cc.ackT == nil {
 			cc.ackT = time.AfterFunc(p.Delay, func() {
 				cc.c.mu.Lock()
-				woke := cc.out.Acks.Due()
+				woke := cc.st.Acks.Due()
 				cc.c.mu.Unlock()
 				if woke {
 					cc.wake()
@@ -72,11 +72,10 @@ type cconn struct {
 	// follows (internal/link): the client's numbered messages that exist
 	// and those written, the acks owed to the server, a Pong due (its
 	// Ping), sealed once the server said GoAway.
-	out      link.Sender
-	ackT     *time.Timer // runs when out.Acks asks for it (link.Arm)
-	confirm  bool        // send an ack at once: it proves the Welcome arrived
-	replyDue bool        // answer the server's GoAway
-	rooms    bool        // the session speaks room streams (set before the reader starts)
+	st      link.Conn
+	ackT    *time.Timer // runs when st.Acks asks for it (link.Arm)
+	confirm bool        // send an ack at once: it proves the Welcome arrived
+	rooms   bool        // the session speaks room streams (set before the reader starts)
 }
 
 type result struct {
@@ -396,13 +395,16 @@ func (cc *cconn) onFrame(op byte, p []byte) error {
 		c.onHistoryResult(f.HistoryResult)
 	case wire.TypeAck, wire.TypePing:
 		c.mu.Lock()
-		if err := link.CheckAck(f.Seq, cc.out.Written()); err != nil {
+		moved, err := cc.st.Ack(f.Seq, &c.counts)
+		if err != nil {
 			c.mu.Unlock()
 			return &violation{err.Error()}
 		}
-		c.ackUpTo(f.Seq)
+		if moved {
+			c.dropAcked(f.Seq)
+		}
 		if f.Type == wire.TypePing {
-			cc.out.PingDue() // answered with a Pong
+			cc.st.PingDue() // answered with a Pong
 		}
 		c.mu.Unlock()
 		if f.Type == wire.TypePing {
@@ -415,8 +417,8 @@ func (cc *cconn) onFrame(op byte, p []byte) error {
 			c.finalOut, c.haveFinal = g.LastSeq, true
 		} else {
 			c.hint, c.hinted = time.Duration(g.RetryAfter)*time.Millisecond, true
-			cc.out.Seal() // no more messages on this connection
-			cc.replyDue = true
+			cc.st.PeerDrain() // no more messages on this connection; our GoAway answers
+
 		}
 		c.mu.Unlock()
 		cc.wake()
@@ -445,11 +447,11 @@ func (c *Client) takeOut(cc *cconn, p *link.Plan, msgs []tether.Message) []tethe
 		}
 	}
 	if len(msgs) == 0 {
-		cc.out.Exhausted()
+		cc.st.Exhausted()
 		return msgs
 	}
 	last := msgs[len(msgs)-1].Seq
-	cc.out.Wrote(last)
+	cc.st.Wrote(last)
 	c.written = max(c.written, last)
 	return msgs
 }
@@ -464,15 +466,14 @@ func (cc *cconn) writeLoop() {
 			return
 		}
 		for {
-			// What goes out is the Sender's to say (link.Sender.Plan):
+			// What goes out is the connection state's to say (link.Conn.Plan):
 			// an ack rides on whatever goes out (a Pong or the reply to
 			// a GoAway carries it); alone it waits for Options.AckDelay
 			// unless it is urgent. The first frame goes at once: it
 			// confirms the Welcome.
 			c.mu.Lock()
-			reply := cc.replyDue
 			hist := c.historyDue(cc)
-			p, ok := cc.out.Plan(reply || len(hist) > 0 || cc.confirm)
+			p, ok := cc.st.Plan(len(hist) > 0 || cc.confirm)
 			if !ok {
 				c.mu.Unlock()
 				break
@@ -480,7 +481,8 @@ func (cc *cconn) writeLoop() {
 			msgs = c.takeOut(cc, &p, msgs[:0])
 			pong, ack := p.Ping, p.Ack
 			needAck := p.AckFrame || cc.confirm
-			cc.replyDue, cc.confirm = false, false
+			reply := p.GoAway
+			cc.confirm = false
 			c.mu.Unlock()
 
 			bp := ws.GetBuffer()
