@@ -25,8 +25,7 @@ type conn struct {
 	srv    *Server
 	s      *Session // set before start
 	ws     *ws.Conn
-	window uint32 // the client's unacknowledged-message limit, at most 1<<16
-	hbSlot int32  // 1 + the slot holding c; 0 while its check runs (the heartbeat wheel's lock)
+	hbSlot int32 // 1 + the slot holding c; 0 while its check runs (the heartbeat wheel's lock)
 
 	lastRecv atomic.Int64 // unix nanos of the last frame from the client
 
@@ -90,7 +89,7 @@ func (c *conn) ackPolicy() link.AckPolicy {
 	if c.srv.test.ackDelay > 0 {
 		d = c.srv.test.ackDelay
 	}
-	return link.AckPolicy{Delay: d, Window: uint64(c.window), Bytes: link.AckBytes}
+	return c.st.AckPolicy(d)
 }
 
 // ackDue runs when the timer asked for by the ack state fires.

@@ -37,8 +37,8 @@ func (s *Session) receive(c *conn, seq uint64, typ MessageType, p []byte) error 
 	if arr == link.Repeat {
 		return nil // already have it
 	}
-	if acked := c.st.Acks.Sent(); !link.InWindow(seq, acked, uint64(c.window)) {
-		return &policyError{fmt.Sprintf("%d unacknowledged messages, window is %d", seq-acked, c.window)}
+	if !c.st.Admits(seq) {
+		return &policyError{fmt.Sprintf("%d unacknowledged messages, window is %d", seq-c.st.Acks.Sent(), c.st.Window())}
 	}
 	if o := &s.srv.o; o.RateLimit > 0 {
 		if s.rate == nil {

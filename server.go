@@ -292,7 +292,7 @@ func (srv *Server) accept(ctx context.Context, wc *ws.Conn, r *http.Request, use
 	if window == 0 || window > 1<<16 {
 		window = 1 << 16
 	}
-	c.window = uint32(window)
+	c.st.SetWindow(window)
 	var prev *Loss
 	var tomb *Tombstone
 	if h.SessionID != "" {

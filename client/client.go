@@ -92,33 +92,32 @@ type Client struct {
 	done   chan struct{} // closed after the last event was dispatched
 	wg     sync.WaitGroup
 
-	mu           sync.Mutex
-	status       Status
-	err          error
-	closing      bool
-	quitOnce     sync.Once
-	gen          uint64 // bumped for every new session
-	sessionID    string
-	token        []byte
-	epoch        string
-	maxSize      int
-	serverWindow uint64 // the server's replay bound: ack before half of it
-	hbLimit      time.Duration
-	counts       link.Counts // server seqs taken and handled by OnMessage; client seqs numbered and acknowledged
-	out          []tether.Message
-	outBytes     int
-	written      uint64 // highest client seq ever written to a connection
-	space        chan struct{}
-	cc           *cconn
-	hint         time.Duration // server's reconnect delay from GoAway
-	hinted       bool
-	attempt      uint64 // stamp of the last connection attempt
-	finalOut     uint64 // server's last seq from a final GoAway
-	haveFinal    bool
-	features     uint64                         // wire features of the current session
-	rooms        map[string]tether.RoomPosition // the client's position in each room it is in
-	hist         map[uint64]*histReq            // History calls waiting for an answer
-	histID       uint64
+	mu        sync.Mutex
+	status    Status
+	err       error
+	closing   bool
+	quitOnce  sync.Once
+	gen       uint64 // bumped for every new session
+	sessionID string
+	token     []byte
+	epoch     string
+	maxSize   int
+	hbLimit   time.Duration
+	counts    link.Counts // server seqs taken and handled by OnMessage; client seqs numbered and acknowledged
+	out       []tether.Message
+	outBytes  int
+	written   uint64 // highest client seq ever written to a connection
+	space     chan struct{}
+	cc        *cconn
+	hint      time.Duration // server's reconnect delay from GoAway
+	hinted    bool
+	attempt   uint64 // stamp of the last connection attempt
+	finalOut  uint64 // server's last seq from a final GoAway
+	haveFinal bool
+	features  uint64                         // wire features of the current session
+	rooms     map[string]tether.RoomPosition // the client's position in each room it is in
+	hist      map[uint64]*histReq            // History calls waiting for an answer
+	histID    uint64
 }
 
 // Dial connects to a Tether server at url (ws:// or wss://) and returns
@@ -494,7 +493,7 @@ func (c *Client) adopt(cc *cconn, w *wire.Welcome) {
 	if w.MaxSize > 0 {
 		c.maxSize = int(w.MaxSize)
 	}
-	c.serverWindow = w.Window
+	cc.st.SetWindow(w.Window) // the server's replay bound: our acks go before half of it
 	c.hbLimit = time.Duration(w.Heartbeat+w.Timeout) * time.Millisecond
 	c.token, c.epoch = w.Token, w.Epoch
 	c.features = w.Features

@@ -30,7 +30,7 @@ const maxBatch = 32 << 10
 // ackLater arranges for the ack of processed messages, n more payload
 // bytes of them, by the rules of internal/link; c.mu held.
 func (cc *cconn) ackLater(processed uint64, n int) {
-	p := link.AckPolicy{Delay: cc.c.o.AckDelay, Window: cc.c.serverWindow, Bytes: link.AckBytes}
+	p := cc.st.AckPolicy(cc.c.o.AckDelay)
 	switch cc.st.Acks.Processed(p, processed, n) {
 	case link.Write:
 		cc.wake()

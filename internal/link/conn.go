@@ -1,5 +1,10 @@
 package link
 
+import (
+	"math"
+	"time"
+)
+
 // Conn is one connection's protocol state, in one value: what it has to
 // write and who writes it (the embedded Sender, with the acks it owes), the
 // message a delivery put in its owner's hands, the drain's probe, and the
@@ -7,6 +12,9 @@ package link
 // session's counters (Counts, which outlive connections: the transitions
 // that read them take them as arguments), and does what its transitions
 // return: claim the writer, arm a timer, queue a frame, fence, close.
+//
+// The peer's window is here too: what it may send past our acknowledgement
+// (Admits), and what makes our acknowledgement urgent (AckPolicy).
 //
 // The server's connection and the Go client's both hold one. The drain
 // has two sides: the server's (Drain, the probe, Seal) sends the GoAway and
@@ -18,11 +26,32 @@ type Conn struct {
 	live  uint64      // seq of the message the owner holds in hand (Deliver); 0: none
 	close *closeFrame // Close's; apart, so that an open connection carries 8 bytes for it, not 24
 	reply bool        // the peer's GoAway waits for ours (PeerDrain)
+	// window: the peer's (SetWindow); 32 bits, beside reply, so that a
+	// Conn is 88 bytes.
+	window uint32
 }
 
 type closeFrame struct {
 	code   uint16
 	reason string
+}
+
+// SetWindow sets the peer's window: how many of its messages may go
+// unacknowledged by us (at most MaxUint32). Admits holds the peer to it;
+// our acks go out before half of it is used (AckPolicy).
+func (c *Conn) SetWindow(n uint64) { c.window = uint32(min(n, math.MaxUint32)) }
+
+// Window is the peer's window.
+func (c *Conn) Window() uint64 { return uint64(c.window) }
+
+// Admits reports whether the peer's message seq is within its window past
+// the last acknowledgement written (InWindow).
+func (c *Conn) Admits(seq uint64) bool { return InWindow(seq, c.Acks.Sent(), uint64(c.window)) }
+
+// AckPolicy is when this side's acks go out on their own: after delay, or
+// at once past half the peer's window or AckBytes processed.
+func (c *Conn) AckPolicy(delay time.Duration) AckPolicy {
+	return AckPolicy{Delay: delay, Window: uint64(c.window), Bytes: AckBytes}
 }
 
 // Deliver records that messages up to seq exist; live says the owner holds

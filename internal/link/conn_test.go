@@ -65,7 +65,7 @@ func TestConnCases(t *testing.T) {
 	// Every transition is in some case.
 	for _, do := range []string{"ready", "resume", "deliver", "plan", "wrote", "exhausted", "live",
 		"close", "closeframe", "abort", "end", "ack", "drain", "pong", "answered", "fence", "step",
-		"seal", "peerdrain", "processed", "claim", "hold", "release"} {
+		"seal", "peerdrain", "processed", "claim", "hold", "release", "window", "admits", "processedp"} {
 		if !done[do] {
 			t.Errorf("no case does %q", do)
 		}
@@ -157,6 +157,13 @@ func connDo(c *Conn, n *Counts, st connStep) string {
 			p.Window = 1
 		}
 		c.Acks.Processed(p, st.Seq, 10)
+	case "window":
+		c.SetWindow(st.Seq)
+		return check("Window", c.Window(), min(st.Seq, 1<<32-1))
+	case "admits":
+		return check("Admits", c.Admits(st.Seq), st.OK)
+	case "processedp": // processed, by the connection's own policy (the peer's window)
+		c.Acks.Processed(c.AckPolicy(10*time.Millisecond), st.Seq, 10)
 	case "claim":
 		return check("Claim", c.Claim(), st.OK)
 	case "hold":
