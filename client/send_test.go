@@ -296,3 +296,41 @@ func TestDelayedAckKeepsServerBufferBounded(t *testing.T) {
 		t.Fatalf("the server holds %d unacknowledged messages, want at most 8 (64 KiB)", p)
 	}
 }
+
+// TestClientAcksAtHalfTheServerWindow: the client's ack waits for its
+// delay until half the server's window (its replay bound, from the
+// Welcome) is unacknowledged, then goes at once: neither an ack per
+// message nor a server buffer that fills while the client waits.
+func TestClientAcksAtHalfTheServerWindow(t *testing.T) {
+	ts := startServer(t, func(o *tether.Options) {
+		o.HeartbeatInterval = time.Minute
+		o.MaxReplayMessages = 8
+	})
+	r := &rec{}
+	c := dial(t, ts.url(), r, &client.Options{AckDelay: time.Hour})
+	s := ts.session(t, c)
+	// The client's first write confirms the Welcome with an ack of what it
+	// processed by then: let it go before the server sends anything.
+	if err := c.Send(bg, tether.Text, []byte("first")); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, waitTimeout, "the client's first message", func() bool { return len(ts.log.messages(s.ID())) == 1 })
+	send := func(i int) {
+		t.Helper()
+		if err := s.Send(bg, tether.Text, []byte("m")); err != nil {
+			t.Fatalf("send %d: %v", i, err)
+		}
+		waitUntil(t, waitTimeout, fmt.Sprintf("message %d", i), func() bool { return len(r.messages()) == i })
+	}
+	for i := 1; i <= 3; i++ {
+		send(i)
+	}
+	// An ack sent early would be here by now; its absence cannot be
+	// waited for otherwise.
+	time.Sleep(100 * time.Millisecond)
+	if p := s.Pending(); p != 3 {
+		t.Fatalf("%d messages unacknowledged after 3 of a window of 8, want 3: the client acked before half the window", p)
+	}
+	send(4)
+	waitUntil(t, waitTimeout, "the ack at half the window", func() bool { return s.Pending() == 0 })
+}
