@@ -168,10 +168,11 @@ func (c *conn) kickData(seq uint64, d *delivery) {
 // dataExists is kickData with s.mu held, for a caller that holds it
 // anyway; the caller wakes the poller's writer after unlocking if told to.
 func (c *conn) dataExists(seq uint64, d *delivery) (wake bool) {
-	if d != nil && seq > c.st.Live() {
-		c.live = d
+	claim := c.st.Deliver(seq, d != nil)
+	if d != nil && c.st.Live() == seq {
+		c.live = d // the state took it as the message in hand
 	}
-	if !c.st.Deliver(seq, d != nil) {
+	if !claim {
 		return false // a writer runs, or will: it sees seq
 	}
 	if c.rd.polled && c.srv.pl.inline {

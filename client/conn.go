@@ -418,7 +418,6 @@ func (cc *cconn) onFrame(op byte, p []byte) error {
 		} else {
 			c.hint, c.hinted = time.Duration(g.RetryAfter)*time.Millisecond, true
 			cc.st.PeerDrain() // no more messages on this connection; our GoAway answers
-
 		}
 		c.mu.Unlock()
 		cc.wake()
