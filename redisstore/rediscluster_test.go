@@ -246,5 +246,5 @@ func TestClusterRoomStreams(t *testing.T) {
 func TestClusterAppendEachMixed(t *testing.T) {
 	c := clusterClient(t)
 	p := clusterPrefix(t, c)
-	checkAppendEachMixed(t, openOnCluster(t, c, p, Options{Node: "owner"}), openOnCluster(t, c, p, Options{}), 300)
+	checkAppendEachMixed(t, openOnCluster(t, c, p, Options{Node: "owner", Liveness: quietLiveness}), openOnCluster(t, c, p, Options{Liveness: quietLiveness}), 300)
 }
