@@ -2,7 +2,6 @@ package link
 
 import (
 	"encoding/json"
-	"os"
 	"testing"
 	"time"
 )
@@ -33,44 +32,17 @@ type connStep struct {
 // new session counters: every event the server's and the Go client's
 // connections give it, and what it returns.
 func TestConnCases(t *testing.T) {
-	b, err := os.ReadFile("testdata/conn-cases.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var f struct {
-		Cases []struct {
-			Name  string
-			Steps []connStep
-		}
-	}
-	if err := json.Unmarshal(b, &f); err != nil {
-		t.Fatal(err)
-	}
-	if len(f.Cases) == 0 {
-		t.Fatal("no cases")
-	}
-	done := map[string]bool{}
-	for _, c := range f.Cases {
-		t.Run(c.Name, func(t *testing.T) {
+	runTable(t, "conn-cases.json", []string{"ready", "resume", "deliver", "plan", "wrote", "exhausted", "live",
+		"close", "closeframe", "abort", "end", "ack", "drain", "pong", "answered", "fence", "step",
+		"seal", "peerdrain", "processed", "claim", "hold", "release", "window", "admits", "processedp"},
+		func() func(connStep) string {
 			var cs Conn
 			var n Counts
-			for i, st := range c.Steps {
-				done[st.Do] = true
-				if err := connDo(&cs, &n, st); err != "" {
-					t.Fatalf("step %d (%s): %s", i, st.Do, err)
-				}
-			}
+			return func(st connStep) string { return connDo(&cs, &n, st) }
 		})
-	}
-	// Every transition is in some case.
-	for _, do := range []string{"ready", "resume", "deliver", "plan", "wrote", "exhausted", "live",
-		"close", "closeframe", "abort", "end", "ack", "drain", "pong", "answered", "fence", "step",
-		"seal", "peerdrain", "processed", "claim", "hold", "release", "window", "admits", "processedp"} {
-		if !done[do] {
-			t.Errorf("no case does %q", do)
-		}
-	}
 }
+
+func (s connStep) name() string { return s.Do }
 
 func connDo(c *Conn, n *Counts, st connStep) string {
 	check := func(name string, got, want any) string {
