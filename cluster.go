@@ -86,7 +86,7 @@ func (srv *Server) onNotice(n Notice) {
 func (s *Session) woke(seq uint64) {
 	s.mu.Lock()
 	s.counts.Numbered(seq)
-	c := s.conn
+	c := s.life.Conn()
 	s.mu.Unlock()
 	if c != nil {
 		c.kickData(seq, nil)
@@ -227,14 +227,15 @@ func (srv *Server) takeFrom(ctx context.Context, owner, id string, attempt uint6
 func (srv *Server) hold(rec *Record) *Session {
 	s := &Session{
 		srv: srv, id: rec.ID, user: rec.UserID, created: stampOf(rec.Created),
-		state: stateDisconnected, meta: metaOf(rec.Meta), token: rec.Token, prevToken: rec.PrevToken,
-		lease: rec.Lease, attempt: rec.Attempt,
-		detached: stampOf(rec.Detached), features: rec.Features,
+		meta: metaOf(rec.Meta), token: rec.Token, prevToken: rec.PrevToken,
+		lease: rec.Lease, attempt: rec.Attempt, features: rec.Features,
 	}
 	s.counts.Restore(rec.In, rec.Out, rec.Acked)
-	if s.detached == 0 {
-		s.detached = stampOf(time.Now())
+	away := stampOf(rec.Detached)
+	if away == 0 {
+		away = stampOf(time.Now())
 	}
+	gen := s.life.Hold(int64(away))
 	srv.mu.Lock()
 	if old := srv.sessions[rec.ID]; old != nil {
 		srv.mu.Unlock()
@@ -248,9 +249,7 @@ func (srv *Server) hold(rec *Record) *Session {
 	srv.sessions[rec.ID] = s
 	srv.mu.Unlock()
 	s.mu.Lock()
-	s.expGen++
-	gen := s.expGen
-	s.expiry = time.AfterFunc(max(0, srv.o.GraceWindow-s.detached.since()), func() { s.expire(gen) })
+	s.expiry = time.AfterFunc(max(0, srv.o.GraceWindow-away.since()), func() { s.expire(gen) })
 	s.mu.Unlock()
 	return s
 }
@@ -300,19 +299,16 @@ func (srv *Server) handOver(id, to string, attempt uint64) {
 // or already leaving.
 func (s *Session) leave(cause Cause, code wire.CloseCode, reason string, after func()) bool {
 	s.mu.Lock()
-	if s.state == stateClosed || s.moved {
+	// Detached now if connected, so that, released, it is an orphan
+	// someone expires.
+	c, connected, ok := s.life.Leave(int64(stampOf(time.Now())))
+	if !ok {
 		s.mu.Unlock()
 		return false
 	}
-	s.moved = true
-	c := s.conn
-	s.conn = nil
-	if s.state == stateConnected {
+	if connected {
 		s.post(event{kind: evDisconnect, info: Disconnect{Cause: cause, Err: errors.New(reason)}})
-		s.detached = stampOf(time.Now()) // so that, released, it is an orphan someone expires
 	}
-	s.state = stateDisconnected
-	s.expGen++
 	if s.expiry != nil {
 		s.expiry.Stop()
 		s.expiry = nil

@@ -191,7 +191,7 @@ func (c *conn) afterBatch(n int) {
 		// the session's connection (a fenced session left this server).
 		time.AfterFunc(time.Second, func() {
 			s.mu.Lock()
-			current := s.conn == c
+			current := s.life.Conn() == c
 			s.mu.Unlock()
 			if current {
 				c.afterBatch(n)
@@ -591,7 +591,7 @@ func (c *conn) checkDrain() {
 	shared := c.srv.cluster != nil
 	for {
 		s.mu.Lock()
-		step := c.st.DrainStep(&s.counts, shared, s.final)
+		step := c.st.DrainStep(&s.counts, shared, s.life.Final())
 		s.mu.Unlock()
 		if step == link.StepWait {
 			return

@@ -32,7 +32,7 @@ const (
 // runs them; s.mu must be held.
 func (s *Session) post(ev event) {
 	if s.push(ev) {
-		c := s.conn
+		c := s.life.Conn()
 		s.srv.spawn(func() {
 			if c != nil {
 				c.runHooks(true)
@@ -63,7 +63,7 @@ func (s *Session) drain() {
 		}
 		s.mu.Lock()
 		s.hooks.Done(batch) // cleared: the batch keeps no message alive
-		c := s.conn
+		c := s.life.Conn()
 		s.mu.Unlock()
 		if c != nil {
 			c.afterBatch(n)
@@ -84,7 +84,7 @@ func (s *Session) run(ev *event) {
 			}
 		})
 		s.mu.Lock()
-		c := s.conn
+		c := s.life.Conn()
 		s.mu.Unlock()
 		if c != nil {
 			c.welcomeReady()
@@ -206,7 +206,7 @@ func (s *Session) saveNow() error {
 	rec.Meta = s.meta.toMap()
 	rec.Token, rec.PrevToken = s.token, s.prevToken
 	rec.In = s.counts.Processed()
-	rec.Detached = s.detached.time()
+	rec.Detached = stamp(s.life.Since()).time()
 	rec.Lease = s.lease
 	rec.Attempt = s.attempt
 	s.mu.Unlock()
@@ -393,7 +393,8 @@ func (s *Session) seal() {
 // end closes the session for good; it reports false if it already was.
 func (s *Session) end(cause Cause, err error, code wire.CloseCode, reason string) bool {
 	s.mu.Lock()
-	if s.state == stateClosed {
+	c, ok := s.life.End()
+	if !ok {
 		s.mu.Unlock()
 		return false
 	}
@@ -402,7 +403,7 @@ func (s *Session) end(cause Cause, err error, code wire.CloseCode, reason string
 		attrs = append(attrs, "err", err)
 	}
 	if cause == CauseExpired {
-		attrs = append(attrs, "grace", s.srv.o.GraceWindow, "disconnected_at", s.detached.time())
+		attrs = append(attrs, "grace", s.srv.o.GraceWindow, "disconnected_at", stamp(s.life.Since()).time())
 		// What its hooks have not begun is left to the client, which
 		// sends it again in its next session: else the tombstone, and
 		// with it the client's return, would wait for a backend slow to
@@ -410,13 +411,10 @@ func (s *Session) end(cause Cause, err error, code wire.CloseCode, reason string
 		s.waitsLocked().expired = true
 	}
 	s.srv.log.Info("tether: session closed", attrs...)
-	s.state = stateClosed
 	if s.waits != nil && s.waits.ack != nil {
 		close(s.waits.ack)
 		s.waits.ack = nil
 	}
-	c := s.conn
-	s.conn = nil
 	if s.expiry != nil {
 		s.expiry.Stop()
 		s.expiry = nil
@@ -432,15 +430,11 @@ func (s *Session) end(cause Cause, err error, code wire.CloseCode, reason string
 // detach records that c is gone; the session waits for a resume.
 func (s *Session) detach(c *conn, cause Cause, err error) {
 	s.mu.Lock()
-	if s.conn != c || s.state != stateConnected {
+	gen, ok := s.life.Detach(c, int64(stampOf(time.Now())))
+	if !ok {
 		s.mu.Unlock()
 		return
 	}
-	s.conn = nil
-	s.state = stateDisconnected
-	s.detached = stampOf(time.Now())
-	s.expGen++
-	gen := s.expGen
 	s.expiry = time.AfterFunc(s.srv.o.GraceWindow, func() { s.expire(gen) })
 	s.post(event{kind: evDisconnect, info: Disconnect{Cause: cause, Err: err}})
 	s.mu.Unlock()
@@ -453,7 +447,7 @@ func (s *Session) detach(c *conn, cause Cause, err error) {
 
 func (s *Session) expire(gen uint32) {
 	s.mu.Lock()
-	ok := s.state == stateDisconnected && s.expGen == gen
+	ok := s.life.Expire(gen)
 	s.mu.Unlock()
 	if ok {
 		s.end(CauseExpired, nil, 0, "")

@@ -23,7 +23,7 @@ func (s *Session) receive(c *conn, seq uint64, typ MessageType, p []byte) error 
 		// can see the session even.
 		return nil
 	}
-	if s.conn != c {
+	if s.life.Conn() != c {
 		return nil // replaced: the client will resend on its new connection
 	}
 	arr, err := s.counts.Accept(seq)

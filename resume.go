@@ -7,6 +7,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/tether-ws/tether/internal/link"
 	"github.com/tether-ws/tether/internal/wire"
 	"github.com/tether-ws/tether/internal/ws"
 )
@@ -42,7 +43,7 @@ func (s *Session) resume(ctx context.Context, c *conn, user string, h *wire.Hell
 	token, newHash := newToken()
 
 	s.mu.Lock()
-	if s.state == stateClosed {
+	if s.life.Phase() == link.Closed {
 		s.mu.Unlock()
 		return wire.CloseTryAgain, ""
 	}
@@ -55,10 +56,11 @@ func (s *Session) resume(ctx context.Context, c *conn, user string, h *wire.Hell
 		return no.code, no.reason
 	}
 	s.srv.adoptSocket(c) // before the hooks share c
-	old := s.conn
+	// Not over: that was checked above, under the same lock.
+	old, away, _ := s.life.Attach(c)
 	req := &resumeReq{c: c, h: h, token: token, epoch: epoch}
-	if s.state == stateDisconnected {
-		req.offline = s.detached.since()
+	if away != 0 {
+		req.offline = stamp(away).since()
 	}
 	// Rotate: the token just used stays valid until the client proves it
 	// got the new one, so a Welcome lost in transit does not lose the session.
@@ -67,9 +69,6 @@ func (s *Session) resume(ctx context.Context, c *conn, user string, h *wire.Hell
 	}
 	s.token = newHash
 	s.attempt = max(s.attempt, h.Attempt)
-	s.state = stateConnected
-	s.detached = 0
-	s.expGen++
 	if s.expiry != nil {
 		s.expiry.Stop()
 		s.expiry = nil
@@ -77,7 +76,6 @@ func (s *Session) resume(ctx context.Context, c *conn, user string, h *wire.Hell
 	c.s = s
 	c.st.Begin(h.Recv)
 	c.confirmToken = true
-	s.conn = c
 	if old != nil {
 		s.post(event{kind: evDisconnect, info: Disconnect{Cause: CauseReplaced, Err: errors.New("a new connection resumed the session")}})
 	}
@@ -163,7 +161,7 @@ func (s *Session) welcome(req *resumeReq) {
 	defer cancel()
 	rec, err := s.srv.store.Load(ctx, s.id)
 	s.mu.Lock()
-	current := s.conn == c && s.state == stateConnected
+	current := s.life.Current(c)
 	recv := s.counts.Processed()
 	s.mu.Unlock()
 	if !current {
@@ -193,7 +191,7 @@ func (s *Session) welcome(req *resumeReq) {
 	s.srv.fillLimits(wl)
 	r := Resume{ToClient: int(rec.Out - from), FromClient: int(h.Last - recv), Offline: req.offline}
 	s.mu.Lock()
-	if s.conn != c || s.state != stateConnected {
+	if !s.life.Current(c) {
 		s.mu.Unlock()
 		return // replaced or ended while the store was read
 	}
@@ -231,7 +229,7 @@ func (s *Session) awaitBurial(ctx context.Context) {
 // (its Welcome may be lost), so only the current connection confirms.
 func (s *Session) tokenConfirmed(c *conn) {
 	s.mu.Lock()
-	if s.conn == c {
+	if s.life.Conn() == c {
 		s.prevToken = TokenHash{}
 	}
 	s.mu.Unlock()

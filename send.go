@@ -83,7 +83,7 @@ type SessionInfo struct {
 func (srv *Server) Info(ctx context.Context, sessionID string) (SessionInfo, error) {
 	if s := srv.Session(sessionID); s != nil && !s.isMoved() {
 		st, since := s.State()
-		if st == stateClosed {
+		if st == StateClosed {
 			return SessionInfo{}, ErrSessionClosed
 		}
 		return SessionInfo{ID: s.id, UserID: s.user, State: st, Since: since, Created: s.created.time(),
@@ -113,5 +113,5 @@ func publicRooms(rooms []string) []string {
 func (s *Session) isMoved() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.moved
+	return s.life.Moved()
 }

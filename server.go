@@ -449,8 +449,7 @@ func (srv *Server) open(ctx context.Context, c *conn, r *http.Request, user stri
 
 	srv.adoptSocket(c) // before the hooks share c
 	s.mu.Lock()
-	s.conn = c
-	s.state = stateConnected
+	s.life.Open(c)
 	s.post(event{kind: evOpen, info: OpenInfo{Request: r, Previous: prev}})
 	s.mu.Unlock()
 	if prev != nil {

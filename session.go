@@ -20,12 +20,6 @@ const (
 	StateClosed       SessionState = 3 // over
 )
 
-const (
-	stateConnected    = StateConnected
-	stateDisconnected = StateDisconnected
-	stateClosed       = StateClosed
-)
-
 func (s SessionState) String() string {
 	switch s {
 	case StateConnected:
@@ -53,11 +47,10 @@ type Session struct {
 	created stamp
 
 	mu        sessionMutex
-	conn      *conn
+	life      link.Life[*conn] // its connection, whether it waits for a resume, is over or moved: the transitions of its life
 	meta      metaList
 	token     TokenHash
 	prevToken TokenHash
-	detached  stamp
 	expiry    *time.Timer
 	waits     *sessionWaits // made when first needed
 	lease     uint64        // fencing token of our ownership
@@ -68,13 +61,6 @@ type Session struct {
 	rejoin    *rejoinState  // a new session's room positions, until OnOpen and Readmit are done with them
 
 	hooks link.Serial[event] // pending hook calls, drained by one goroutine at a time
-
-	// Small fields together, so that an idle session is one size class
-	// smaller (320 bytes).
-	expGen uint32 // generation of expiry: a timer of an older one does nothing
-	state  SessionState
-	final  bool // draining: no more Sends, the last seq is being announced
-	moved  bool // another server holds the session now, or it is being handed over
 }
 
 // sessionWaits is what only a waited-on or ending session needs, apart
@@ -112,7 +98,7 @@ func (s *Session) Created() time.Time { return s.created.time() }
 func (s *Session) State() (SessionState, time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.state, s.detached.time()
+	return SessionState(s.life.Phase()), stamp(s.life.Since()).time()
 }
 
 // Meta returns a copy of the session's metadata.
@@ -173,19 +159,19 @@ func (s *Session) queue(ctx context.Context, d *delivery) error {
 	s.mu.Lock()
 	// An ending session (closed, tombstone not written yet) still numbers
 	// the message: it is then counted among those its client lost.
-	ending := s.state == stateClosed
-	if (s.waits != nil && s.waits.sealed) || (ending && s.moved) {
+	route := s.life.Route(s.waits != nil && s.waits.sealed)
+	switch route {
+	case link.Gone:
 		s.mu.Unlock()
 		return ErrSessionClosed
-	}
-	if s.moved {
+	case link.Elsewhere:
 		s.mu.Unlock()
 		return s.srv.deliverRemote(ctx, s.id, d)
-	}
-	if s.final {
+	case link.Refused:
 		s.mu.Unlock()
 		return fmt.Errorf("failed to send: %w", ErrServerClosed)
 	}
+	ending := route == link.Ending
 	s.counts.Begin()
 	s.mu.Unlock()
 	seq, live, err := s.srv.appendTo(ctx, s.id, d)
@@ -199,8 +185,8 @@ func (s *Session) queue(ctx context.Context, d *delivery) error {
 		close(s.waits.appends)
 		s.waits.appends = nil
 	}
-	final := s.final && none
-	c := s.conn
+	final := s.life.Final() && none
+	c := s.life.Conn()
 	if ending && errors.Is(err, ErrOverflow) && d.msgs[0].Offset == 0 {
 		// Not numbered, so not in the client's count of what it lost
 		// unless bury adds it (a room's message stays in the room's
@@ -268,7 +254,7 @@ func (s *Session) InFlight() int {
 func (s *Session) WaitPending(ctx context.Context, n int) error {
 	for {
 		s.mu.Lock()
-		if s.state == stateClosed {
+		if s.life.Phase() == link.Closed {
 			s.mu.Unlock()
 			return ErrSessionClosed
 		}
@@ -281,7 +267,7 @@ func (s *Session) WaitPending(ctx context.Context, n int) error {
 			w.ack = make(chan struct{})
 		}
 		ch := w.ack
-		c := s.conn
+		c := s.life.Conn()
 		s.mu.Unlock()
 		if c != nil {
 			c.flush() // called from a hook, the replies must go out now
@@ -307,7 +293,7 @@ func (s *Session) ackMoved() {
 // does not reconnect; OnClose runs with CauseKicked.
 func (s *Session) Close(ctx context.Context, reason string) error {
 	s.mu.Lock()
-	moved := s.moved && s.state != stateClosed
+	moved := s.life.Remote()
 	s.mu.Unlock()
 	if moved {
 		return s.srv.remoteKick(ctx, s.id, reason)

@@ -151,7 +151,7 @@ func (srv *Server) finalize() {
 	srv.mu.Unlock()
 	srv.Sessions(func(s *Session) bool {
 		s.mu.Lock()
-		s.final = true
+		s.life.Finalize()
 		s.mu.Unlock()
 		return true
 	})
