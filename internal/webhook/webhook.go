@@ -503,17 +503,8 @@ func (d *Dispatcher) drain(key string, q *queue) {
 // process delivers one event, with retries, and reports its fate.
 func (d *Dispatcher) process(it *item) {
 	ev := it.ev
-	ctx := d.base
-	if it.ctx != nil {
-		// Deliver: its caller's ctx, also ended by Close running out of time.
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithCancel(it.ctx)
-		stop := context.AfterFunc(d.base, cancel)
-		defer func() {
-			stop()
-			cancel()
-		}()
-	}
+	ctx, release := d.eventCtx(it)
+	defer release()
 	var (
 		start    time.Time
 		deadline time.Time // Notify only
@@ -548,27 +539,7 @@ func (d *Dispatcher) process(it *item) {
 		o := d.attempt(ctx, it)
 		d.inFlight.Add(-1)
 		<-d.sem
-		switch {
-		case o.err == nil:
-			d.delivered.Add(1)
-		case !o.retry:
-			d.failures.Add(1)
-		}
-		if d.onAttempt != nil { // after the counters: Stats agrees with it
-			d.onAttempt(ev, o.status, o.err)
-		}
-		switch {
-		case o.err == nil:
-			d.log.Debug("webhook: event delivered", "type", ev.Type, "id", ev.ID, "session", ev.Session, "attempts", attempt, "status", o.status)
-			if it.done != nil {
-				it.done <- result{reply: o.reply}
-			}
-			return
-		case !o.retry:
-			d.log.Error("webhook: event rejected by the backend, not retried", "type", ev.Type, "id", ev.ID, "session", ev.Session, "status", o.status, "err", o.err)
-			if it.done != nil {
-				it.done <- result{err: o.err}
-			}
+		if d.settle(it, o, attempt) {
 			return
 		}
 		if err := ctx.Err(); err != nil { // the attempt failed because ctx ended
@@ -604,6 +575,51 @@ func (d *Dispatcher) process(it *item) {
 			return
 		}
 	}
+}
+
+// eventCtx is the context an event is delivered under: Deliver's
+// caller's, also ended by Close running out of time; the dispatcher's
+// for Notify. Call release when done.
+func (d *Dispatcher) eventCtx(it *item) (ctx context.Context, release func()) {
+	if it.ctx == nil {
+		return d.base, func() {}
+	}
+	ctx, cancel := context.WithCancel(it.ctx)
+	stop := context.AfterFunc(d.base, cancel)
+	return ctx, func() {
+		stop()
+		cancel()
+	}
+}
+
+// settle counts an attempt's outcome and reports it; it returns true
+// once the event's fate is decided: delivered, or refused for good.
+func (d *Dispatcher) settle(it *item, o outcome, attempt int) bool {
+	ev := it.ev
+	switch {
+	case o.err == nil:
+		d.delivered.Add(1)
+	case !o.retry:
+		d.failures.Add(1)
+	}
+	if d.onAttempt != nil { // after the counters: Stats agrees with it
+		d.onAttempt(ev, o.status, o.err)
+	}
+	switch {
+	case o.err == nil:
+		d.log.Debug("webhook: event delivered", "type", ev.Type, "id", ev.ID, "session", ev.Session, "attempts", attempt, "status", o.status)
+		if it.done != nil {
+			it.done <- result{reply: o.reply}
+		}
+		return true
+	case !o.retry:
+		d.log.Error("webhook: event rejected by the backend, not retried", "type", ev.Type, "id", ev.ID, "session", ev.Session, "status", o.status, "err", o.err)
+		if it.done != nil {
+			it.done <- result{err: o.err}
+		}
+		return true
+	}
+	return false
 }
 
 // backoff returns the delay after the attempt-th failed attempt:
