@@ -431,7 +431,7 @@ func (srv *Server) open(ctx context.Context, c *conn, r *http.Request, user stri
 	}
 	srv.fillLimits(wl)
 	c.s = s
-	// The Welcome goes out once OnOpen returned (lifecycle.go): a room
+	// The Welcome goes out once OnOpen returned (hooks.go): a room
 	// joined there then has every message published after the client
 	// was told it is connected.
 	c.queueFrame(wire.AppendWelcome(nil, wl))
