@@ -782,3 +782,84 @@ func benchMinimalClient(b *testing.B, url string, f *benchFlow) (*ws.Conn, chan 
 	}()
 	return wc, done
 }
+
+// BenchmarkManyRoundTrips: 64 clients speaking the protocol, each sending
+// a message and waiting for its echo, all at once: the server reads,
+// runs the hooks of and writes to many connections at a time. One op is
+// one round trip.
+func BenchmarkManyRoundTrips(b *testing.B) {
+	const clients = 64
+	srv := tether.NewServer(&tether.Options{
+		Logger: benchLog,
+		OnMessage: func(ctx context.Context, s *tether.Session, m tether.Message) error {
+			return s.Send(ctx, m.Type, m.Data)
+		},
+	})
+	hs := httptest.NewServer(srv)
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+		hs.Close()
+	}()
+	rcs := make([]*rawConn, clients)
+	for i := range rcs {
+		rc, err := rawDial(b, "ws"+strings.TrimPrefix(hs.URL, "http"), nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		rc.hello(&wire.Hello{Window: 100})
+		rcs[i] = rc
+	}
+	errs := make(chan error, clients)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for k, rc := range rcs {
+		n := b.N / clients
+		if k < b.N%clients {
+			n++
+		}
+		go func() { errs <- echoes(rc, n) }()
+	}
+	for range rcs {
+		if err := <-errs; err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	benchReport(b)
+}
+
+// echoes makes n round trips on rc, one message at a time.
+func echoes(rc *rawConn, n int) error {
+	var recv uint64
+	var buf []byte
+	var hdr [32]byte
+	for i := range n {
+		buf = rc.ws.AppendFrame(buf[:0], ws.OpBinary, wire.AppendSeqFrame(hdr[:0], wire.TypeAck, recv), nil)
+		buf = rc.ws.AppendFrame(buf, ws.OpBinary, wire.AppendMessageHeader(hdr[:0], false, uint64(i+1)), benchPayload)
+		if err := rc.ws.Write(buf, benchLimit); err != nil {
+			return err
+		}
+		for {
+			f, err := rc.next(benchLimit)
+			if err != nil {
+				return fmt.Errorf("echo %d: %w", i, err)
+			}
+			if f.Type == wire.TypePing {
+				pong := rc.ws.AppendFrame(nil, ws.OpBinary, wire.AppendSeqFrame(nil, wire.TypePong, recv), nil)
+				if err := rc.ws.Write(pong, benchLimit); err != nil {
+					return err
+				}
+			}
+			if f.Type == wire.TypeBinary {
+				if len(f.Payload) != benchMsgSize {
+					return fmt.Errorf("echo of %d bytes", len(f.Payload))
+				}
+				recv = f.Seq
+				break
+			}
+		}
+	}
+	return nil
+}
