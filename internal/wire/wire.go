@@ -335,52 +335,9 @@ func Decode(b []byte) (Frame, error) {
 	case TypeAck, TypePing, TypePong:
 		f.Seq = d.uvarint("ack")
 	case TypeHello:
-		h := new(Hello)
-		h.SessionID = d.string("session id", MaxIDLen)
-		h.Token = d.bytes("token", MaxTokenLen)
-		h.Epoch = d.string("epoch", MaxIDLen)
-		h.Recv = d.uvarint("recv")
-		h.Acked = d.uvarint("acked")
-		h.Written = d.uvarint("written")
-		h.Last = d.uvarint("last")
-		h.Window = d.uvarint("window")
-		if d.err == nil && len(d.b) > 0 {
-			h.Attempt = d.uvarint("attempt")
-		}
-		if d.err == nil && len(d.b) > 0 {
-			h.Features = d.uvarint("features")
-			h.Rooms = d.positions()
-		}
-		if d.err == nil && !(h.Acked <= h.Written && h.Written <= h.Last) {
-			d.err = malformed("want acked <= written <= last, got %d, %d, %d", h.Acked, h.Written, h.Last)
-		}
-		f.Hello = h
+		f.Hello = d.hello()
 	case TypeWelcome:
-		w := new(Welcome)
-		w.Flags = d.byte("flags")
-		w.SessionID = d.string("session id", MaxIDLen)
-		w.Token = d.bytes("token", MaxTokenLen)
-		w.Epoch = d.string("epoch", MaxIDLen)
-		w.Recv = d.uvarint("recv")
-		w.Replay = d.uvarint("replay")
-		w.Reason = LossReason(d.byte("reason"))
-		w.PrevIn = d.uvarint("prev in")
-		w.PrevOut = d.uvarint("prev out")
-		w.Heartbeat = d.uvarint("heartbeat")
-		w.Timeout = d.uvarint("timeout")
-		w.MaxSize = d.uvarint("max size")
-		w.Window = d.uvarint("window")
-		w.Grace = d.uvarint("grace")
-		if d.err == nil && len(d.b) > 0 {
-			w.Features = d.uvarint("features")
-		}
-		if d.err == nil && len(d.b) > 0 {
-			w.PrevRooms = d.uvarint("prev rooms")
-		}
-		if d.err == nil && w.SessionID == "" {
-			d.err = malformed("empty session id")
-		}
-		f.Welcome = w
+		f.Welcome = d.welcome()
 	case TypeGoAway:
 		g := new(GoAway)
 		g.RetryAfter = d.uvarint("retry after")
@@ -412,6 +369,59 @@ func Decode(b []byte) (Frame, error) {
 type decoder struct {
 	b   []byte
 	err error
+}
+
+// hello reads a Hello's fields; d.err says what was wrong.
+func (d *decoder) hello() *Hello {
+	h := new(Hello)
+	h.SessionID = d.string("session id", MaxIDLen)
+	h.Token = d.bytes("token", MaxTokenLen)
+	h.Epoch = d.string("epoch", MaxIDLen)
+	h.Recv = d.uvarint("recv")
+	h.Acked = d.uvarint("acked")
+	h.Written = d.uvarint("written")
+	h.Last = d.uvarint("last")
+	h.Window = d.uvarint("window")
+	if d.err == nil && len(d.b) > 0 {
+		h.Attempt = d.uvarint("attempt")
+	}
+	if d.err == nil && len(d.b) > 0 {
+		h.Features = d.uvarint("features")
+		h.Rooms = d.positions()
+	}
+	if d.err == nil && !(h.Acked <= h.Written && h.Written <= h.Last) {
+		d.err = malformed("want acked <= written <= last, got %d, %d, %d", h.Acked, h.Written, h.Last)
+	}
+	return h
+}
+
+// welcome reads a Welcome's fields; d.err says what was wrong.
+func (d *decoder) welcome() *Welcome {
+	w := new(Welcome)
+	w.Flags = d.byte("flags")
+	w.SessionID = d.string("session id", MaxIDLen)
+	w.Token = d.bytes("token", MaxTokenLen)
+	w.Epoch = d.string("epoch", MaxIDLen)
+	w.Recv = d.uvarint("recv")
+	w.Replay = d.uvarint("replay")
+	w.Reason = LossReason(d.byte("reason"))
+	w.PrevIn = d.uvarint("prev in")
+	w.PrevOut = d.uvarint("prev out")
+	w.Heartbeat = d.uvarint("heartbeat")
+	w.Timeout = d.uvarint("timeout")
+	w.MaxSize = d.uvarint("max size")
+	w.Window = d.uvarint("window")
+	w.Grace = d.uvarint("grace")
+	if d.err == nil && len(d.b) > 0 {
+		w.Features = d.uvarint("features")
+	}
+	if d.err == nil && len(d.b) > 0 {
+		w.PrevRooms = d.uvarint("prev rooms")
+	}
+	if d.err == nil && w.SessionID == "" {
+		d.err = malformed("empty session id")
+	}
+	return w
 }
 
 func (d *decoder) uvarint(field string) uint64 {
