@@ -500,3 +500,50 @@ func TestPeerWindowBoundary(t *testing.T) {
 		p.until("ack of the window", 5*time.Second, func() bool { return p.ackHigh >= window })
 	}
 }
+
+// §9 (Shutdown): once the drain passed its barrier (every connection
+// answered the GoAway and settled), a Send fails with ErrServerClosed,
+// even while its session still waits for its client's last ack: the
+// final GoAway has named the last seq there will be.
+func TestPeerSendRefusedAfterTheDrainBarrier(t *testing.T) {
+	ts := startServer(t, func(o *tether.Options) { o.HeartbeatInterval, o.HeartbeatTimeout = 10*time.Second, 10*time.Second })
+	p := newPeer(t, ts, nil)
+	s := ts.srv.Session(p.w.SessionID)
+	if err := s.Send(bg, tether.Text, []byte("left unacknowledged")); err != nil {
+		t.Fatal(err)
+	}
+	p.until("the message", 5*time.Second, func() bool { return len(p.got) == 1 })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- ts.srv.Shutdown(ctx) }()
+	goAway := false
+	for !goAway {
+		f, err := p.next(5 * time.Second)
+		if err != nil {
+			t.Fatalf("waiting for the GoAway: %v", err)
+		}
+		goAway = f.Type == wire.TypeGoAway
+		p.record(f)
+	}
+	p.send(wire.AppendGoAway(nil, &wire.GoAway{})) // answered; the message stays unacknowledged
+	deadline := time.Now().Add(5 * time.Second)
+	for sent := 0; ; sent++ {
+		err := s.Send(bg, tether.Text, []byte("during the drain"))
+		if errors.Is(err, tether.ErrServerClosed) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("Send %d during the drain = %v; want nil before the barrier, ErrServerClosed after", sent, err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d Sends after the GoAway was answered, none refused", sent+1)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if st, _ := s.State(); st == tether.StateClosed {
+		t.Fatal("the session ended before its client acknowledged: the refusal was not the barrier's")
+	}
+	cancel()
+	<-done
+}
