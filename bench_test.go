@@ -534,51 +534,16 @@ func BenchmarkRoundTrip(b *testing.B) {
 	// protocol on one goroutine, as the raw clients above do; its ack
 	// of the last echo rides on its next message, in one write.
 	b.Run("tether-server", func(b *testing.B) {
-		srv := tether.NewServer(&tether.Options{
-			Logger: benchLog,
-			OnMessage: func(ctx context.Context, s *tether.Session, m tether.Message) error {
-				return s.Send(ctx, m.Type, m.Data)
-			},
-		})
-		hs := httptest.NewServer(srv)
-		defer func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			_ = srv.Shutdown(ctx)
-			hs.Close()
-		}()
-		rc, err := rawDial(b, "ws"+strings.TrimPrefix(hs.URL, "http"), nil)
+		url := startBenchEchoServer(b)
+		rc, err := rawDial(b, url, nil)
 		if err != nil {
 			b.Fatal(err)
 		}
 		rc.hello(&wire.Hello{Window: 100})
-		var recv uint64
-		var buf []byte
-		var hdr [32]byte
 		b.ReportAllocs()
 		b.ResetTimer()
-		for i := range b.N {
-			buf = rc.ws.AppendFrame(buf[:0], ws.OpBinary, wire.AppendSeqFrame(hdr[:0], wire.TypeAck, recv), nil)
-			buf = rc.ws.AppendFrame(buf, ws.OpBinary, wire.AppendMessageHeader(hdr[:0], false, uint64(i+1)), benchPayload)
-			if err := rc.ws.Write(buf, benchLimit); err != nil {
-				b.Fatal(err)
-			}
-			for {
-				f, err := rc.next(benchLimit)
-				if err != nil {
-					b.Fatalf("echo %d: %v", i, err)
-				}
-				if f.Type == wire.TypePing {
-					rc.send(wire.AppendSeqFrame(nil, wire.TypePong, recv))
-				}
-				if f.Type == wire.TypeBinary {
-					if len(f.Payload) != benchMsgSize {
-						b.Fatalf("echo of %d bytes", len(f.Payload))
-					}
-					recv = f.Seq
-					break
-				}
-			}
+		if err := echoes(rc, b.N); err != nil {
+			b.Fatal(err)
 		}
 		b.StopTimer()
 		benchReport(b)
@@ -789,22 +754,10 @@ func benchMinimalClient(b *testing.B, url string, f *benchFlow) (*ws.Conn, chan 
 // one round trip.
 func BenchmarkManyRoundTrips(b *testing.B) {
 	const clients = 64
-	srv := tether.NewServer(&tether.Options{
-		Logger: benchLog,
-		OnMessage: func(ctx context.Context, s *tether.Session, m tether.Message) error {
-			return s.Send(ctx, m.Type, m.Data)
-		},
-	})
-	hs := httptest.NewServer(srv)
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-		hs.Close()
-	}()
+	url := startBenchEchoServer(b)
 	rcs := make([]*rawConn, clients)
 	for i := range rcs {
-		rc, err := rawDial(b, "ws"+strings.TrimPrefix(hs.URL, "http"), nil)
+		rc, err := rawDial(b, url, nil)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -828,6 +781,25 @@ func BenchmarkManyRoundTrips(b *testing.B) {
 	}
 	b.StopTimer()
 	benchReport(b)
+}
+
+// startBenchEchoServer starts a server whose OnMessage sends every
+// message back, stopped when b ends, and returns its WebSocket URL.
+func startBenchEchoServer(b *testing.B) string {
+	srv := tether.NewServer(&tether.Options{
+		Logger: benchLog,
+		OnMessage: func(ctx context.Context, s *tether.Session, m tether.Message) error {
+			return s.Send(ctx, m.Type, m.Data)
+		},
+	})
+	hs := httptest.NewServer(srv)
+	b.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+		hs.Close()
+	})
+	return "ws" + strings.TrimPrefix(hs.URL, "http")
 }
 
 // echoes makes n round trips on rc, one message at a time.

@@ -25,7 +25,7 @@ func (s *Session) saveNow() error {
 	rec.Meta = s.meta.toMap()
 	rec.Token, rec.PrevToken = s.token, s.prevToken
 	rec.In = s.counts.Processed()
-	rec.Detached = stamp(s.life.Since()).time()
+	rec.Detached = s.awaySince()
 	rec.Lease = s.lease
 	rec.Attempt = s.attempt
 	s.mu.Unlock()
@@ -222,7 +222,7 @@ func (s *Session) end(cause Cause, err error, code wire.CloseCode, reason string
 		attrs = append(attrs, "err", err)
 	}
 	if cause == CauseExpired {
-		attrs = append(attrs, "grace", s.srv.o.GraceWindow, "disconnected_at", stamp(s.life.Since()).time())
+		attrs = append(attrs, "grace", s.srv.o.GraceWindow, "disconnected_at", s.awaySince())
 		// What its hooks have not begun is left to the client, which
 		// sends it again in its next session: else the tombstone, and
 		// with it the client's return, would wait for a backend slow to

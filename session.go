@@ -98,8 +98,12 @@ func (s *Session) Created() time.Time { return s.created.time() }
 func (s *Session) State() (SessionState, time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return SessionState(s.life.Phase()), stamp(s.life.Since()).time()
+	return SessionState(s.life.Phase()), s.awaySince()
 }
+
+// awaySince is when the client went away: the zero time while it is
+// connected; s.mu held.
+func (s *Session) awaySince() time.Time { return stamp(s.life.Since()).time() }
 
 // Meta returns a copy of the session's metadata.
 func (s *Session) Meta() map[string]string {
